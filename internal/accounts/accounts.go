@@ -1,0 +1,331 @@
+// Package accounts is the service for users, namespace roles, login and
+// server-side sessions. It decides who may do what; handlers ask it.
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/names"
+	"github.com/trustdeck/trustdeck/internal/store"
+)
+
+// Role is a user's right on a namespace, ordered: each includes the ones before.
+type Role int
+
+const (
+	RoleNone Role = iota
+	RoleRead
+	RoleWrite
+	RoleAdmin
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleRead:
+		return "read"
+	case RoleWrite:
+		return "write"
+	case RoleAdmin:
+		return "admin"
+	}
+	return ""
+}
+
+// ParseRole parses "read", "write" or "admin".
+func ParseRole(s string) (Role, error) {
+	switch s {
+	case "read":
+		return RoleRead, nil
+	case "write":
+		return RoleWrite, nil
+	case "admin":
+		return RoleAdmin, nil
+	}
+	return RoleNone, errs.Invalidf("invalid_role", "Unknown role %q: use read, write or admin.", s)
+}
+
+// User is an authenticated account.
+type User struct {
+	ID       int64
+	Username string
+	IsAdmin  bool
+}
+
+// MinPasswordLength applies to passwords set through trustdeck.
+const MinPasswordLength = 8
+
+// SessionTTL is how long a login lasts.
+const SessionTTL = 12 * time.Hour
+
+// Service implements accounts on the store.
+type Service struct {
+	st        *store.Store
+	byAccount *throttle
+	byAddress *throttle
+}
+
+// New returns the accounts service.
+func New(st *store.Store) *Service {
+	return &Service{
+		st:        st,
+		byAccount: newThrottle(5, 15*time.Minute),
+		byAddress: newThrottle(20, 15*time.Minute),
+	}
+}
+
+// EnsureAdmin creates the first account, "admin", when there are no users.
+// It uses password when given, else a random one it logs once.
+func (s *Service) EnsureAdmin(ctx context.Context, password string, log *slog.Logger) error {
+	n, err := s.st.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	generated := password == ""
+	if generated {
+		b := make([]byte, 18)
+		rand.Read(b)
+		password = base64.RawURLEncoding.EncodeToString(b)
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	if _, err := s.st.CreateUser(ctx, "admin", hash, true); err != nil {
+		return fmt.Errorf("create first admin: %w", err)
+	}
+	if generated {
+		// Printed once, on the very first start; it is never stored in clear.
+		log.Warn("created the first administrator: log in as admin with this password and change it",
+			"username", "admin", "password", password)
+	} else {
+		log.Info("created the first administrator from TRUSTDECK_ADMIN_PASSWORD", "username", "admin")
+	}
+	return nil
+}
+
+var errBadLogin = errs.Unauthenticatedf("invalid_credentials", "Invalid username or password.")
+
+// Authenticate checks a username and password, throttling repeated failures
+// per account and per client address.
+func (s *Service) Authenticate(ctx context.Context, username, password, clientAddr string) (*User, error) {
+	acctKey, addrKey := "u:"+username, "a:"+clientAddr
+	for _, k := range []struct {
+		t   *throttle
+		key string
+	}{{s.byAccount, acctKey}, {s.byAddress, addrKey}} {
+		if blocked, wait := k.t.blocked(k.key); blocked {
+			return nil, errs.TooManyf("too_many_attempts",
+				"Too many failed logins. Try again in %d minutes.", int(wait.Minutes())+1)
+		}
+	}
+	u, err := s.st.UserByName(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		CheckPassword(dummyHash, password)
+		s.byAccount.fail(acctKey)
+		s.byAddress.fail(addrKey)
+		return nil, errBadLogin
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !CheckPassword(u.PasswordHash, password) {
+		s.byAccount.fail(acctKey)
+		s.byAddress.fail(addrKey)
+		return nil, errBadLogin
+	}
+	s.byAccount.reset(acctKey)
+	return toUser(u), nil
+}
+
+func toUser(u *store.User) *User {
+	return &User{ID: u.ID, Username: u.Username, IsAdmin: u.IsAdmin}
+}
+
+// CreateUser adds an account (only global admins may; the caller checks).
+func (s *Service) CreateUser(ctx context.Context, username, password string, admin bool) (*User, error) {
+	if err := names.Username(username); err != nil {
+		return nil, err
+	}
+	if len(password) < MinPasswordLength {
+		return nil, errs.Invalidf("weak_password", "The password must have at least %d characters.", MinPasswordLength)
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.st.CreateUser(ctx, username, hash, admin)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, errs.Conflictf("user_exists", "A user named %q already exists.", username)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toUser(u), nil
+}
+
+// UserByName finds an account.
+func (s *Service) UserByName(ctx context.Context, username string) (*User, error) {
+	u, err := s.st.UserByName(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errs.NotFoundf("user_not_found", "There is no user named %q.", username)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toUser(u), nil
+}
+
+// UserSummary is a user with their namespace roles, for the admin page.
+type UserSummary struct {
+	User
+	CreatedAt time.Time
+	Roles     map[string]string // namespace → role
+}
+
+// ListUsers returns every user with their roles.
+func (s *Service) ListUsers(ctx context.Context) ([]UserSummary, error) {
+	users, err := s.st.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	members, err := s.st.ListMembers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	roles := map[int64]map[string]string{}
+	for _, m := range members {
+		if roles[m.UserID] == nil {
+			roles[m.UserID] = map[string]string{}
+		}
+		roles[m.UserID][m.Namespace] = m.Role
+	}
+	out := make([]UserSummary, 0, len(users))
+	for _, u := range users {
+		out = append(out, UserSummary{User: *toUser(&u), CreatedAt: u.CreatedAt, Roles: roles[u.ID]})
+	}
+	return out, nil
+}
+
+// SetRole grants username the role in namespace (which may not hold any
+// repository yet). The caller must be a global admin or an admin of namespace.
+func (s *Service) SetRole(ctx context.Context, namespace, username, role string) error {
+	if err := names.Component("namespace", namespace); err != nil {
+		return err
+	}
+	r, err := ParseRole(role)
+	if err != nil {
+		return err
+	}
+	u, err := s.UserByName(ctx, username)
+	if err != nil {
+		return err
+	}
+	return s.st.SetMemberRole(ctx, namespace, u.ID, r.String())
+}
+
+// RoleIn returns u's role in namespace; global admins hold admin everywhere.
+func (s *Service) RoleIn(ctx context.Context, u *User, namespace string) (Role, error) {
+	if u == nil {
+		return RoleNone, nil
+	}
+	if u.IsAdmin {
+		return RoleAdmin, nil
+	}
+	r, err := s.st.MemberRole(ctx, namespace, u.ID)
+	if err != nil || r == "" {
+		return RoleNone, err
+	}
+	return ParseRole(r)
+}
+
+// Require returns a Forbidden error unless u holds at least min in namespace.
+func (s *Service) Require(ctx context.Context, u *User, namespace string, min Role) error {
+	r, err := s.RoleIn(ctx, u, namespace)
+	if err != nil {
+		return err
+	}
+	if r < min {
+		return errs.Forbiddenf("forbidden", "You need the %s role on namespace %q for this.", min, namespace)
+	}
+	return nil
+}
+
+// VisibleNamespaces returns the namespaces u may read, or nil meaning all
+// (global admins).
+func (s *Service) VisibleNamespaces(ctx context.Context, u *User) ([]string, error) {
+	if u.IsAdmin {
+		return nil, nil
+	}
+	m, err := s.st.UserNamespaces(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(m))
+	for ns := range m {
+		out = append(out, ns)
+	}
+	return out, nil
+}
+
+// AdminNamespaces returns the namespaces where u is admin (nil = all).
+func (s *Service) AdminNamespaces(ctx context.Context, u *User) ([]string, error) {
+	if u.IsAdmin {
+		return nil, nil
+	}
+	m, err := s.st.UserNamespaces(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for ns, r := range m {
+		if r == "admin" {
+			out = append(out, ns)
+		}
+	}
+	return out, nil
+}
+
+// StartSession creates a server-side session and returns its secret token.
+// Only the token's hash is stored, so a database copy cannot be replayed.
+func (s *Service) StartSession(ctx context.Context, u *User) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	token := base64.RawURLEncoding.EncodeToString(b)
+	if err := s.st.CreateSession(ctx, hashToken(token), u.ID, time.Now().Add(SessionTTL)); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// SessionUser resolves a session token; Unauthenticated when gone or expired.
+func (s *Service) SessionUser(ctx context.Context, token string) (*User, error) {
+	u, err := s.st.SessionUser(ctx, hashToken(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errs.Unauthenticatedf("session_expired", "Your session has ended. Please sign in again.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toUser(u), nil
+}
+
+// EndSession revokes a session.
+func (s *Service) EndSession(ctx context.Context, token string) error {
+	return s.st.DeleteSession(ctx, hashToken(token))
+}
+
+func hashToken(t string) string {
+	h := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(h[:])
+}

@@ -1,0 +1,171 @@
+// Package app wires configuration, store, services and handlers into one
+// running HTTPS server. cmd/web calls it; integration tests call it in-process.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/trustdeck/trustdeck/internal/accounts"
+	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/config"
+	"github.com/trustdeck/trustdeck/internal/handlers"
+	"github.com/trustdeck/trustdeck/internal/secrets"
+	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/tlsutil"
+)
+
+// App is a configured trustdeck, ready to serve.
+type App struct {
+	Config  *config.Config
+	Log     *slog.Logger
+	Store   *store.Store
+	Secrets *secrets.Secrets
+	Handler http.Handler
+	TLS     *tls.Config
+	// CAFile is the CA clients should trust ("" with --tls-cert).
+	CAFile string
+}
+
+// New prepares the data directory, opens and migrates the database, loads
+// secrets and TLS material, creates the first admin and builds the routes.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "trustdeck.db"))
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, Store: st}
+	ok := false
+	defer func() {
+		if !ok {
+			st.Close()
+		}
+	}()
+	if a.Secrets, err = secrets.Load(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := a.setupTLS(); err != nil {
+		return nil, err
+	}
+	acc := accounts.New(st)
+	if err := acc.EnsureAdmin(ctx, cfg.AdminPassword, log); err != nil {
+		return nil, err
+	}
+	cookies := sessions.NewCookieStore(a.Secrets.SessionHashKey, a.Secrets.SessionBlockKey)
+	cookies.Options = &sessions.Options{
+		Path: "/", MaxAge: int(accounts.SessionTTL.Seconds()),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	}
+	srv := &handlers.Server{
+		Accounts:   acc,
+		Catalog:    catalog.New(st, cfg.RegistryHost),
+		DB:         st,
+		Log:        log,
+		Sessions:   cookies,
+		PublicHost: cfg.PublicHost,
+		HSTS:       !isLocal(cfg.PublicHostname()),
+	}
+	a.Handler = srv.Routes()
+	ok = true
+	return a, nil
+}
+
+func (a *App) setupTLS() error {
+	cfg := a.Config
+	certFile, keyFile := cfg.TLSCert, cfg.TLSKey
+	if certFile == "" {
+		files, err := tlsutil.Ensure(filepath.Join(cfg.DataDir, "tls"), []string{cfg.PublicHostname()})
+		if err != nil {
+			return fmt.Errorf("generate TLS certificate: %w", err)
+		}
+		certFile, keyFile, a.CAFile = files.Cert, files.Key, files.CACert
+	}
+	cert, err := tlsutil.Load(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	a.TLS = tlsutil.ServerConfig(cert)
+	return nil
+}
+
+func isLocal(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsLoopback() || ip.IsPrivate())
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Serve listens on the configured address until ctx ends, then shuts down
+// gracefully. ready, if not nil, receives the bound address.
+func (a *App) Serve(ctx context.Context, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", a.Config.Addr)
+	if err != nil {
+		return err
+	}
+	return a.ServeListener(ctx, ln, ready)
+}
+
+// ServeListener serves on ln (see Serve).
+func (a *App) ServeListener(ctx context.Context, ln net.Listener, ready func(net.Addr)) error {
+	hs := &http.Server{
+		Handler:           a.Handler,
+		TLSConfig:         a.TLS,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug),
+	}
+	a.logStart(ln.Addr())
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down", "timeout", a.Config.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (a *App) logStart(addr net.Addr) {
+	a.Log.Info("trustdeck listening", "addr", addr.String(), "url", "https://"+a.Config.PublicHost+"/",
+		"registry_host", a.Config.RegistryHost, "data", a.Config.DataDir)
+	if a.CAFile != "" {
+		abs, _ := filepath.Abs(a.CAFile)
+		a.Log.Info("TLS: clients must trust the generated CA",
+			"ca", abs,
+			"docker", fmt.Sprintf("mkdir -p ~/.docker/tls/%s && cp %s ~/.docker/tls/%s/ca.crt", a.Config.PublicHost, abs, a.Config.PublicHost),
+			"system", fmt.Sprintf("cp %s /usr/local/share/ca-certificates/trustdeck.crt && update-ca-certificates", abs),
+			"browser", "import the CA under Settings → Privacy and security → Manage certificates → Authorities")
+	}
+}

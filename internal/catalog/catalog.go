@@ -1,0 +1,149 @@
+// Package catalog is the service for the repository catalog: which
+// repositories exist, their names and their Notary GUNs.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/names"
+	"github.com/trustdeck/trustdeck/internal/store"
+)
+
+// PageSize is the number of repositories per page.
+const PageSize = 25
+
+// Repository is a catalog entry with its GUN.
+type Repository struct {
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	GUN       string    `json:"gun"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+}
+
+// FullName is "namespace/name".
+func (r Repository) FullName() string { return r.Namespace + "/" + r.Name }
+
+// Page is one page of a listing.
+type Page struct {
+	Repositories []Repository
+	Total        int
+	Page         int
+	Pages        int
+}
+
+// Service implements the catalog on the store.
+type Service struct {
+	st           *store.Store
+	registryHost string
+}
+
+// New returns the catalog; registryHost is the host in image names.
+func New(st *store.Store, registryHost string) *Service {
+	return &Service{st: st, registryHost: registryHost}
+}
+
+// RegistryHost is the host that prefixes every GUN.
+func (s *Service) RegistryHost() string { return s.registryHost }
+
+// GUN returns the Notary GUN of namespace/name.
+func (s *Service) GUN(namespace, name string) string {
+	return s.registryHost + "/" + namespace + "/" + name
+}
+
+// SplitGUN returns the namespace and name of a GUN under the registry host.
+func (s *Service) SplitGUN(gun string) (namespace, name string, ok bool) {
+	rest, found := strings.CutPrefix(gun, s.registryHost+"/")
+	if !found {
+		return "", "", false
+	}
+	namespace, name, ok = strings.Cut(rest, "/")
+	if !ok || names.Repository(namespace, name) != nil {
+		return "", "", false
+	}
+	return namespace, name, true
+}
+
+func (s *Service) wrap(r *store.Repository) *Repository {
+	return &Repository{Namespace: r.Namespace, Name: r.Name, GUN: s.GUN(r.Namespace, r.Name),
+		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy}
+}
+
+// Create adds namespace/name to the catalog.
+func (s *Service) Create(ctx context.Context, namespace, name, createdBy string) (*Repository, error) {
+	if err := names.Repository(namespace, name); err != nil {
+		return nil, err
+	}
+	r, err := s.st.CreateRepository(ctx, namespace, name, createdBy)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, errs.Conflictf("repository_exists", "The repository %s/%s already exists.", namespace, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.wrap(r), nil
+}
+
+// Get returns one repository or a NotFound error.
+func (s *Service) Get(ctx context.Context, namespace, name string) (*Repository, error) {
+	if names.Repository(namespace, name) != nil {
+		return nil, notFound(namespace, name)
+	}
+	r, err := s.st.Repository(ctx, namespace, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(namespace, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.wrap(r), nil
+}
+
+func notFound(namespace, name string) error {
+	return errs.NotFoundf("repository_not_found", "There is no repository %s/%s.", namespace, name)
+}
+
+// Delete removes namespace/name from the catalog.
+func (s *Service) Delete(ctx context.Context, namespace, name string) error {
+	if _, err := s.Get(ctx, namespace, name); err != nil {
+		return err
+	}
+	err := s.st.DeleteRepository(ctx, namespace, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(namespace, name)
+	}
+	return err
+}
+
+// ListQuery selects a page; Namespaces nil means every namespace.
+type ListQuery struct {
+	Search     string
+	Namespaces []string
+	Page       int // 1-based
+}
+
+// List returns a page of repositories sorted by name.
+func (s *Service) List(ctx context.Context, q ListQuery) (*Page, error) {
+	if q.Page < 1 {
+		q.Page = 1
+	}
+	if len(q.Search) > 300 {
+		return nil, errs.Invalidf("invalid_query", "The search text is too long.")
+	}
+	rows, total, err := s.st.ListRepositories(ctx, store.RepositoryQuery{
+		Search: strings.ToLower(strings.TrimSpace(q.Search)), Namespaces: q.Namespaces,
+		Limit: PageSize, Offset: (q.Page - 1) * PageSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := &Page{Total: total, Page: q.Page, Pages: (total + PageSize - 1) / PageSize, Repositories: []Repository{}}
+	for i := range rows {
+		p.Repositories = append(p.Repositories, *s.wrap(&rows[i]))
+	}
+	return p, nil
+}

@@ -1,0 +1,97 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/views"
+)
+
+// statusOf maps a domain error kind to its HTTP status: the one place where
+// that mapping lives.
+var statusOf = map[errs.Kind]int{
+	errs.Invalid:         http.StatusBadRequest,
+	errs.Unauthenticated: http.StatusUnauthorized,
+	errs.Forbidden:       http.StatusForbidden,
+	errs.NotFound:        http.StatusNotFound,
+	errs.Conflict:        http.StatusConflict,
+	errs.TooLarge:        http.StatusRequestEntityTooLarge,
+	errs.TooMany:         http.StatusTooManyRequests,
+	errs.Unavailable:     http.StatusServiceUnavailable,
+}
+
+// apiError is the JSON error body of /api.
+type apiError struct {
+	Error apiErrorBody `json:"error"`
+}
+
+type apiErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// classify returns the status, code and user-facing message of err. Internal
+// errors get a generic message: their text never reaches users.
+func classify(err error) (int, string, string) {
+	if e, ok := errs.As(err); ok && e.Kind != errs.Internal {
+		return statusOf[e.Kind], e.Code, e.Message
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return he.Code, "not_found", "There is nothing at this address."
+		case http.StatusMethodNotAllowed:
+			return he.Code, "method_not_allowed", "This address does not accept that method."
+		case http.StatusRequestEntityTooLarge:
+			return he.Code, "too_large", "The request body is larger than 1 MiB."
+		case http.StatusUnsupportedMediaType:
+			return he.Code, "unsupported_media_type", "Send the request body as JSON or as a form."
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return he.Code, "bad_request", http.StatusText(he.Code) + "."
+		}
+	}
+	return http.StatusInternalServerError, "internal", "Something went wrong on our side. The error was logged; try again later."
+}
+
+var titles = map[int]string{
+	http.StatusBadRequest:            "Bad request",
+	http.StatusUnauthorized:          "Sign in required",
+	http.StatusForbidden:             "Not allowed",
+	http.StatusNotFound:              "Not found",
+	http.StatusConflict:              "Conflict",
+	http.StatusRequestEntityTooLarge: "Too large",
+	http.StatusTooManyRequests:       "Too many attempts",
+}
+
+// handleError is echo's one HTTPErrorHandler: JSON for /api, an HTML page
+// for browsers. 5xx are logged with their cause; 4xx are not server errors.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, code, msg := classify(err)
+	if status >= 500 {
+		s.Log.Error("request failed", "err", err, "path", c.Request().URL.Path,
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+	}
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(status)
+		return
+	}
+	if isAPI(c) {
+		c.JSON(status, apiError{Error: apiErrorBody{Code: code, Message: msg}})
+		return
+	}
+	title := titles[status]
+	if title == "" {
+		title = "Error"
+	}
+	if err := render(c, status, views.ErrorPage(s.page(c, title, ""), views.ErrorInfo{Status: status, Title: title, Message: msg})); err != nil {
+		s.Log.Error("render error page", "err", err)
+	}
+}

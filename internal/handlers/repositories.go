@@ -1,0 +1,208 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/trustdeck/trustdeck/internal/accounts"
+	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/views"
+)
+
+// repoForRead loads the repository of the route after checking the caller
+// may read its namespace. Without read the answer is 404, whether or not the
+// repository exists, so names do not leak.
+func (s *Server) repoForRead(c echo.Context) (*catalog.Repository, accounts.Role, error) {
+	ns, name := c.Param("ns"), c.Param("name")
+	role, err := s.Accounts.RoleIn(c.Request().Context(), currentUser(c), ns)
+	if err != nil {
+		return nil, role, err
+	}
+	if role < accounts.RoleRead {
+		return nil, role, errs.NotFoundf("repository_not_found", "There is no repository %s/%s you can see.", ns, name)
+	}
+	r, err := s.Catalog.Get(c.Request().Context(), ns, name)
+	return r, role, err
+}
+
+func parsePage(c echo.Context) (int, error) {
+	p := c.QueryParam("page")
+	if p == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 1_000_000 {
+		return 0, errs.Invalidf("invalid_page", "The page must be a positive number.")
+	}
+	return n, nil
+}
+
+// listRepositories returns the page of repositories the caller may read.
+func (s *Server) listRepositories(c echo.Context) (*catalog.Page, error) {
+	page, err := parsePage(c)
+	if err != nil {
+		return nil, err
+	}
+	visible, err := s.Accounts.VisibleNamespaces(c.Request().Context(), currentUser(c))
+	if err != nil {
+		return nil, err
+	}
+	return s.Catalog.List(c.Request().Context(), catalog.ListQuery{Search: c.QueryParam("q"), Namespaces: visible, Page: page})
+}
+
+// canCreateSomewhere reports whether the caller administers any namespace.
+func (s *Server) canCreateSomewhere(c echo.Context) (bool, []string, error) {
+	ns, err := s.Accounts.AdminNamespaces(c.Request().Context(), currentUser(c))
+	if err != nil {
+		return false, nil, err
+	}
+	return ns == nil || len(ns) > 0, ns, nil
+}
+
+func (s *Server) repositoryList(c echo.Context) error {
+	p, err := s.listRepositories(c)
+	if err != nil {
+		return err
+	}
+	canCreate, _, err := s.canCreateSomewhere(c)
+	if err != nil {
+		return err
+	}
+	q := c.QueryParam("q")
+	l := views.RepoList{Query: q, Total: p.Total, Page: p.Page, Pages: max(p.Pages, 1), CanCreate: canCreate}
+	for _, r := range p.Repositories {
+		l.Rows = append(l.Rows, views.RepoRow{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, CreatedAt: r.CreatedAt})
+	}
+	pageURL := func(n int) string {
+		v := url.Values{}
+		if q != "" {
+			v.Set("q", q)
+		}
+		v.Set("page", strconv.Itoa(n))
+		return "/repositories?" + v.Encode()
+	}
+	if p.Page > 1 {
+		l.PrevURL = pageURL(p.Page - 1)
+	}
+	if p.Page < p.Pages {
+		l.NextURL = pageURL(p.Page + 1)
+	}
+	return render(c, http.StatusOK, views.RepositoryListPage(s.page(c, "Repositories", "repositories"), l))
+}
+
+func (s *Server) repositoryNewForm(c echo.Context) error {
+	canCreate, nss, err := s.canCreateSomewhere(c)
+	if err != nil {
+		return err
+	}
+	if !canCreate {
+		return errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators create repositories.")
+	}
+	return render(c, http.StatusOK, views.NewRepositoryPage(s.page(c, "New repository", "repositories"),
+		views.RepoForm{Namespaces: nss}))
+}
+
+// createRepository checks the caller administers the namespace, then creates.
+func (s *Server) createRepository(c echo.Context, ns, name string) (*catalog.Repository, error) {
+	u := currentUser(c)
+	if err := s.Accounts.Require(c.Request().Context(), u, ns, accounts.RoleAdmin); err != nil {
+		return nil, err
+	}
+	r, err := s.Catalog.Create(c.Request().Context(), ns, name, u.Username)
+	if err == nil {
+		s.Log.Info("repository created", "repository", r.FullName(), "user", u.Username)
+	}
+	return r, err
+}
+
+func (s *Server) repositoryCreate(c echo.Context) error {
+	ns := strings.TrimSpace(c.FormValue("namespace"))
+	name := strings.TrimSpace(c.FormValue("name"))
+	r, err := s.createRepository(c, ns, name)
+	if err != nil {
+		kind := errs.KindOf(err)
+		if kind != errs.Invalid && kind != errs.Conflict {
+			return err
+		}
+		status, _, msg := classify(err)
+		_, nss, _ := s.canCreateSomewhere(c)
+		return render(c, status, views.NewRepositoryPage(s.page(c, "New repository", "repositories"),
+			views.RepoForm{Namespace: ns, Name: name, Error: msg, Namespaces: nss}))
+	}
+	return c.Redirect(http.StatusSeeOther, "/repositories/"+r.Namespace+"/"+r.Name+"?notice="+
+		url.QueryEscape("Repository "+r.FullName()+" created."))
+}
+
+func (s *Server) repositoryShow(c echo.Context) error {
+	r, role, err := s.repoForRead(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.RepositoryPage(s.page(c, r.FullName(), "repositories"), views.RepoDetail{
+		Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, RegistryHost: s.Catalog.RegistryHost(),
+		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Role: role.String(),
+	}))
+}
+
+// --- JSON API ---
+
+type repositoryListJSON struct {
+	Repositories []catalog.Repository `json:"repositories"`
+	Total        int                  `json:"total"`
+	Page         int                  `json:"page"`
+	Pages        int                  `json:"pages"`
+	PerPage      int                  `json:"per_page"`
+}
+
+func (s *Server) apiRepositoryList(c echo.Context) error {
+	p, err := s.listRepositories(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, repositoryListJSON{Repositories: p.Repositories, Total: p.Total,
+		Page: p.Page, Pages: p.Pages, PerPage: catalog.PageSize})
+}
+
+func (s *Server) apiRepositoryCreate(c echo.Context) error {
+	var in struct {
+		Namespace string `json:"namespace"`
+		Name      string `json:"name"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	r, err := s.createRepository(c, in.Namespace, in.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, r)
+}
+
+func (s *Server) apiRepositoryGet(c echo.Context) error {
+	r, _, err := s.repoForRead(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) apiRepositoryDelete(c echo.Context) error {
+	ns, name := c.Param("ns"), c.Param("name")
+	u := currentUser(c)
+	if _, _, err := s.repoForRead(c); err != nil {
+		return err
+	}
+	if err := s.Accounts.Require(c.Request().Context(), u, ns, accounts.RoleAdmin); err != nil {
+		return err
+	}
+	if err := s.Catalog.Delete(c.Request().Context(), ns, name); err != nil {
+		return err
+	}
+	s.Log.Info("repository deleted", "repository", ns+"/"+name, "user", u.Username)
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,118 @@
+// Package handlers is trustdeck's HTTP layer: it parses requests, checks who
+// may do what, calls a service and renders a view or JSON. It holds no SQL.
+package handlers
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/trustdeck/trustdeck/internal/accounts"
+	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/static"
+)
+
+// Pinger reports whether the database answers (for /readyz).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Server holds what the handlers need. Build it with the services, then call
+// Routes.
+type Server struct {
+	Accounts   *accounts.Service
+	Catalog    *catalog.Service
+	DB         Pinger
+	Log        *slog.Logger
+	Sessions   *sessions.CookieStore
+	PublicHost string
+	// HSTS is sent only when the public host is a real name: on localhost it
+	// would pin every other local development server to HTTPS too.
+	HSTS bool
+	// Extra registers routes outside the UI and API groups (Notary, tokens).
+	Extra func(e *echo.Echo)
+}
+
+// maxBody is the request body limit of the UI and the JSON API.
+const maxBody = "1M"
+
+// Routes builds the echo instance with every route and middleware.
+func (s *Server) Routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from clients
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.RequestID())
+	e.Use(s.logRequests)
+	e.Use(recoverPanics)
+	e.Use(s.securityHeaders)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	assets, _ := fs.Sub(static.FS, ".")
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/",
+		cacheStatic(http.FileServer(http.FS(assets))))))
+
+	if s.Extra != nil {
+		s.Extra(e)
+	}
+
+	// Web UI and JSON API: session or basic credentials, CSRF, body limit.
+	app := e.Group("", middleware.BodyLimit(maxBody), stripSecFetch, s.csrf(), s.authenticate)
+	app.GET("/", s.home)
+	app.GET("/login", s.loginForm)
+	app.POST("/login", s.login)
+	app.POST("/logout", s.logout, s.requireUser)
+
+	ui := app.Group("", s.requireUser)
+	ui.GET("/repositories", s.repositoryList)
+	ui.GET("/repositories/new", s.repositoryNewForm)
+	ui.POST("/repositories", s.repositoryCreate)
+	ui.GET("/repositories/:ns/:name", s.repositoryShow)
+	ui.GET("/admin/users", s.usersPage)
+	ui.POST("/admin/users", s.userCreateForm)
+	ui.POST("/admin/members", s.memberSetForm)
+
+	api := app.Group("/api/v1", s.requireUser)
+	api.GET("/repositories", s.apiRepositoryList)
+	api.POST("/repositories", s.apiRepositoryCreate)
+	api.GET("/repositories/:ns/:name", s.apiRepositoryGet)
+	api.DELETE("/repositories/:ns/:name", s.apiRepositoryDelete)
+	api.POST("/users", s.apiUserCreate)
+	api.PUT("/namespaces/:ns/members/:username", s.apiMemberSet)
+
+	e.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
+	return e
+}
+
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.String(http.StatusOK, "ok\n")
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if err := s.DB.Ping(c.Request().Context()); err != nil {
+		s.Log.Error("readiness check failed", "err", err)
+		return c.String(http.StatusServiceUnavailable, "database unavailable\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+func (s *Server) home(c echo.Context) error {
+	if currentUser(c) == nil {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	return c.Redirect(http.StatusSeeOther, "/repositories")
+}

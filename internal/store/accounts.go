@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// User is a row of users.
+type User struct {
+	ID           int64
+	Username     string
+	PasswordHash string
+	IsAdmin      bool
+	CreatedAt    time.Time
+}
+
+// Member is a user's role in a namespace.
+type Member struct {
+	Namespace string
+	Username  string
+	UserID    int64
+	Role      string
+}
+
+const userCols = "id, username, password_hash, is_admin, created_at"
+
+func scanUser(row interface{ Scan(...any) error }) (*User, error) {
+	var u User
+	var created string
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.IsAdmin, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	u.CreatedAt = parseTime(created)
+	return &u, nil
+}
+
+// CreateUser inserts a user; ErrConflict if the name is taken.
+func (s *Store) CreateUser(ctx context.Context, username, passwordHash string, admin bool) (*User, error) {
+	res, err := s.db.ExecContext(ctx,
+		"INSERT INTO users(username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?)",
+		username, passwordHash, admin, now())
+	if isUniqueViolation(err) {
+		return nil, ErrConflict
+	}
+	if err != nil {
+		return nil, err
+	}
+	id, _ := res.LastInsertId()
+	return s.UserByID(ctx, id)
+}
+
+// UserByID returns one user or ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
+	return scanUser(s.db.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE id = ?", id))
+}
+
+// UserByName returns one user or ErrNotFound.
+func (s *Store) UserByName(ctx context.Context, username string) (*User, error) {
+	return scanUser(s.db.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE username = ?", username))
+}
+
+// CountUsers returns the number of users.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n)
+	return n, err
+}
+
+// ListUsers returns every user by name.
+func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+userCols+" FROM users ORDER BY username")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *u)
+	}
+	return out, rows.Err()
+}
+
+// SetMemberRole grants role on namespace to the user (replacing any other).
+func (s *Store) SetMemberRole(ctx context.Context, namespace string, userID int64, role string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO namespace_members(namespace, user_id, role, updated_at)
+		VALUES (?, ?, ?, ?) ON CONFLICT(namespace, user_id) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at`,
+		namespace, userID, role, now())
+	return err
+}
+
+// MemberRole returns the user's role in namespace, "" if none.
+func (s *Store) MemberRole(ctx context.Context, namespace string, userID int64) (string, error) {
+	var role string
+	err := s.db.QueryRowContext(ctx, "SELECT role FROM namespace_members WHERE namespace = ? AND user_id = ?",
+		namespace, userID).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return role, err
+}
+
+// ListMembers returns every grant, by namespace then user name.
+func (s *Store) ListMembers(ctx context.Context) ([]Member, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT m.namespace, u.username, u.id, m.role
+		FROM namespace_members m JOIN users u ON u.id = m.user_id ORDER BY m.namespace, u.username`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Member
+	for rows.Next() {
+		var m Member
+		if err := rows.Scan(&m.Namespace, &m.Username, &m.UserID, &m.Role); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// UserNamespaces returns the namespaces where the user holds any role.
+func (s *Store) UserNamespaces(ctx context.Context, userID int64) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT namespace, role FROM namespace_members WHERE user_id = ?", userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var ns, role string
+		if err := rows.Scan(&ns, &role); err != nil {
+			return nil, err
+		}
+		out[ns] = role
+	}
+	return out, rows.Err()
+}
+
+// CreateSession records a session by the hash of its token.
+func (s *Store) CreateSession(ctx context.Context, idHash string, userID int64, expires time.Time) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO sessions(id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+		idHash, userID, now(), expires.UTC().Format(time.RFC3339Nano))
+	return err
+}
+
+// SessionUser returns the user of a live session, or ErrNotFound.
+func (s *Store) SessionUser(ctx context.Context, idHash string) (*User, error) {
+	return scanUser(s.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.password_hash, u.is_admin, u.created_at
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ? AND s.expires_at > ?`,
+		idHash, now()))
+}
+
+// DeleteSession revokes one session.
+func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
+	_, err := s.db.ExecContext(ctx, "DELETE FROM sessions WHERE id = ?", idHash)
+	return err
+}
+
+// DeleteExpiredSessions removes sessions past their expiry.
+func (s *Store) DeleteExpiredSessions(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, "DELETE FROM sessions WHERE expires_at <= ?", now())
+	return err
+}
