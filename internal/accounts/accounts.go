@@ -329,3 +329,18 @@ func hashToken(t string) string {
 	h := sha256.Sum256([]byte(t))
 	return hex.EncodeToString(h[:])
 }
+
+// NotaryActions are the registry-token actions a role grants on the
+// repositories of a namespace: read pulls, write also pushes, admin also
+// deletes trust data and rotates server keys ("*").
+func (r Role) NotaryActions() []string {
+	switch r {
+	case RoleRead:
+		return []string{"pull"}
+	case RoleWrite:
+		return []string{"pull", "push"}
+	case RoleAdmin:
+		return []string{"pull", "push", "*"}
+	}
+	return nil
+}

@@ -17,12 +17,23 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
+	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/config"
 	"github.com/trustdeck/trustdeck/internal/handlers"
+	"github.com/trustdeck/trustdeck/internal/notaryserver"
 	"github.com/trustdeck/trustdeck/internal/secrets"
 	"github.com/trustdeck/trustdeck/internal/store"
 	"github.com/trustdeck/trustdeck/internal/tlsutil"
+	"github.com/trustdeck/trustdeck/internal/tokens"
+	"github.com/trustdeck/trustdeck/internal/vault"
+)
+
+// The registry token service's identity: tokens carry iss=TokenIssuer and
+// aud=TokenService, and the Notary API's challenge names TokenService.
+const (
+	TokenIssuer  = "trustdeck"
+	TokenService = "trustdeck"
 )
 
 // App is a configured trustdeck, ready to serve.
@@ -69,7 +80,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Path: "/", MaxAge: int(accounts.SessionTTL.Seconds()),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	}
+	auditLog := audit.New(st, log)
 	srv := &handlers.Server{
+		Audit: auditLog,
+		Notary: &handlers.Notary{
+			Config: notaryserver.Config{
+				Store:  st.TUF(),
+				Crypto: vault.NewServerCrypto(st, a.Secrets),
+				Logger: log,
+			},
+			Tokens:             tokens.NewIssuer(a.Secrets.TokenKey, TokenIssuer, TokenService, tokens.DefaultTTL),
+			AllowAnonymousPull: cfg.AllowAnonymousPull,
+			CreateOnPush:       cfg.CreateOnPush,
+		},
 		Accounts:   acc,
 		Catalog:    catalog.New(st, cfg.RegistryHost),
 		DB:         st,

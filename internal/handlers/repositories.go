@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
+	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/views"
@@ -115,7 +116,8 @@ func (s *Server) createRepository(c echo.Context, ns, name string) (*catalog.Rep
 	}
 	r, err := s.Catalog.Create(c.Request().Context(), ns, name, u.Username)
 	if err == nil {
-		s.Log.Info("repository created", "repository", r.FullName(), "user", u.Username)
+		s.Audit.Record(c.Request().Context(), audit.Event{Actor: u.Username, Action: audit.RepoCreate,
+			GUN: r.GUN, Namespace: r.Namespace, Name: r.Name})
 	}
 	return r, err
 }
@@ -203,6 +205,7 @@ func (s *Server) apiRepositoryDelete(c echo.Context) error {
 	if err := s.Catalog.Delete(c.Request().Context(), ns, name); err != nil {
 		return err
 	}
-	s.Log.Info("repository deleted", "repository", ns+"/"+name, "user", u.Username)
+	s.Audit.Record(c.Request().Context(), audit.Event{Actor: u.Username, Action: audit.RepoDelete,
+		GUN: s.Catalog.GUN(ns, name), Namespace: ns, Name: name})
 	return c.NoContent(http.StatusNoContent)
 }

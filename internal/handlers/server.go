@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
+	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/static"
 )
@@ -34,8 +35,11 @@ type Server struct {
 	// HSTS is sent only when the public host is a real name: on localhost it
 	// would pin every other local development server to HTTPS too.
 	HSTS bool
-	// Extra registers routes outside the UI and API groups (Notary, tokens).
-	Extra func(e *echo.Echo)
+	// Audit records and lists who changed what.
+	Audit *audit.Log
+	// Notary, when set, serves the embedded Notary API under /v2/ and the
+	// token service under /auth/token.
+	Notary *Notary
 }
 
 // maxBody is the request body limit of the UI and the JSON API.
@@ -59,8 +63,8 @@ func (s *Server) Routes() *echo.Echo {
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/",
 		cacheStatic(http.FileServer(http.FS(assets))))))
 
-	if s.Extra != nil {
-		s.Extra(e)
+	if s.Notary != nil {
+		s.mountNotary(e)
 	}
 
 	// Web UI and JSON API: session or basic credentials, CSRF, body limit.
@@ -78,6 +82,7 @@ func (s *Server) Routes() *echo.Echo {
 	ui.GET("/admin/users", s.usersPage)
 	ui.POST("/admin/users", s.userCreateForm)
 	ui.POST("/admin/members", s.memberSetForm)
+	ui.GET("/audit", s.auditPage)
 
 	api := app.Group("/api/v1", s.requireUser)
 	api.GET("/repositories", s.apiRepositoryList)
@@ -86,6 +91,7 @@ func (s *Server) Routes() *echo.Echo {
 	api.DELETE("/repositories/:ns/:name", s.apiRepositoryDelete)
 	api.POST("/users", s.apiUserCreate)
 	api.PUT("/namespaces/:ns/members/:username", s.apiMemberSet)
+	api.GET("/audit", s.apiAudit)
 
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
 	return e

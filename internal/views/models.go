@@ -116,3 +116,20 @@ func FormatTime(t time.Time) string {
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
+
+// AuditRow is one audit event.
+type AuditRow struct {
+	At     time.Time
+	Actor  string
+	Action string
+	GUN    string
+	Detail string
+	Source string
+}
+
+// AuditView is the audit page.
+type AuditView struct {
+	Repository string
+	Events     []AuditRow
+	OlderURL   string
+}

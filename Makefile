@@ -1,0 +1,129 @@
+# trustdeck: build, run and test.
+#
+# Toolchain expectations (declared here, checked by nobody but the tools themselves):
+#   - Go 1.26 (go.mod says `go 1.26.8`), at /usr/local/go or on PATH; gcc for `-race` (cgo).
+#   - templ is a Go tool dependency (`tool` block in go.mod): run it as `go tool templ`.
+#     Generated *_templ.go files are committed; `make generate` refreshes them and
+#     `make test` fails when they are stale.
+#   - Node.js >= 20 and npm, for the browser tests (node's built-in test runner + playwright-core).
+#   - Debian's chromium at /usr/bin/chromium (package `chromium`). Never let playwright download
+#     a browser: `make deps` installs Debian's package when run as root.
+#
+# Targets:
+#   make build     go build -o bin/trustdeck ./cmd/web
+#   make run       build, then ./bin/trustdeck serve (data in ./data, HTTPS on :4443)
+#   make generate  go tool templ generate
+#   make test      deps + checks + go tests (race) + browser tests; what .ci/run runs
+#   make bench     benchmarks only
+#   make clean     remove build output and test artifacts
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO          ?= go
+NODE        ?= node
+NPM         ?= npm
+CHROMIUM    ?= /usr/bin/chromium
+BIN         := bin/trustdeck
+GO_TEST_TIMEOUT ?= 30m
+# Extra flags for `node --test` (spec reporter: one line per test, readable in CI logs).
+NODE_TEST_FLAGS ?= --test-reporter=spec
+
+# Directories that never hold the project's own Go sources.
+FIND_GO := find . \( -path ./node_modules -o -path ./.git -o -path ./bin -o -path ./data \
+	-o -path ./e2e \) -prune -o -name '*.go' -print
+
+.PHONY: all build run generate test deps deps-chromium deps-node check fmt-check vet \
+	templ-check go-test e2e bench clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -o $(BIN) ./cmd/web
+
+run: build
+	./$(BIN) serve
+
+generate:
+	$(GO) tool templ generate
+
+# ---------------------------------------------------------------------------------------------
+# make test: everything, on a fresh Debian machine as root.
+
+test: deps check go-test e2e
+	@echo "make test: all checks and tests passed"
+
+deps: deps-chromium deps-node
+
+deps-chromium:
+	@if [ -x "$(CHROMIUM)" ]; then \
+		echo "deps: chromium present: $$($(CHROMIUM) --version 2>/dev/null || echo '?')"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "deps: installing Debian's chromium (apt-get)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends chromium; \
+		$(CHROMIUM) --version; \
+	else \
+		echo "################################################################################" >&2; \
+		echo "## deps: $(CHROMIUM) is NOT installed and we are not root." >&2; \
+		echo "## Install it with:  sudo apt-get install --no-install-recommends chromium" >&2; \
+		echo "## The browser tests will be SKIPPED until then." >&2; \
+		echo "################################################################################" >&2; \
+	fi
+
+deps-node:
+	@if [ -d node_modules/playwright-core ]; then \
+		echo "deps: node_modules/playwright-core present"; \
+	elif [ -f package-lock.json ]; then \
+		echo "deps: npm ci"; $(NPM) ci --no-audit --no-fund; \
+	else \
+		echo "deps: no package-lock.json, npm install"; $(NPM) install --no-audit --no-fund; \
+	fi
+
+check: fmt-check vet templ-check
+
+fmt-check:
+	@out="$$($(FIND_GO) | xargs -r gofmt -l)"; \
+	if [ -n "$$out" ]; then \
+		echo "gofmt: these files need formatting (run gofmt -w):" >&2; echo "$$out" >&2; exit 1; \
+	fi; echo "gofmt: ok"
+
+vet:
+	$(GO) vet ./...
+
+# Regenerate templ output and fail if that changed anything: committed *_templ.go must be fresh.
+# Two views of "changed": the content of every *_templ.go (works without git), and
+# `git status --porcelain` (also catches generated files that are not committed yet).
+templ-check:
+	@hash_templ() { { $(FIND_GO) | grep '_templ\.go$$' || true; } | LC_ALL=C sort | xargs -r sha256sum; }; \
+	in_git=0; git rev-parse --is-inside-work-tree >/dev/null 2>&1 && in_git=1; \
+	[ $$in_git = 1 ] || echo "templ-check: not a git checkout; comparing file contents only"; \
+	before_hash="$$(hash_templ)"; \
+	before_git="$$( [ $$in_git = 1 ] && git status --porcelain -- '*_templ.go' || true)"; \
+	$(GO) tool templ generate >/dev/null 2>templ-generate.log || { cat templ-generate.log >&2; rm -f templ-generate.log; exit 1; }; \
+	rm -f templ-generate.log; \
+	after_hash="$$(hash_templ)"; \
+	after_git="$$( [ $$in_git = 1 ] && git status --porcelain -- '*_templ.go' || true)"; \
+	if [ "$$before_hash" != "$$after_hash" ] || [ "$$before_git" != "$$after_git" ]; then \
+		echo "templ-check: generated code is STALE: run 'make generate' and commit the *_templ.go files" >&2; \
+		diff <(echo "$$before_hash") <(echo "$$after_hash") >&2 || true; \
+		diff <(echo "$$before_git") <(echo "$$after_git") >&2 || true; \
+		exit 1; \
+	fi; echo "templ-check: ok (generated code is up to date)"
+
+# Package lines (ok / FAIL / no test files) are what `go test` prints without -v.
+go-test:
+	$(GO) test -race -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
+
+# Browser tests: the real binary, Debian's chromium, node's test runner.
+e2e: build
+	@mkdir -p e2e/artifacts
+	TRUSTDECK_BIN="$(CURDIR)/$(BIN)" CHROMIUM_PATH="$(CHROMIUM)" $(NODE) --test $(NODE_TEST_FLAGS) e2e/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin e2e/artifacts e2e/test-results templ-generate.log

@@ -1,0 +1,166 @@
+package notaryserver
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/gorilla/mux"
+	"github.com/theupdateframework/notary"
+	"github.com/theupdateframework/notary/server/errors"
+	"github.com/theupdateframework/notary/server/handlers"
+	"github.com/theupdateframework/notary/server/storage"
+	"github.com/theupdateframework/notary/tuf/signed"
+	"github.com/theupdateframework/notary/utils"
+)
+
+// Cache-Control of metadata, as notary-server sends it by default: current
+// metadata may be cached for 5 minutes and must be revalidated; metadata
+// addressed by checksum or version never changes and may be cached 30 days.
+var (
+	currentCache    = utils.NewCacheControlConfig(int(notary.CurrentMetadataCacheMaxAge.Seconds()), true)
+	consistentCache = utils.NewCacheControlConfig(int(notary.ConsistentMetadataCacheMaxAge.Seconds()), false)
+)
+
+type server struct {
+	store     storage.MetaStore
+	crypto    signed.CryptoService
+	algorithm string
+	auth      Authorizer
+	hooks     Hooks
+	log       *slog.Logger
+	maxUpload int64
+
+	locks gunLocks // serialises the writes to one GUN
+}
+
+func newServer(cfg Config) *server {
+	return &server{
+		store:     cfg.Store,
+		crypto:    cfg.Crypto,
+		algorithm: cfg.KeyAlgorithm,
+		auth:      cfg.Auth,
+		hooks:     cfg.Hooks,
+		log:       cfg.Logger,
+		maxUpload: cfg.MaxUploadBytes,
+	}
+}
+
+// ServeHTTP authorizes the request, admits it and runs its endpoint.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt := match(r.Method, r.URL.Path)
+
+	actor, ok := s.auth.Authorize(w, r, rt.gun, rt.actions...)
+	if !ok {
+		return
+	}
+
+	if rt.gun != "" {
+		if err := s.hooks.Admit(r.Context(), actor, rt.gun, rt.write); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+
+	// notary's handlers find their collaborators in the context and the
+	// route variables through mux.Vars.
+	ctx := context.WithValue(r.Context(), notary.CtxKeyMetaStore, s.store)
+	ctx = context.WithValue(ctx, notary.CtxKeyCryptoSvc, s.crypto)
+	ctx = context.WithValue(ctx, notary.CtxKeyKeyAlgo, s.algorithm)
+	r = mux.SetURLVars(r.WithContext(ctx), rt.vars())
+
+	switch rt.endpoint {
+	case ping:
+		w.Header().Set("Content-Type", "application/json")
+		s.run(w, r, handlers.MainHandler)
+	case globalChangefeed, changefeed:
+		w.Header().Set("Content-Type", "application/json")
+		s.run(w, r, handlers.Changefeed)
+	case getMetadata:
+		cache := currentCache
+		if rt.checksum != "" || rt.version != "" {
+			cache = consistentCache
+		}
+		w.Header().Set("Content-Type", "application/json")
+		utils.WrapWithCacheHandler(cache, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.run(w, r, handlers.GetHandler)
+		})).ServeHTTP(w, r)
+	case getKey:
+		w.Header().Set("Content-Type", "application/json")
+		s.run(w, r, handlers.GetKeyHandler)
+	case rotateKey:
+		w.Header().Set("Content-Type", "application/json")
+		if s.run(w, r, handlers.RotateKeyHandler) {
+			s.hooks.Rotated(r.Context(), actor, rt.gun, rt.role)
+		}
+	case deleteGUN:
+		unlock := s.locks.lock(rt.gun)
+		ok := s.run(w, r, handlers.DeleteHandler)
+		unlock()
+		if ok {
+			s.hooks.Deleted(r.Context(), actor, rt.gun)
+		}
+	case update:
+		unlock := s.locks.lock(rt.gun)
+		written, err := s.update(w, r, rt.gun)
+		unlock()
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.hooks.Updated(r.Context(), actor, rt.gun, written)
+	default:
+		s.writeError(w, r, errors.ErrMetadataNotFound.WithDetail(nil))
+	}
+}
+
+// run calls one of notary's handlers and answers its error, if any. It
+// reports whether the handler succeeded.
+func (s *server) run(w http.ResponseWriter, r *http.Request, h utils.ContextHandler) bool {
+	if err := h(r.Context(), w, r); err != nil {
+		s.writeError(w, r, err)
+		return false
+	}
+	return true
+}
+
+// gunLocks hands out one mutex per GUN, kept only while in use. Writers of
+// one GUN take turns, so two publishes that touch different roles both
+// succeed instead of the second failing on the snapshot and timestamp
+// versions the first one took. The store's version check still guards
+// against writers in other processes.
+type gunLocks struct {
+	mu sync.Mutex
+	m  map[string]*gunLock
+}
+
+type gunLock struct {
+	sync.Mutex
+	users int
+}
+
+func (l *gunLocks) lock(gun string) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = make(map[string]*gunLock)
+	}
+	g := l.m[gun]
+	if g == nil {
+		g = &gunLock{}
+		l.m[gun] = g
+	}
+	g.users++
+	l.mu.Unlock()
+
+	g.Lock()
+	return func() {
+		g.Unlock()
+		l.mu.Lock()
+		g.users--
+		if g.users == 0 {
+			delete(l.m, gun)
+		}
+		l.mu.Unlock()
+	}
+}

@@ -1,0 +1,135 @@
+package notaryserver
+
+import (
+	"encoding/json"
+	stderrors "errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strings"
+
+	"github.com/theupdateframework/notary/server/errors"
+	"github.com/theupdateframework/notary/server/storage"
+	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/validation"
+)
+
+// update is POST /v2/{gun}/_trust/tuf/: an atomic update of several roles,
+// sent as multipart/form-data with one part per role whose filename is the
+// role name. Every part is read and checked, the whole is validated against
+// what is stored, and then all of it (with a snapshot and timestamp the server
+// may have generated) is stored at once, or nothing is. It returns what was
+// written.
+func (s *server) update(w http.ResponseWriter, r *http.Request, gun string) ([]RoleVersion, error) {
+	defer r.Body.Close()
+	r.Body = http.MaxBytesReader(w, r.Body, s.maxUpload)
+
+	uploaded, err := s.readUpload(r)
+	if err != nil {
+		return nil, err
+	}
+
+	updates, err := validateUpdate(s.crypto, data.GUN(gun), uploaded, s.store)
+	if err != nil {
+		var se storeError
+		if stderrors.As(err, &se) {
+			s.log.Error("notary update: reading the store", "gun", gun, "err", se.err)
+			return nil, errors.ErrUnknown.WithDetail(nil)
+		}
+		serializable, serr := validation.NewSerializableError(err)
+		if serr != nil {
+			// notary answers errors of the TUF library that are no
+			// validation errors without detail.
+			return nil, errors.ErrInvalidUpdate.WithDetail(nil)
+		}
+		return nil, errors.ErrInvalidUpdate.WithDetail(serializable)
+	}
+
+	if err := s.store.UpdateMany(data.GUN(gun), updates); err != nil {
+		if _, ok := err.(storage.ErrOldVersion); ok {
+			return nil, errors.ErrOldVersion.WithDetail(err)
+		}
+		s.log.Error("notary update: writing the store", "gun", gun, "err", err)
+		return nil, errors.ErrUpdating.WithDetail(nil)
+	}
+
+	written := make([]RoleVersion, len(updates))
+	for i, u := range updates {
+		written[i] = RoleVersion{Role: u.Role.String(), Version: u.Version}
+	}
+	return written, nil
+}
+
+// readUpload reads the parts of an update, keyed by role.
+func (s *server) readUpload(r *http.Request) (map[data.RoleName]storage.MetaUpdate, error) {
+	reader, err := r.MultipartReader()
+	if err != nil {
+		return nil, errors.ErrMalformedUpload.WithDetail(nil)
+	}
+	uploaded := make(map[data.RoleName]storage.MetaUpdate)
+	for {
+		part, err := reader.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, s.readFailure(err)
+		}
+		u, err := s.readPart(part)
+		part.Close()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := uploaded[u.Role]; dup {
+			return nil, errors.ErrMalformedUpload.WithDetail("the update holds " + u.Role.String() + " twice")
+		}
+		uploaded[u.Role] = u
+	}
+	if len(uploaded) == 0 {
+		return nil, errors.ErrMalformedUpload.WithDetail("the update holds no metadata")
+	}
+	return uploaded, nil
+}
+
+// readPart reads one role's metadata. The role is the part's filename, taken
+// from the raw Content-Disposition: multipart.Part.FileName would cut
+// "targets/releases" down to "releases".
+func (s *server) readPart(part *multipart.Part) (storage.MetaUpdate, error) {
+	role := data.RoleName(strings.TrimSuffix(partFilename(part), ".json"))
+	if role == "" {
+		return storage.MetaUpdate{}, errors.ErrNoFilename.WithDetail(nil)
+	}
+	if !data.ValidRole(role) {
+		return storage.MetaUpdate{}, errors.ErrInvalidRole.WithDetail(role)
+	}
+
+	body, err := io.ReadAll(part)
+	if err != nil {
+		return storage.MetaUpdate{}, s.readFailure(err)
+	}
+	var meta data.SignedMeta
+	if err := json.Unmarshal(body, &meta); err != nil {
+		return storage.MetaUpdate{}, errors.ErrMalformedJSON.WithDetail(nil)
+	}
+	return storage.MetaUpdate{Role: role, Version: meta.Signed.Version, Data: body}, nil
+}
+
+// partFilename is the filename parameter of a part's Content-Disposition,
+// untouched, or "" if there is none.
+func partFilename(part *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
+}
+
+// readFailure classifies an error reading the body: too large, or malformed.
+func (s *server) readFailure(err error) error {
+	var tooLarge *http.MaxBytesError
+	if stderrors.As(err, &tooLarge) {
+		return &uploadTooLarge{limit: tooLarge.Limit}
+	}
+	return errors.ErrMalformedUpload.WithDetail(nil)
+}

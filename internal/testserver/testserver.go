@@ -1,0 +1,162 @@
+// Package testserver starts a real trustdeck (the same wiring as `trustdeck
+// serve`) on a free loopback port with a temporary data directory, for
+// integration tests in any package.
+package testserver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trustdeck/trustdeck/internal/app"
+	"github.com/trustdeck/trustdeck/internal/config"
+)
+
+// AdminPassword is the password of the first account, admin.
+const AdminPassword = "admin-password-123"
+
+// Server is a running trustdeck.
+type Server struct {
+	t       testing.TB
+	Addr    string // 127.0.0.1:port
+	URL     string // https://127.0.0.1:port
+	DataDir string
+	CAFile  string
+	App     *app.App
+	Logs    *SyncBuffer
+	args    []string
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// Start runs trustdeck with extra `serve` flags; it stops at test cleanup.
+func Start(t testing.TB, extraArgs ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, DataDir: t.TempDir(), Logs: &SyncBuffer{}, args: extraArgs}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Addr = ln.Addr().String()
+	s.URL = "https://" + s.Addr
+	s.start(ln)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start(ln net.Listener) {
+	s.t.Helper()
+	args := append([]string{"--addr", s.Addr, "--data", s.DataDir, "--public-host", s.Addr}, s.args...)
+	env := func(k string) string {
+		if k == "TRUSTDECK_ADMIN_PASSWORD" {
+			return AdminPassword
+		}
+		return ""
+	}
+	cfg, err := config.ParseServe(args, env, io.Discard)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := app.New(context.Background(), cfg, log)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.App, s.CAFile = a, a.CAFile
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan error, 1)
+	go func() {
+		err := a.ServeListener(ctx, ln, nil)
+		a.Close()
+		s.done <- err
+	}()
+}
+
+// Stop shuts the server down (idempotent).
+func (s *Server) Stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Errorf("server stopped with error: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		s.t.Error("server did not stop within 30s")
+	}
+}
+
+// Restart stops the server and starts it again on the same port and data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", s.Addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.start(ln)
+}
+
+// TLSConfig trusts the server's generated CA.
+func (s *Server) TLSConfig() *tls.Config {
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &tls.Config{RootCAs: pool}
+}
+
+// Client returns an HTTP client that trusts the CA, keeps cookies and does
+// not follow redirects (tests assert them).
+func (s *Server) Client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Transport: &http.Transport{TLSClientConfig: s.TLSConfig()},
+		Jar:       jar,
+		Timeout:   60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// SyncBuffer is a goroutine-safe log sink.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything logged so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
