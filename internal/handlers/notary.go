@@ -258,5 +258,3 @@ func (h notaryHooks) Deleted(ctx context.Context, actor, gun string) {
 func (h notaryHooks) Rotated(ctx context.Context, actor, gun, role string) {
 	h.event(ctx, actor, gun, audit.TrustRotateKey, "new server "+role+" key")
 }
-
-

@@ -72,11 +72,12 @@ func match(method, p string) route {
 		return route{}
 	}
 
-	i := strings.Index(p, trustSep)
+	after := p[len("/v2/"):]
+	i := strings.Index(after, trustSep)
 	if i < 0 {
 		return route{}
 	}
-	gun, rest := p[len("/v2/"):i], p[i+len(trustSep):]
+	gun, rest := after[:i], after[i+len(trustSep):]
 	if gun == "" || strings.Contains(gun, "*") {
 		return route{}
 	}

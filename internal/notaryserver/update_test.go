@@ -334,8 +334,7 @@ func TestUpdateWithoutFoundation(t *testing.T) {
 
 	t.Run("no root at all", func(t *testing.T) {
 		// targets metadata of another repository, to a GUN that has none
-		other, _ := e.initRepo("example.com/source")
-		_ = other
+		e.initRepo("example.com/source")
 		b, ct := multipartBody(t, part{filename: "targets", body: e.current("example.com/source", "targets")})
 		resp := e.do(http.MethodPost, "/v2/example.com/empty/_trust/tuf/", b, "Content-Type", ct)
 		got := readError(t, resp)

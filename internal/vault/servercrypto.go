@@ -259,7 +259,6 @@ func (c *ServerCrypto) RemoveKeysOfGUN(ctx context.Context, gun data.GUN) (int, 
 // lock, so a key shared between goroutines before its first ID() call races
 // (signed.Sign asks for it). Every key ServerCrypto hands out has its ID
 // computed already, so callers may share it freely.
-
 func newPublic(algorithm string, public []byte) data.PublicKey {
 	k := data.NewPublicKey(algorithm, public)
 	k.ID()

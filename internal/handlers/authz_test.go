@@ -1,0 +1,539 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/trustdeck/trustdeck/internal/handlers"
+	"github.com/trustdeck/trustdeck/internal/testserver"
+)
+
+// The principals of the authorization matrix, in the order of want's fields.
+const (
+	pAnon     = "anon"     // no credentials
+	pReader   = "reader"   // read on prod
+	pWriter   = "writer"   // write on prod
+	pNSAdmin  = "nsadmin"  // admin on prod
+	pOutsider = "outsider" // admin on other, nothing on prod
+	pGlobal   = "admin"    // global administrator
+)
+
+var principals = []string{pAnon, pReader, pWriter, pNSAdmin, pOutsider, pGlobal}
+
+const userPassword = "user-password-123"
+
+func passwordOf(p string) string {
+	if p == pGlobal {
+		return testserver.AdminPassword
+	}
+	return userPassword
+}
+
+// want is the expected status per principal.
+type want struct{ Anon, Reader, Writer, NSAdmin, Outsider, Global int }
+
+func (w want) of(p string) int {
+	switch p {
+	case pAnon:
+		return w.Anon
+	case pReader:
+		return w.Reader
+	case pWriter:
+		return w.Writer
+	case pNSAdmin:
+		return w.NSAdmin
+	case pOutsider:
+		return w.Outsider
+	}
+	return w.Global
+}
+
+// effect reports whether a row's change is visible in the database; the
+// matrix asserts it is visible exactly when the request was allowed. suffix
+// is the row's per-principal, per-style name suffix.
+type effect func(t *testing.T, s *testserver.Server, suffix string) bool
+
+func repoExists(ns, namePrefix string) effect {
+	return func(t *testing.T, s *testserver.Server, suffix string) bool {
+		_, err := s.App.Store.Repository(context.Background(), ns, namePrefix+suffix)
+		return err == nil
+	}
+}
+
+func repoGone(ns, namePrefix string) effect {
+	exists := repoExists(ns, namePrefix)
+	return func(t *testing.T, s *testserver.Server, suffix string) bool { return !exists(t, s, suffix) }
+}
+
+func userExists(prefix string) effect {
+	return func(t *testing.T, s *testserver.Server, suffix string) bool {
+		_, err := s.App.Store.UserByName(context.Background(), prefix+suffix)
+		return err == nil
+	}
+}
+
+// roleIs reports whether username holds role in ns (the matrix resets the
+// role before each request so that a refused request is visible).
+func roleIs(ns, username, role string) effect {
+	return func(t *testing.T, s *testserver.Server, _ string) bool {
+		u, err := s.App.Store.UserByName(context.Background(), username)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.App.Store.MemberRole(context.Background(), ns, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got == role
+	}
+}
+
+// matrixRow is one request of the authorization matrix. In path, form and
+// body, "{s}" is replaced by a suffix unique to the principal and auth style,
+// so that allowed creations and deletions do not collide.
+type matrixRow struct {
+	method string
+	route  string // the route pattern as registered in echo
+	path   string
+	form   url.Values // UI posts
+	body   any        // API requests
+	want   want
+	// effect, when set, must hold after an allowed request and not after a
+	// refused one.
+	effect effect
+	// before runs before each request (to reset state effect inspects).
+	before func(t *testing.T, s *testserver.Server)
+	// fresh runs the request in a newly signed-in browser (for /logout).
+	fresh bool
+}
+
+func (r matrixRow) api() bool { return strings.HasPrefix(r.route, "/api/") }
+
+// Frequently used statuses.
+const (
+	s200 = http.StatusOK
+	s201 = http.StatusCreated
+	s204 = http.StatusNoContent
+	s303 = http.StatusSeeOther
+	s401 = http.StatusUnauthorized
+	s403 = http.StatusForbidden
+	s404 = http.StatusNotFound
+)
+
+func resetTargetRole(t *testing.T, s *testserver.Server) {
+	t.Helper()
+	for _, ns := range []string{"prod", "fresh-ns"} {
+		resp, body := s.API(t, pGlobal, testserver.AdminPassword, "PUT", "/api/v1/namespaces/"+ns+"/members/target",
+			map[string]string{"role": "read"})
+		if resp.StatusCode != s200 {
+			t.Fatalf("reset target role: %d %s", resp.StatusCode, body)
+		}
+	}
+}
+
+// matrix lists every page and API route with the status each principal
+// gets. Rules: pages send anonymous GETs to the login form (303) and refuse
+// anonymous posts (401); the API answers anonymous callers 401; a caller
+// without read on a namespace gets 404 for its repositories (names do not
+// leak); creating repositories and setting roles needs admin on the
+// namespace; creating users needs a global admin.
+var matrix = []matrixRow{
+	// Pages.
+	{method: "GET", route: "/", path: "/",
+		want: want{s303, s303, s303, s303, s303, s303}},
+	{method: "GET", route: "/login", path: "/login",
+		want: want{s200, s303, s303, s303, s303, s303}},
+	{method: "POST", route: "/login", path: "/login",
+		want: want{s401, s303, s303, s303, s303, s303}},
+	{method: "POST", route: "/logout", path: "/logout", fresh: true,
+		want: want{s401, s303, s303, s303, s303, s303}},
+	{method: "GET", route: "/repositories", path: "/repositories?q=app",
+		want: want{s303, s200, s200, s200, s200, s200}},
+	{method: "GET", route: "/repositories/new", path: "/repositories/new",
+		want: want{s303, s403, s403, s200, s200, s200}},
+	{method: "POST", route: "/repositories", path: "/repositories",
+		form:   url.Values{"namespace": {"prod"}, "name": {"ui-{s}"}},
+		want:   want{s401, s403, s403, s303, s403, s303},
+		effect: repoExists("prod", "ui-")},
+	{method: "GET", route: "/repositories/:ns/:name", path: "/repositories/prod/app",
+		want: want{s303, s200, s200, s200, s404, s200}},
+	{method: "GET", route: "/repositories/:ns/:name", path: "/repositories/other/thing",
+		want: want{s303, s404, s404, s404, s200, s200}},
+	{method: "GET", route: "/repositories/:ns/:name", path: "/repositories/prod/missing",
+		want: want{s303, s404, s404, s404, s404, s404}},
+	{method: "GET", route: "/admin/users", path: "/admin/users",
+		want: want{s303, s403, s403, s200, s200, s200}},
+	{method: "POST", route: "/admin/users", path: "/admin/users",
+		form:   url.Values{"username": {"ui-{s}"}, "password": {"new-password-1"}},
+		want:   want{s401, s403, s403, s403, s403, s303},
+		effect: userExists("ui-")},
+	{method: "POST", route: "/admin/members", path: "/admin/members",
+		form:   url.Values{"namespace": {"prod"}, "username": {"target"}, "role": {"write"}},
+		before: resetTargetRole,
+		want:   want{s401, s403, s403, s303, s403, s303},
+		effect: roleIs("prod", "target", "write")},
+
+	// JSON API.
+	{method: "GET", route: "/api/v1/repositories", path: "/api/v1/repositories",
+		want: want{s401, s200, s200, s200, s200, s200}},
+	{method: "POST", route: "/api/v1/repositories", path: "/api/v1/repositories",
+		body:   map[string]string{"namespace": "prod", "name": "api-{s}"},
+		want:   want{s401, s403, s403, s201, s403, s201},
+		effect: repoExists("prod", "api-")},
+	{method: "GET", route: "/api/v1/repositories/:ns/:name", path: "/api/v1/repositories/prod/app",
+		want: want{s401, s200, s200, s200, s404, s200}},
+	{method: "GET", route: "/api/v1/repositories/:ns/:name", path: "/api/v1/repositories/other/thing",
+		want: want{s401, s404, s404, s404, s200, s200}},
+	{method: "GET", route: "/api/v1/repositories/:ns/:name", path: "/api/v1/repositories/prod/missing",
+		want: want{s401, s404, s404, s404, s404, s404}},
+	{method: "DELETE", route: "/api/v1/repositories/:ns/:name", path: "/api/v1/repositories/prod/del-{s}",
+		want:   want{s401, s403, s403, s204, s404, s204},
+		effect: repoGone("prod", "del-")},
+	{method: "DELETE", route: "/api/v1/repositories/:ns/:name", path: "/api/v1/repositories/prod/missing",
+		want: want{s401, s404, s404, s404, s404, s404}},
+	{method: "POST", route: "/api/v1/users", path: "/api/v1/users",
+		body:   map[string]any{"username": "api-{s}", "password": "new-password-1", "admin": false},
+		want:   want{s401, s403, s403, s403, s403, s201},
+		effect: userExists("api-")},
+	{method: "PUT", route: "/api/v1/namespaces/:ns/members/:username", path: "/api/v1/namespaces/prod/members/target",
+		body:   map[string]string{"role": "admin"},
+		before: resetTargetRole,
+		want:   want{s401, s403, s403, s200, s403, s200},
+		effect: roleIs("prod", "target", "admin")},
+	// A namespace exists implicitly: only global admins grant roles in one
+	// nobody administers yet.
+	{method: "PUT", route: "/api/v1/namespaces/:ns/members/:username", path: "/api/v1/namespaces/fresh-ns/members/target",
+		body:   map[string]string{"role": "write"},
+		before: resetTargetRole,
+		want:   want{s401, s403, s403, s403, s403, s200},
+		effect: roleIs("fresh-ns", "target", "write")},
+}
+
+// authStyles are the ways a principal calls the API: HTTP basic
+// credentials, or the session cookie with the CSRF header.
+var authStyles = []string{"basic", "session"}
+
+func replaceSuffix(v any, suffix string) any {
+	switch x := v.(type) {
+	case string:
+		return strings.ReplaceAll(x, "{s}", suffix)
+	case map[string]string:
+		out := map[string]string{}
+		for k, s := range x {
+			out[k] = strings.ReplaceAll(s, "{s}", suffix)
+		}
+		return out
+	case map[string]any:
+		out := map[string]any{}
+		for k, s := range x {
+			out[k] = replaceSuffix(s, suffix)
+		}
+		return out
+	case url.Values:
+		out := url.Values{}
+		for k, vs := range x {
+			for _, s := range vs {
+				out.Add(k, strings.ReplaceAll(s, "{s}", suffix))
+			}
+		}
+		return out
+	}
+	return v
+}
+
+// setUpPrincipals creates the matrix's users, namespaces and repositories.
+func setUpPrincipals(t *testing.T, s *testserver.Server) {
+	t.Helper()
+	s.MustCreateUser(t, pReader, userPassword, "prod", "read")
+	s.MustCreateUser(t, pWriter, userPassword, "prod", "write")
+	s.MustCreateUser(t, pNSAdmin, userPassword, "prod", "admin")
+	s.MustCreateUser(t, pOutsider, userPassword, "other", "admin")
+	s.MustCreateUser(t, "target", userPassword, "prod", "read")
+	s.MustCreateRepo(t, "prod", "app")
+	s.MustCreateRepo(t, "other", "thing")
+}
+
+func TestAuthorizationMatrix(t *testing.T) {
+	s := testserver.Start(t)
+	setUpPrincipals(t, s)
+	for _, p := range principals {
+		for _, style := range authStyles {
+			s.MustCreateRepo(t, "prod", "del-"+p+"-"+style)
+		}
+	}
+	browsers := map[string]*testserver.Browser{}
+	for _, p := range principals {
+		b := s.NewBrowser(t)
+		if p == pAnon {
+			b.Get("/login") // an anonymous browser still holds a CSRF token
+		} else {
+			b.Login(p, passwordOf(p))
+		}
+		browsers[p] = b
+	}
+
+	for _, row := range matrix {
+		styles := []string{"ui"}
+		if row.api() {
+			styles = authStyles
+		}
+		for _, style := range styles {
+			for _, p := range principals {
+				name := row.method + " " + row.path + "/" + style + "/" + p
+				t.Run(name, func(t *testing.T) {
+					suffix := p + "-" + style
+					if row.before != nil {
+						row.before(t, s)
+					}
+					var before bool
+					if row.effect != nil {
+						before = row.effect(t, s, suffix)
+					}
+					path := replaceSuffix(row.path, suffix).(string)
+					resp, body := doMatrixRequest(t, s, browsers, row, style, p, path, suffix)
+					want := row.want.of(p)
+					if resp.StatusCode != want {
+						t.Fatalf("%s %s as %s (%s): status %d, want %d\n%s", row.method, path, p, style,
+							resp.StatusCode, want, truncate(body))
+					}
+					checkMatrixResponse(t, row, p, path, resp, body)
+					if row.effect != nil {
+						allowed := want < 400
+						after := row.effect(t, s, suffix)
+						if allowed && !after {
+							t.Errorf("allowed %s %s as %s: the change is not in the database", row.method, path, p)
+						}
+						if !allowed && after != before {
+							t.Errorf("refused %s %s as %s: the database changed anyway", row.method, path, p)
+						}
+					}
+				})
+			}
+		}
+	}
+	if strings.Contains(s.Logs.String(), "level=ERROR") {
+		t.Errorf("the matrix logged server errors:\n%s", errorLines(s.Logs.String()))
+	}
+}
+
+func doMatrixRequest(t *testing.T, s *testserver.Server, browsers map[string]*testserver.Browser,
+	row matrixRow, style, p, path, suffix string) (*http.Response, string) {
+	t.Helper()
+	if style == "basic" {
+		user, pass := "", ""
+		if p != pAnon {
+			user, pass = p, passwordOf(p)
+		}
+		return s.API(t, user, pass, row.method, path, replaceSuffix(row.body, suffix))
+	}
+	b := browsers[p]
+	if row.fresh {
+		b = s.NewBrowser(t)
+		if p == pAnon {
+			b.Get("/login")
+		} else {
+			b.Login(p, passwordOf(p))
+		}
+	}
+	if style == "session" {
+		return b.JSON(row.method, path, replaceSuffix(row.body, suffix))
+	}
+	switch row.method {
+	case "GET":
+		return b.Get(path)
+	case "POST":
+		form := url.Values{}
+		if row.form != nil {
+			form = replaceSuffix(row.form, suffix).(url.Values)
+		}
+		if row.route == "/login" {
+			form = url.Values{"username": {p}, "password": {passwordOf(p)}}
+			if p == pAnon {
+				form = url.Values{"username": {"nobody"}, "password": {"wrong-password"}}
+			}
+		}
+		return b.PostForm(path, form)
+	}
+	t.Fatalf("no UI request for method %s", row.method)
+	return nil, ""
+}
+
+// checkMatrixResponse asserts what every response of its kind must show
+// beyond the status.
+func checkMatrixResponse(t *testing.T, row matrixRow, p, path string, resp *http.Response, body string) {
+	t.Helper()
+	status := resp.StatusCode
+	loc := resp.Header.Get("Location")
+	switch {
+	case status == s303 && p == pAnon && row.method == "GET" && path != "/":
+		if want := "/login?next=" + url.QueryEscape(path); loc != want {
+			t.Errorf("anonymous %s: redirect to %q, want %q", path, loc, want)
+		}
+	case status == s303 && loc == "":
+		t.Errorf("%s %s: 303 without Location", row.method, path)
+	case status >= 400 && row.api():
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+			t.Errorf("%s %s: %d without a JSON error body: %s", row.method, path, status, truncate(body))
+		}
+	case status >= 400:
+		if !strings.Contains(body, `role="alert"`) {
+			t.Errorf("%s %s: %d page without an alert: %s", row.method, path, status, truncate(body))
+		}
+	}
+}
+
+func truncate(s string) string {
+	if len(s) > 600 {
+		return s[:600] + "…"
+	}
+	return s
+}
+
+func errorLines(logs string) string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "level=ERROR") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestAuthorizationMatrixIsComplete fails when a route is registered that
+// the matrix does not cover: add a row for every new page or API route.
+func TestAuthorizationMatrixIsComplete(t *testing.T) {
+	s := testserver.Start(t)
+	e, ok := s.App.Handler.(*echo.Echo)
+	if !ok {
+		e = (&handlers.Server{}).Routes()
+	}
+	covered := map[string]bool{}
+	for _, r := range matrix {
+		covered[r.method+" "+r.route] = true
+	}
+	var missing []string
+	seen := map[string]bool{}
+	for _, r := range e.Routes() {
+		key := r.Method + " " + r.Path
+		if seen[key] || exemptFromMatrix(r) {
+			continue
+		}
+		seen[key] = true
+		if !covered[key] {
+			missing = append(missing, key)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("routes without a row in the authorization matrix (authz_test.go):\n  %s",
+			strings.Join(missing, "\n  "))
+	}
+	// Rows for routes that no longer exist are stale.
+	for key := range covered {
+		if !seen[key] {
+			t.Errorf("matrix row %q matches no registered route", key)
+		}
+	}
+}
+
+func exemptFromMatrix(r *echo.Route) bool {
+	if r.Method == echo.RouteNotFound || !slices.Contains([]string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}, r.Method) {
+		return true
+	}
+	switch r.Path {
+	case "/static/*", "/healthz", "/readyz", "/*":
+		return true
+	}
+	// Docker's token service and the Notary API are tested by their owners.
+	return strings.HasPrefix(r.Path, "/v2") || strings.HasPrefix(r.Path, "/auth/")
+}
+
+// TestRepositoryVisibility checks that lists show exactly the namespaces a
+// principal may read, through the page and the API.
+func TestRepositoryVisibility(t *testing.T) {
+	s := testserver.Start(t)
+	setUpPrincipals(t, s)
+	s.MustCreateRepo(t, "prod", "web")
+	s.MustCreateRepo(t, "third", "hidden")
+	tests := []struct {
+		principal string
+		want      []string
+	}{
+		{pReader, []string{"prod/app", "prod/web"}},
+		{pWriter, []string{"prod/app", "prod/web"}},
+		{pNSAdmin, []string{"prod/app", "prod/web"}},
+		{pOutsider, []string{"other/thing"}},
+		{pGlobal, []string{"other/thing", "prod/app", "prod/web", "third/hidden"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.principal, func(t *testing.T) {
+			resp, body := s.API(t, tt.principal, passwordOf(tt.principal), "GET", "/api/v1/repositories", nil)
+			if resp.StatusCode != s200 {
+				t.Fatalf("list: %d %s", resp.StatusCode, body)
+			}
+			var l struct {
+				Repositories []struct{ Namespace, Name, GUN string }
+				Total        int
+			}
+			if err := json.Unmarshal([]byte(body), &l); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range l.Repositories {
+				got = append(got, r.Namespace+"/"+r.Name)
+			}
+			if !slices.Equal(got, tt.want) || l.Total != len(tt.want) {
+				t.Errorf("API list = %v (total %d), want %v", got, l.Total, tt.want)
+			}
+			b := s.NewBrowser(t)
+			b.Login(tt.principal, passwordOf(tt.principal))
+			_, page := b.Get("/repositories")
+			for _, r := range []string{"prod/app", "prod/web", "other/thing", "third/hidden"} {
+				link := `href="/repositories/` + r + `"`
+				if strings.Contains(page, link) != slices.Contains(tt.want, r) {
+					t.Errorf("page lists %s: %v, want %v", r, strings.Contains(page, link), slices.Contains(tt.want, r))
+				}
+			}
+		})
+	}
+}
+
+// TestNamespaceAdminSeesOnlyOwnRoles: the users page shows a namespace
+// admin the roles in the namespaces they administer, not other namespaces'
+// (whose names they may not read).
+func TestNamespaceAdminSeesOnlyOwnRoles(t *testing.T) {
+	s := testserver.Start(t)
+	setUpPrincipals(t, s)
+	b := s.NewBrowser(t)
+	b.Login(pNSAdmin, userPassword)
+	resp, body := b.Get("/admin/users")
+	if resp.StatusCode != s200 {
+		t.Fatalf("users page: %d", resp.StatusCode)
+	}
+	if !strings.Contains(body, "prod: read") {
+		t.Errorf("users page does not show roles in prod:\n%s", truncate(body))
+	}
+	if strings.Contains(body, "other:") {
+		t.Errorf("users page shows a namespace admin of prod the roles in other:\n%s", body)
+	}
+	if strings.Contains(body, `action="/admin/users"`) {
+		t.Errorf("users page offers a namespace admin the create-user form")
+	}
+	g := s.NewBrowser(t)
+	g.Login(pGlobal, testserver.AdminPassword)
+	_, body = g.Get("/admin/users")
+	if !strings.Contains(body, "other: admin") || !strings.Contains(body, `action="/admin/users"`) {
+		t.Errorf("users page of a global admin lacks other roles or the create form:\n%s", truncate(body))
+	}
+}
