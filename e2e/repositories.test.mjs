@@ -106,6 +106,17 @@ browserSuite('repositories', (env, it) => {
       await s.shot('search-result-opened');
       assert.equal(s.pathname(), `/repositories/${ns}/${alpha}`);
 
+      // Progressive enhancement runs under the CSP: the GUN's Copy button fills the clipboard.
+      const copy = s.page.getByRole('button', { name: 'Copy' }).first();
+      if (await copy.count()) {
+        await s.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.server.baseURL });
+        const want = await copy.getAttribute('data-copy');
+        await copy.click();
+        await s.page.getByRole('button', { name: 'Copied' }).first().waitFor();
+        assert.equal(await s.page.evaluate(() => navigator.clipboard.readText()), want);
+        await s.shot('gun-copied');
+      }
+
       // Nothing matches: no rows link to either repository.
       await s.goto(`/repositories?q=${encodeURIComponent(`nomatch-${uniqueSuffix()}`)}`);
       await s.shot('search-no-results');

@@ -103,10 +103,19 @@ browserSuite('security', (env, it) => {
       const pages = ['/repositories', '/repositories/new', '/admin/users'];
       for (const p of pages) {
         const res = await s.goto(p);
-        await s.shot(`tour-${p.replace(/\//g, '-')}`);
+        await s.shot(`tour-${p.slice(1).replace(/\//g, '-')}`);
         assert.equal(res.status(), 200, `GET ${p}`);
         assert.ok((await s.page.title()).trim().length > 0, `${p} has a <title>`);
         assert.ok((await s.page.getByRole('main').count()) >= 1, `${p} has a <main> landmark`);
+      }
+      // Every link in the header navigation leads to a page that answers 200.
+      await s.goto('/repositories');
+      const navLinks = await s.page.locator('header nav a').evaluateAll((as) => as.map((a) => a.href));
+      assert.ok(navLinks.length > 0, 'the header has navigation links');
+      for (const href of navLinks) {
+        const res = await s.goto(href);
+        await s.shot(`tour-nav-${new URL(href).pathname.slice(1).replace(/\//g, '-')}`);
+        assert.equal(res.status(), 200, `header link ${href}`);
       }
       // Inputs have labels (an accessible name) everywhere on these pages.
       for (const p of pages) {

@@ -81,17 +81,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	}
 	auditLog := audit.New(st, log)
+	serverKeys := vault.NewServerCrypto(st, a.Secrets)
 	srv := &handlers.Server{
 		Audit: auditLog,
 		Notary: &handlers.Notary{
 			Config: notaryserver.Config{
 				Store:  st.TUF(),
-				Crypto: vault.NewServerCrypto(st, a.Secrets),
+				Crypto: serverKeys,
 				Logger: log,
 			},
 			Tokens:             tokens.NewIssuer(a.Secrets.TokenKey, TokenIssuer, TokenService, tokens.DefaultTTL),
 			AllowAnonymousPull: cfg.AllowAnonymousPull,
 			CreateOnPush:       cfg.CreateOnPush,
+			ServerKeys:         serverKeys,
 		},
 		Accounts:   acc,
 		Catalog:    catalog.New(st, cfg.RegistryHost),

@@ -1,8 +1,10 @@
 package handlers_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -180,6 +182,12 @@ var matrix = []matrixRow{
 		before: resetTargetRole,
 		want:   want{s401, s403, s403, s303, s403, s303},
 		effect: roleIs("prod", "target", "write")},
+	// The audit log is for global and namespace admins: with no filter a
+	// namespace admin sees their namespaces, with one it needs admin on it.
+	{method: "GET", route: "/audit", path: "/audit",
+		want: want{s303, s403, s403, s200, s200, s200}},
+	{method: "GET", route: "/audit", path: "/audit?repository=prod%2Fapp",
+		want: want{s303, s403, s403, s200, s403, s200}},
 
 	// JSON API.
 	{method: "GET", route: "/api/v1/repositories", path: "/api/v1/repositories",
@@ -215,6 +223,10 @@ var matrix = []matrixRow{
 		before: resetTargetRole,
 		want:   want{s401, s403, s403, s403, s403, s200},
 		effect: roleIs("fresh-ns", "target", "write")},
+	{method: "GET", route: "/api/v1/audit", path: "/api/v1/audit",
+		want: want{s401, s403, s403, s200, s200, s200}},
+	{method: "GET", route: "/api/v1/audit", path: "/api/v1/audit?repository=prod/app",
+		want: want{s401, s403, s403, s200, s403, s200}},
 }
 
 // authStyles are the ways a principal calls the API: HTTP basic
@@ -535,5 +547,181 @@ func TestNamespaceAdminSeesOnlyOwnRoles(t *testing.T) {
 	_, body = g.Get("/admin/users")
 	if !strings.Contains(body, "other: admin") || !strings.Contains(body, `action="/admin/users"`) {
 		t.Errorf("users page of a global admin lacks other roles or the create form:\n%s", truncate(body))
+	}
+}
+
+// TestRoleOnNamespaceWithoutRepositories: a namespace exists implicitly, so
+// its admin can be named before it holds a repository and then create one.
+func TestRoleOnNamespaceWithoutRepositories(t *testing.T) {
+	s := testserver.Start(t)
+	s.MustCreateUser(t, "bob", userPassword, "", "")
+	resp, body := s.API(t, pGlobal, testserver.AdminPassword, "PUT", "/api/v1/namespaces/brand-new/members/bob",
+		map[string]string{"role": "admin"})
+	if resp.StatusCode != s200 || !strings.Contains(body, `"role":"admin"`) {
+		t.Fatalf("grant on an empty namespace: %d %s", resp.StatusCode, body)
+	}
+	b := s.NewBrowser(t)
+	b.Login("bob", userPassword)
+	if resp, _ := b.Get("/repositories/new"); resp.StatusCode != s200 {
+		t.Fatalf("new-repository form for the namespace admin: %d", resp.StatusCode)
+	}
+	resp, body = b.PostForm("/repositories", url.Values{"namespace": {"brand-new"}, "name": {"first"}})
+	if resp.StatusCode != s303 || resp.Header.Get("Location") != "/repositories/brand-new/first" {
+		t.Fatalf("create in the empty namespace: %d %q %s", resp.StatusCode, resp.Header.Get("Location"), truncate(body))
+	}
+	resp, body = b.PostForm("/repositories", url.Values{"namespace": {"elsewhere"}, "name": {"first"}})
+	if resp.StatusCode != s403 {
+		t.Fatalf("create in a namespace bob does not administer: %d %s", resp.StatusCode, truncate(body))
+	}
+	resp, body = s.API(t, "bob", userPassword, "GET", "/api/v1/repositories/brand-new/first", nil)
+	if resp.StatusCode != s200 || !strings.Contains(body, `"gun":"`+s.Addr+`/brand-new/first"`) {
+		t.Fatalf("get: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestLoginRedirectStaysOnSite: the login form's next parameter only ever
+// leads to a path of this site.
+func TestLoginRedirectStaysOnSite(t *testing.T) {
+	s := testserver.Start(t)
+	tests := []struct{ next, want string }{
+		{"/repositories/prod/app", "/repositories/prod/app"},
+		{"/admin/users?x=1", "/admin/users?x=1"},
+		{"", "/repositories"},
+		{"https://evil.example/", "/repositories"},
+		{"//evil.example/", "/repositories"},
+		{"/\\evil.example/", "/repositories"},
+		{"evil.example", "/repositories"},
+		{"/ok\r\nSet-Cookie: x=y", "/repositories"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.next, func(t *testing.T) {
+			b := s.NewBrowser(t)
+			b.Get("/login")
+			resp, body := b.PostForm("/login", url.Values{"username": {"admin"},
+				"password": {testserver.AdminPassword}, "next": {tt.next}})
+			if resp.StatusCode != s303 || resp.Header.Get("Location") != tt.want {
+				t.Errorf("next=%q: %d Location %q, want %q: %s", tt.next, resp.StatusCode,
+					resp.Header.Get("Location"), tt.want, truncate(body))
+			}
+		})
+	}
+	// An anonymous page visit comes back to the page after signing in.
+	b := s.NewBrowser(t)
+	resp, _ := b.Get("/admin/users")
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != s303 || loc != "/login?next=%2Fadmin%2Fusers" {
+		t.Fatalf("anonymous visit: %d %q", resp.StatusCode, loc)
+	}
+	_, page := b.Get(loc)
+	if !strings.Contains(page, `name="next" value="/admin/users"`) {
+		t.Fatalf("login form does not carry next:\n%s", truncate(page))
+	}
+	resp, _ = b.PostForm("/login", url.Values{"username": {"admin"}, "password": {testserver.AdminPassword},
+		"next": {"/admin/users"}})
+	if resp.Header.Get("Location") != "/admin/users" {
+		t.Errorf("after login: Location %q, want /admin/users", resp.Header.Get("Location"))
+	}
+}
+
+// TestRepositoryListSearchAndPages: the list is sorted by name, searched by
+// a case-insensitive substring of namespace/name, and paged 25 at a time.
+func TestRepositoryListSearchAndPages(t *testing.T) {
+	s := testserver.Start(t)
+	b := s.NewBrowser(t)
+	b.Login(pGlobal, testserver.AdminPassword)
+	var all []string
+	for i := 29; i >= 0; i-- { // created out of order
+		ns, name := "prod", fmt.Sprintf("svc-%02d", i)
+		if i%10 == 0 {
+			ns = "alpha"
+		}
+		if resp, body := b.JSON("POST", "/api/v1/repositories", map[string]string{"namespace": ns, "name": name}); resp.StatusCode != s201 {
+			t.Fatalf("create: %d %s", resp.StatusCode, body)
+		}
+		all = append(all, ns+"/"+name)
+	}
+	slices.SortFunc(all, func(a, b string) int {
+		an, ar, _ := strings.Cut(a, "/")
+		bn, br, _ := strings.Cut(b, "/")
+		return cmp.Or(cmp.Compare(an, bn), cmp.Compare(ar, br))
+	})
+	type listJSON struct {
+		Repositories []struct{ Namespace, Name, GUN string }
+		Total        int
+		Page         int
+		Pages        int
+		PerPage      int `json:"per_page"`
+	}
+	list := func(query string) listJSON {
+		t.Helper()
+		resp, body := b.JSON("GET", "/api/v1/repositories"+query, nil)
+		if resp.StatusCode != s200 {
+			t.Fatalf("list%s: %d %s", query, resp.StatusCode, body)
+		}
+		var l listJSON
+		if err := json.Unmarshal([]byte(body), &l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	names := func(l listJSON) []string {
+		out := []string{}
+		for _, r := range l.Repositories {
+			out = append(out, r.Namespace+"/"+r.Name)
+			if r.GUN != s.Addr+"/"+r.Namespace+"/"+r.Name {
+				t.Errorf("GUN of %s/%s = %q", r.Namespace, r.Name, r.GUN)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		query              string
+		want               []string
+		total, page, pages int
+	}{
+		{"", all[:25], 30, 1, 2},
+		{"?page=1", all[:25], 30, 1, 2},
+		{"?page=2", all[25:], 30, 2, 2},
+		{"?page=3", []string{}, 30, 3, 2},
+		{"?q=alpha", []string{"alpha/svc-00", "alpha/svc-10", "alpha/svc-20"}, 3, 1, 1},
+		{"?q=SVC-1", []string{"alpha/svc-10", "prod/svc-11", "prod/svc-12", "prod/svc-13", "prod/svc-14",
+			"prod/svc-15", "prod/svc-16", "prod/svc-17", "prod/svc-18", "prod/svc-19"}, 10, 1, 1},
+		{"?q=prod/svc-0", []string{"prod/svc-01", "prod/svc-02", "prod/svc-03", "prod/svc-04", "prod/svc-05",
+			"prod/svc-06", "prod/svc-07", "prod/svc-08", "prod/svc-09"}, 9, 1, 1},
+		{"?q=nothing-matches", []string{}, 0, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			l := list(tt.query)
+			if got := names(l); !slices.Equal(got, tt.want) {
+				t.Errorf("repositories %v, want %v", got, tt.want)
+			}
+			if l.Total != tt.total || l.Page != tt.page || l.Pages != tt.pages || l.PerPage != 25 {
+				t.Errorf("total %d page %d pages %d per_page %d, want %d %d %d 25", l.Total, l.Page, l.Pages, l.PerPage,
+					tt.total, tt.page, tt.pages)
+			}
+		})
+	}
+	// The page shows the same order and links to the next page.
+	_, page := b.Get("/repositories")
+	last := -1
+	for _, r := range all[:25] {
+		i := strings.Index(page, `href="/repositories/`+r+`"`)
+		if i < last {
+			t.Errorf("page lists %s out of order", r)
+		}
+		last = i
+	}
+	if strings.Contains(page, `href="/repositories/`+all[25]+`"`) {
+		t.Errorf("page 1 lists %s, which belongs on page 2", all[25])
+	}
+	if !strings.Contains(page, `href="/repositories?page=2"`) {
+		t.Errorf("page 1 has no link to page 2:\n%s", truncate(page))
+	}
+	_, page = b.Get("/repositories?q=alpha")
+	for _, r := range all {
+		if strings.Contains(page, `href="/repositories/`+r+`"`) != strings.HasPrefix(r, "alpha/") {
+			t.Errorf("search page for alpha and %s disagree", r)
+		}
 	}
 }

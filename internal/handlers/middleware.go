@@ -21,6 +21,7 @@ const (
 	ctxUser        = "trustdeck.user"
 	ctxNonce       = "trustdeck.nonce"
 	ctxCSRF        = "csrf"
+	ctxBasic       = "trustdeck.basic" // the user came from HTTP basic credentials
 	sessionCookie  = "trustdeck_session"
 	sessionIDValue = "sid"
 )
@@ -62,14 +63,20 @@ func stripSecFetch(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // csrf protects every state-changing request made with a session cookie:
-// the token comes from the form field _csrf or the X-CSRF-Token header.
-// Requests that carry their own credentials (HTTP basic) need no token:
-// browsers never attach those to cross-site requests on their own, because
-// trustdeck never asks a browser for basic credentials.
+// the token comes from the form field _csrf or the X-CSRF-Token header. It
+// runs after authenticate. Requests that carried valid HTTP basic
+// credentials need no token: browsers never attach those to cross-site
+// requests on their own, because trustdeck never asks a browser for basic
+// credentials. Anonymous API requests need none either: requireUser refuses
+// them with a 401 that tells the client what is actually missing. Pages keep
+// the check for anonymous posts (the login form).
 func (s *Server) csrf() echo.MiddlewareFunc {
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{
 		Skipper: func(c echo.Context) bool {
-			return c.Request().Header.Get(echo.HeaderAuthorization) != ""
+			if b, _ := c.Get(ctxBasic).(bool); b {
+				return true
+			}
+			return isAPI(c) && currentUser(c) == nil
 		},
 		TokenLookup:    "form:_csrf,header:" + echo.HeaderXCSRFToken,
 		ContextKey:     ctxCSRF,
@@ -86,7 +93,10 @@ func (s *Server) csrf() echo.MiddlewareFunc {
 }
 
 // authenticate resolves the caller from HTTP basic credentials or the
-// session cookie. It never refuses: requireUser does.
+// session cookie. Without credentials it lets the request through
+// (requireUser refuses where a user is needed); wrong credentials, or an
+// Authorization header that is not HTTP basic, are refused here, so that
+// such a header never falls back to the session cookie (and its CSRF check).
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
@@ -96,7 +106,12 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 			c.Set(ctxUser, u)
+			c.Set(ctxBasic, true)
 			return next(c)
+		}
+		if c.Request().Header.Get(echo.HeaderAuthorization) != "" {
+			return errs.Unauthenticatedf("unsupported_authorization",
+				"Use HTTP basic credentials or the session cookie: this Authorization header is not accepted here.")
 		}
 		sess, _ := s.Sessions.Get(c.Request(), sessionCookie)
 		if token, ok := sess.Values[sessionIDValue].(string); ok && token != "" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/theupdateframework/notary/tuf/data"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
 	"github.com/trustdeck/trustdeck/internal/audit"
@@ -23,6 +24,15 @@ type Notary struct {
 	Tokens             *tokens.Issuer
 	AllowAnonymousPull bool
 	CreateOnPush       bool
+	// ServerKeys, when set, forgets a GUN's server-held timestamp and
+	// snapshot keys once its trust data is deleted, so a repository created
+	// again under the same name starts clean.
+	ServerKeys ServerKeyRemover
+}
+
+// ServerKeyRemover removes the server-held keys of one GUN.
+type ServerKeyRemover interface {
+	RemoveKeysOfGUN(ctx context.Context, gun data.GUN) (int, error)
 }
 
 // catalogScope is the token access that lets a global admin read the global
@@ -221,15 +231,23 @@ func (h notaryHooks) Admit(ctx context.Context, actor, gun string, write bool) e
 	if errs.KindOf(err) != errs.NotFound {
 		return err
 	}
-	if write && s.Notary.CreateOnPush && actor != "anonymous" {
-		u, uerr := s.Accounts.UserByName(ctx, actor)
-		if uerr == nil {
+	if s.Notary.CreateOnPush && actor != "anonymous" {
+		// A first push reads (root.json, timestamp.key) before it writes: let
+		// an account with write through, and create the entry on the write.
+		if u, uerr := s.Accounts.UserByName(ctx, actor); uerr == nil {
 			if role, rerr := s.Accounts.RoleIn(ctx, u, ns); rerr == nil && role >= accounts.RoleWrite {
-				if _, cerr := s.Catalog.Create(ctx, ns, name, actor); cerr != nil && errs.KindOf(cerr) != errs.Conflict {
+				if !write {
+					return nil
+				}
+				r, cerr := s.Catalog.Create(ctx, ns, name, actor)
+				if cerr != nil && errs.KindOf(cerr) != errs.Conflict {
 					return cerr
 				}
-				s.Audit.Record(ctx, audit.Event{Actor: actor, Action: audit.RepoCreate, GUN: gun,
-					Namespace: ns, Name: name, Detail: "created on first push (--create-on-push)"})
+				if cerr == nil {
+					s.Audit.Record(ctx, audit.Event{Actor: actor, Action: audit.RepoCreate, GUN: gun,
+						Namespace: ns, Name: name, Detail: "created on first push (--create-on-push)"})
+					s.Log.Info("repository created on push", "repository", r.FullName(), "user", actor)
+				}
 				return nil
 			}
 		}
@@ -252,7 +270,16 @@ func (h notaryHooks) Updated(ctx context.Context, actor, gun string, written []n
 }
 
 func (h notaryHooks) Deleted(ctx context.Context, actor, gun string) {
-	h.event(ctx, actor, gun, audit.TrustDelete, "all trust data deleted")
+	detail := "all trust data deleted"
+	if rk := h.s.Notary.ServerKeys; rk != nil {
+		n, err := rk.RemoveKeysOfGUN(context.WithoutCancel(ctx), data.GUN(gun))
+		if err != nil {
+			h.s.Log.Error("cannot remove server keys of deleted GUN", "gun", gun, "err", err)
+		} else if n > 0 {
+			detail += fmt.Sprintf("; %d server-held timestamp/snapshot keys removed", n)
+		}
+	}
+	h.event(ctx, actor, gun, audit.TrustDelete, detail)
 }
 
 func (h notaryHooks) Rotated(ctx context.Context, actor, gun, role string) {

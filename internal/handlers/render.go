@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -27,35 +28,76 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	p := views.Page{Title: title, Nav: nav}
 	p.CSRF, _ = c.Get(ctxCSRF).(string)
 	if u := currentUser(c); u != nil {
-		p.Viewer = &views.Viewer{Username: u.Username, IsAdmin: u.IsAdmin}
+		p.Viewer = &views.Viewer{Username: u.Username, IsAdmin: u.IsAdmin, Manages: u.IsAdmin}
+		if !u.IsAdmin {
+			nss, err := s.Accounts.AdminNamespaces(c.Request().Context(), u)
+			p.Viewer.Manages = err == nil && len(nss) > 0
+		}
 	}
-	if n := c.QueryParam("notice"); n != "" && len(n) < 200 {
-		p.Notice = n
-	}
+	p.Notice = s.popFlash(c)
 	return p
 }
 
-// decodeJSON reads a JSON request body strictly into v.
+// decodeJSON reads a JSON request body strictly into v: one JSON object,
+// no unknown fields, nothing after it. A body over the limit is 413, a body
+// that is not JSON 415.
 func decodeJSON(c echo.Context, v any) error {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	if ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
-		return errs.Invalidf("unsupported_media_type", "Send the request body as application/json.")
+		return echo.ErrUnsupportedMediaType
 	}
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		var he *echo.HTTPError
 		if errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
 			return echo.ErrStatusRequestEntityTooLarge
 		}
-		if errors.Is(err, io.EOF) {
-			return errs.Invalidf("malformed_json", "The request body is empty: send a JSON object.")
-		}
+		return errs.Invalidf("malformed_json", "The request body could not be read.")
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return errs.Invalidf("malformed_json", "The request body is empty: send a JSON object.")
+	}
+	if trimmed[0] != '{' {
+		return errs.Invalidf("malformed_json", "The request body must be a JSON object.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return errs.Invalidf("malformed_json", "The request body is not valid JSON for this request: %s.", err.Error())
 	}
-	if dec.More() {
-		return errs.Invalidf("malformed_json", "The request body holds more than one JSON value.")
+	// Anything after the object, even a stray '}', makes the body ambiguous.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errs.Invalidf("malformed_json", "The request body holds more than one JSON object.")
 	}
 	return nil
+}
+
+// redirectWithNotice shows msg once on the next page (a flash kept in the
+// session cookie, so nobody can put text on a trustdeck page with a link).
+func (s *Server) redirectWithNotice(c echo.Context, to, msg string) error {
+	sess, _ := s.Sessions.Get(c.Request(), sessionCookie)
+	sess.AddFlash(msg)
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// popFlash returns and clears the pending notice, if any.
+func (s *Server) popFlash(c echo.Context) string {
+	sess, err := s.Sessions.Get(c.Request(), sessionCookie)
+	if err != nil {
+		return ""
+	}
+	flashes := sess.Flashes()
+	if len(flashes) == 0 {
+		return ""
+	}
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return ""
+	}
+	msg, _ := flashes[0].(string)
+	return msg
 }

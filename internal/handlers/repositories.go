@@ -136,8 +136,7 @@ func (s *Server) repositoryCreate(c echo.Context) error {
 		return render(c, status, views.NewRepositoryPage(s.page(c, "New repository", "repositories"),
 			views.RepoForm{Namespace: ns, Name: name, Error: msg, Namespaces: nss}))
 	}
-	return c.Redirect(http.StatusSeeOther, "/repositories/"+r.Namespace+"/"+r.Name+"?notice="+
-		url.QueryEscape("Repository "+r.FullName()+" created."))
+	return s.redirectWithNotice(c, "/repositories/"+r.Namespace+"/"+r.Name, "Repository "+r.FullName()+" created.")
 }
 
 func (s *Server) repositoryShow(c echo.Context) error {

@@ -68,7 +68,7 @@ func (s *Server) Routes() *echo.Echo {
 	}
 
 	// Web UI and JSON API: session or basic credentials, CSRF, body limit.
-	app := e.Group("", middleware.BodyLimit(maxBody), stripSecFetch, s.csrf(), s.authenticate)
+	app := e.Group("", middleware.BodyLimit(maxBody), stripSecFetch, s.authenticate, s.csrf())
 	app.GET("/", s.home)
 	app.GET("/login", s.loginForm)
 	app.POST("/login", s.login)

@@ -34,3 +34,19 @@ func TestLoginCreateSearchLogout(t *testing.T) {
 		t.Fatalf("after logout: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+func TestNoticeIsAFlashNotAQueryParameter(t *testing.T) {
+	s := testserver.Start(t)
+	b := s.NewBrowser(t)
+	b.Login("admin", testserver.AdminPassword)
+	if _, body := b.Get("/repositories?notice=Call+us+now"); strings.Contains(body, "Call us now") {
+		t.Fatal("a notice from the query string was shown")
+	}
+	b.PostForm("/repositories", url.Values{"namespace": {"prod"}, "name": {"web"}})
+	if _, body := b.Get("/repositories/prod/web"); !strings.Contains(body, "Repository prod/web created.") {
+		t.Fatal("the flash notice was not shown after creating")
+	}
+	if _, body := b.Get("/repositories/prod/web"); strings.Contains(body, "Repository prod/web created.") {
+		t.Fatal("the flash notice was shown twice")
+	}
+}

@@ -2,7 +2,7 @@ package handlers
 
 import (
 	"net/http"
-	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -33,8 +33,15 @@ func (s *Server) requireSomeAdmin(c echo.Context) error {
 	return nil
 }
 
+// usersModel lists every account (a namespace admin needs the names to grant
+// roles) but shows a namespace admin only the roles in the namespaces they
+// administer: other namespaces' names are not theirs to read.
 func (s *Server) usersModel(c echo.Context) (views.UsersAdmin, error) {
 	list, err := s.Accounts.ListUsers(c.Request().Context())
+	if err != nil {
+		return views.UsersAdmin{}, err
+	}
+	administered, err := s.Accounts.AdminNamespaces(c.Request().Context(), currentUser(c))
 	if err != nil {
 		return views.UsersAdmin{}, err
 	}
@@ -42,6 +49,9 @@ func (s *Server) usersModel(c echo.Context) (views.UsersAdmin, error) {
 	for _, u := range list {
 		row := views.UserRow{Username: u.Username, IsAdmin: u.IsAdmin, CreatedAt: u.CreatedAt}
 		for ns, r := range u.Roles {
+			if administered != nil && !slices.Contains(administered, ns) {
+				continue
+			}
 			row.Roles = append(row.Roles, views.NamespaceRole{Namespace: ns, Role: r})
 		}
 		sort.Slice(row.Roles, func(i, j int) bool { return row.Roles[i].Namespace < row.Roles[j].Namespace })
@@ -90,7 +100,7 @@ func (s *Server) userCreateForm(c echo.Context) error {
 		})
 	}
 	s.Log.Info("user created", "user", username, "admin", admin, "by", currentUser(c).Username)
-	return c.Redirect(http.StatusSeeOther, "/admin/users?notice="+url.QueryEscape("User "+username+" created."))
+	return s.redirectWithNotice(c, "/admin/users", "User "+username+" created.")
 }
 
 // setRole checks the caller administers the namespace, then grants.
@@ -114,8 +124,7 @@ func (s *Server) memberSetForm(c echo.Context) error {
 			m.RoleError, m.RoleForm = msg, views.RoleForm{Username: username, Namespace: ns, Role: role}
 		})
 	}
-	return c.Redirect(http.StatusSeeOther, "/admin/users?notice="+
-		url.QueryEscape(username+" now has the "+role+" role in "+ns+"."))
+	return s.redirectWithNotice(c, "/admin/users", username+" now has the "+role+" role in "+ns+".")
 }
 
 type userJSON struct {

@@ -15,17 +15,26 @@ type Repository struct {
 	Name      string
 	CreatedAt time.Time
 	CreatedBy string
+	// Trust is the stored trust summary (nil when none was computed yet);
+	// filled by ListRepositories.
+	Trust *TrustSummary
 }
 
 // RepositoryQuery selects a page of the catalog.
 type RepositoryQuery struct {
-	Search     string   // substring of "namespace/name"
-	Namespaces []string // when non-nil, only these namespaces
+	Search     string    // substring of "namespace/name"
+	Namespaces []string  // when non-nil, only these namespaces
+	Sort       string    // "name" (default), "signed" (last signed first), "expiry" (nearest first)
+	Filter     string    // "", "signed", "unsigned", "expiring"
+	ExpiringBy time.Time // with Filter "expiring": nearest expiry before this
 	Limit      int
 	Offset     int
 }
 
-const repoCols = "id, namespace, name, created_at, created_by"
+const (
+	repoCols  = "id, namespace, name, created_at, created_by"
+	repoColsR = "r.id, r.namespace, r.name, r.created_at, r.created_by"
+)
 
 func scanRepo(row interface{ Scan(...any) error }) (*Repository, error) {
 	var r Repository
@@ -72,45 +81,72 @@ func (s *Store) DeleteRepository(ctx context.Context, namespace, name string) er
 	return nil
 }
 
-// ListRepositories returns a page sorted by name, and the total matching.
+// ListRepositories returns a page with trust summaries, and the total matching.
 func (s *Store) ListRepositories(ctx context.Context, q RepositoryQuery) ([]Repository, int, error) {
 	where := []string{"1=1"}
 	var args []any
 	if q.Search != "" {
-		where = append(where, "instr(namespace || '/' || name, ?) > 0")
+		where = append(where, "instr(r.namespace || '/' || r.name, ?) > 0")
 		args = append(args, q.Search)
 	}
 	if q.Namespaces != nil {
 		if len(q.Namespaces) == 0 {
 			return nil, 0, nil
 		}
-		where = append(where, "namespace IN (?"+strings.Repeat(",?", len(q.Namespaces)-1)+")")
+		where = append(where, "r.namespace IN (?"+strings.Repeat(",?", len(q.Namespaces)-1)+")")
 		for _, ns := range q.Namespaces {
 			args = append(args, ns)
 		}
 	}
-	cond := strings.Join(where, " AND ")
+	switch q.Filter {
+	case "signed":
+		where = append(where, "t.state = 'signed'")
+	case "unsigned":
+		where = append(where, "(t.state IS NULL OR t.state IN ('none', 'unsigned'))")
+	case "expiring":
+		where = append(where, "t.nearest_expiry IS NOT NULL AND t.nearest_expiry < ?")
+		args = append(args, q.ExpiringBy.UTC().Format(time.RFC3339Nano))
+	}
+	order := "r.namespace, r.name"
+	switch q.Sort {
+	case "signed":
+		order = "t.last_signed IS NULL, t.last_signed DESC, " + order
+	case "expiry":
+		order = "t.nearest_expiry IS NULL, t.nearest_expiry, " + order
+	}
+	from := " FROM repositories r LEFT JOIN trust_summaries t ON t.repository_id = r.id WHERE " + strings.Join(where, " AND ")
 	var total int
-	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM repositories WHERE "+cond, args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*)"+from, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+repoCols+" FROM repositories WHERE "+cond+
-		" ORDER BY namespace, name LIMIT ? OFFSET ?", append(args, limit, q.Offset)...)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+repoColsR+`, t.state, t.signed_tags, t.signers, t.nearest_expiry,
+		t.nearest_expiry_role, t.last_signed, t.error, t.refreshed_at`+from+" ORDER BY "+order+" LIMIT ? OFFSET ?",
+		append(args, limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rows.Close()
 	var out []Repository
 	for rows.Next() {
-		r, err := scanRepo(rows)
-		if err != nil {
+		var r Repository
+		var created string
+		var state, role, errText, refreshed, expiry, signed sql.NullString
+		var tags, signers sql.NullInt64
+		if err := rows.Scan(&r.ID, &r.Namespace, &r.Name, &created, &r.CreatedBy, &state, &tags, &signers,
+			&expiry, &role, &signed, &errText, &refreshed); err != nil {
 			return nil, 0, err
 		}
-		out = append(out, *r)
+		r.CreatedAt = parseTime(created)
+		if state.Valid {
+			r.Trust = &TrustSummary{State: state.String, SignedTags: int(tags.Int64), Signers: int(signers.Int64),
+				NearestExpiry: fromNull(expiry), NearestExpiryRole: role.String, LastSigned: fromNull(signed),
+				Error: errText.String, RefreshedAt: fromNull(refreshed)}
+		}
+		out = append(out, r)
 	}
 	return out, total, rows.Err()
 }

@@ -1,5 +1,23 @@
 package views
 
-import "strconv"
+import (
+	"net/url"
+	"strconv"
+)
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func urlQuery(s string) string { return url.QueryEscape(s) }
+
+// tagSortURL keeps the repository page's filters and sets the sort.
+func tagSortURL(r RepoDetail, sort string) string {
+	v := url.Values{}
+	if r.Trust.TagFilter != "" {
+		v.Set("tag", r.Trust.TagFilter)
+	}
+	if r.Trust.SignerFilter != "" {
+		v.Set("signer", r.Trust.SignerFilter)
+	}
+	v.Set("sort", sort)
+	return "/repositories/" + r.Namespace + "/" + r.Name + "?" + v.Encode() + "#signed-tags"
+}

@@ -17,6 +17,9 @@ type Page struct {
 type Viewer struct {
 	Username string
 	IsAdmin  bool
+	// Manages is true for global admins and admins of some namespace: they
+	// see the Users and Audit pages.
+	Manages bool
 }
 
 // LoginForm is the login page's state.
@@ -32,10 +35,13 @@ type RepoRow struct {
 	Name      string
 	GUN       string
 	CreatedAt time.Time
+	Trust     RepoTrustState
 }
 
 // RepoList is the repository list page.
 type RepoList struct {
+	Sort      string // name, signed, expiry
+	Filter    string // "", signed, unsigned, expiring
 	Query     string
 	Rows      []RepoRow
 	Total     int
@@ -63,6 +69,7 @@ type RepoDetail struct {
 	CreatedAt    time.Time
 	CreatedBy    string
 	Role         string
+	Trust        TrustView
 }
 
 // UserRow is one account on the admin page.
@@ -132,4 +139,94 @@ type AuditView struct {
 	Repository string
 	Events     []AuditRow
 	OlderURL   string
+}
+
+// TrustView is the trust part of the repository page. State is "none" (no
+// trust data), "ok", or "error" (Error says what failed).
+type TrustView struct {
+	State          string
+	Error          string
+	Tags           []SignedTagRow
+	TagCount       int // before filtering
+	TagFilter      string
+	SignerFilter   string
+	Sort           string // tag, -tag, digest, -digest, signers, -signers
+	SignerNames    []string
+	Signers        []SignerRow
+	RootKeys       []string
+	RepositoryKeys []string
+	Expiries       []ExpiryRow
+	Unreleased     []UnreleasedRow
+	Pretty         string
+	InspectCommand string
+}
+
+// SignedTagRow is one row of the signed tags table (docker's rows).
+type SignedTagRow struct {
+	Tag     string
+	Digest  string
+	Signers []string // "Repo Admin" alone when no named signer
+}
+
+// SignerRow is a signer (delegation) and its keys.
+type SignerRow struct {
+	Name string
+	Keys []KeyRow
+}
+
+// KeyRow describes one public key.
+type KeyRow struct {
+	ID           string
+	ShortID      string
+	Type         string // "x509 certificate" or "public key"
+	Algorithm    string
+	Subject      string
+	Expires      time.Time
+	ExpiryStatus string // ok, expiring, expired ("" without a certificate)
+	RegisteredBy string
+}
+
+// ExpiryRow is one role's metadata version and expiry.
+type ExpiryRow struct {
+	Role    string
+	Version int
+	Expires time.Time
+	Status  string // ok, expiring, expired
+	Left    string // human "in 12 days" / "3 days ago"
+}
+
+// UnreleasedRow is a tag signed only in signers' own roles.
+type UnreleasedRow struct {
+	Tag    string
+	Digest string
+	Roles  []string
+}
+
+// TagDetailView lists every role's digest for one tag.
+type TagDetailView struct {
+	Namespace string
+	Name      string
+	GUN       string
+	Tag       string
+	Entries   []TagRoleEntry
+	Disagree  bool
+	Released  bool
+}
+
+// TagRoleEntry is one role's target for the tag.
+type TagRoleEntry struct {
+	Role   string
+	Digest string
+	Size   int64
+}
+
+// RepoTrustState is the trust summary shown in the repository list.
+type RepoTrustState struct {
+	State         string // none, unsigned, signed, error, unknown
+	SignedTags    int
+	Signers       int
+	NearestExpiry time.Time
+	ExpiryRole    string
+	ExpiryStatus  string
+	LastSigned    time.Time
 }

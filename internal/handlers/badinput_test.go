@@ -1,0 +1,629 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testserver"
+)
+
+// dbSnapshot renders the users, roles and repositories in the database, to
+// prove a refused request changed nothing.
+func dbSnapshot(t *testing.T, s *testserver.Server) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	users, err := s.App.Store.ListUsers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		fmt.Fprintf(&b, "user %s admin=%v hash=%s\n", u.Username, u.IsAdmin, u.PasswordHash)
+	}
+	members, err := s.App.Store.ListMembers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		fmt.Fprintf(&b, "role %s %s %s\n", m.Namespace, m.Username, m.Role)
+	}
+	repos, _, err := s.App.Store.ListRepositories(ctx, store.RepositoryQuery{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range repos {
+		fmt.Fprintf(&b, "repository %s/%s\n", r.Namespace, r.Name)
+	}
+	return b.String()
+}
+
+// unchanged runs fn and fails the test if the database differs afterwards.
+func unchanged(t *testing.T, s *testserver.Server, fn func()) {
+	t.Helper()
+	before := dbSnapshot(t, s)
+	fn()
+	if after := dbSnapshot(t, s); after != before {
+		t.Errorf("the database changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func noServerErrors(t *testing.T, s *testserver.Server) {
+	t.Helper()
+	if lines := errorLines(s.Logs.String()); lines != "" {
+		t.Errorf("bad input was logged as a server error:\n%s", lines)
+	}
+}
+
+// apiErr decodes a JSON error body.
+func apiErr(t *testing.T, body string) (code, message string) {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("not a JSON error body: %v: %s", err, truncate(body))
+	}
+	return e.Error.Code, e.Error.Message
+}
+
+// alertText returns the text of the page's role="alert" element.
+func alertText(body string) (string, bool) {
+	_, rest, ok := strings.Cut(body, `role="alert"`)
+	if !ok {
+		return "", false
+	}
+	_, rest, _ = strings.Cut(rest, ">")
+	text, _, _ := strings.Cut(rest, "</")
+	return text, true
+}
+
+// nameCase is an invalid namespace/name and a word the message must hold.
+type nameCase struct {
+	name, ns, repo, msg string
+}
+
+var invalidNames = []nameCase{
+	{"uppercase namespace", "Prod", "app", "not valid"},
+	{"uppercase name", "prod", "App", "not valid"},
+	{"double period", "prod", "a..b", "not valid"},
+	{"empty namespace", "", "app", "empty"},
+	{"empty name", "prod", "", "empty"},
+	{"empty path component", "prod", "a//b", "not valid"},
+	{"extra path component", "prod", "a/b", "not valid"},
+	{"leading dash", "prod", "-app", "not valid"},
+	{"leading underscore", "prod", "_app", "not valid"},
+	{"leading period", "prod", ".app", "not valid"},
+	{"leading separator in namespace", "-prod", "app", "not valid"},
+	{"trailing separator", "prod", "app_", "not valid"},
+	{"three underscores", "prod", "a___b", "not valid"},
+	{"space inside", "prod", "my app", "not valid"},
+	{"non-ASCII", "prod", "äpp", "not valid"},
+	{"300-character name", "prod", strings.Repeat("a", 300), "longer than 255"},
+	{"300-character namespace", strings.Repeat("n", 300), "app", "longer than 255"},
+	{"300 characters in all", strings.Repeat("n", 150), strings.Repeat("a", 149), "longer than 255"},
+}
+
+// badInputFixtures creates what the bad-input cases collide with.
+func badInputFixtures(t *testing.T, s *testserver.Server) {
+	t.Helper()
+	s.MustCreateUser(t, "alice", userPassword, "prod", "read")
+	s.MustCreateUser(t, pNSAdmin, userPassword, "prod", "admin")
+	s.MustCreateRepo(t, "prod", "app")
+}
+
+func TestBadInputPages(t *testing.T) {
+	s := testserver.Start(t)
+	badInputFixtures(t, s)
+	admin := s.NewBrowser(t)
+	admin.Login("admin", testserver.AdminPassword)
+	nsadmin := s.NewBrowser(t)
+	nsadmin.Login(pNSAdmin, userPassword)
+
+	type pageCase struct {
+		name   string
+		b      *testserver.Browser // nil: a fresh anonymous browser
+		method string
+		path   string
+		form   url.Values
+		status int
+		msg    string // in the page's alert
+	}
+	var cases []pageCase
+	for _, n := range invalidNames {
+		cases = append(cases, pageCase{"create repository: " + n.name, admin, "POST", "/repositories",
+			url.Values{"namespace": {n.ns}, "name": {n.repo}}, http.StatusBadRequest, n.msg})
+	}
+	cases = append(cases,
+		pageCase{"create repository: duplicate", admin, "POST", "/repositories",
+			url.Values{"namespace": {"prod"}, "name": {"app"}}, http.StatusConflict, "already exists"},
+		pageCase{"create repository: duplicate as namespace admin", nsadmin, "POST", "/repositories",
+			url.Values{"namespace": {"prod"}, "name": {"app"}}, http.StatusConflict, "already exists"},
+		pageCase{"create repository: body over 1 MiB", admin, "POST", "/repositories",
+			url.Values{"namespace": {"prod"}, "name": {strings.Repeat("a", 1<<20)}}, http.StatusRequestEntityTooLarge, "1 MiB"},
+		pageCase{"login: wrong password", nil, "POST", "/login",
+			url.Values{"username": {"alice"}, "password": {"wrong-password"}}, http.StatusUnauthorized, "Invalid username or password"},
+		pageCase{"login: unknown user", nil, "POST", "/login",
+			url.Values{"username": {"nobody"}, "password": {userPassword}}, http.StatusUnauthorized, "Invalid username or password"},
+		pageCase{"login: empty form", nil, "POST", "/login",
+			url.Values{}, http.StatusUnauthorized, "Invalid username or password"},
+		pageCase{"create user: invalid username", admin, "POST", "/admin/users",
+			url.Values{"username": {"Bad Name"}, "password": {"long-enough-1"}}, http.StatusBadRequest, "not valid"},
+		pageCase{"create user: empty username", admin, "POST", "/admin/users",
+			url.Values{"username": {""}, "password": {"long-enough-1"}}, http.StatusBadRequest, "not valid"},
+		pageCase{"create user: short password", admin, "POST", "/admin/users",
+			url.Values{"username": {"carol"}, "password": {"short"}}, http.StatusBadRequest, "at least 8"},
+		pageCase{"create user: duplicate", admin, "POST", "/admin/users",
+			url.Values{"username": {"alice"}, "password": {"long-enough-1"}}, http.StatusConflict, "already exists"},
+		pageCase{"set role: unknown user", admin, "POST", "/admin/members",
+			url.Values{"namespace": {"prod"}, "username": {"nobody"}, "role": {"read"}}, http.StatusNotFound, "no user named"},
+		pageCase{"set role: unknown user as namespace admin", nsadmin, "POST", "/admin/members",
+			url.Values{"namespace": {"prod"}, "username": {"nobody"}, "role": {"read"}}, http.StatusNotFound, "no user named"},
+		pageCase{"set role: invalid namespace", admin, "POST", "/admin/members",
+			url.Values{"namespace": {"Bad NS"}, "username": {"alice"}, "role": {"read"}}, http.StatusBadRequest, "not valid"},
+		pageCase{"set role: 300-character namespace", admin, "POST", "/admin/members",
+			url.Values{"namespace": {strings.Repeat("n", 300)}, "username": {"alice"}, "role": {"read"}}, http.StatusBadRequest, "longer than 255"},
+		pageCase{"set role: unknown role", admin, "POST", "/admin/members",
+			url.Values{"namespace": {"prod"}, "username": {"alice"}, "role": {"owner"}}, http.StatusBadRequest, "Unknown role"},
+		pageCase{"set role: empty role", nsadmin, "POST", "/admin/members",
+			url.Values{"namespace": {"prod"}, "username": {"alice"}, "role": {""}}, http.StatusBadRequest, "Unknown role"},
+		pageCase{"unknown page", admin, "GET", "/nope", nil, http.StatusNotFound, "nothing at this address"},
+		pageCase{"unknown page, anonymous", nil, "GET", "/nope", nil, http.StatusNotFound, "nothing at this address"},
+		pageCase{"repository path with one component", admin, "GET", "/repositories/prod", nil, http.StatusNotFound, "nothing at this address"},
+		pageCase{"repository path with three components", admin, "GET", "/repositories/prod/app/x", nil, http.StatusNotFound, ""},
+		pageCase{"unknown repository", admin, "GET", "/repositories/prod/nope", nil, http.StatusNotFound, "no repository prod/nope"},
+		pageCase{"invalid repository name in the address", admin, "GET", "/repositories/Prod/App", nil, http.StatusNotFound, "no repository"},
+		pageCase{"page is not a number", admin, "GET", "/repositories?page=abc", nil, http.StatusBadRequest, "positive number"},
+		pageCase{"page zero", admin, "GET", "/repositories?page=0", nil, http.StatusBadRequest, "positive number"},
+		pageCase{"search over 300 characters", admin, "GET", "/repositories?q=" + strings.Repeat("a", 301), nil, http.StatusBadRequest, "too long"},
+	)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.b
+			if b == nil {
+				b = s.NewBrowser(t)
+				b.Get("/login")
+			}
+			var resp *http.Response
+			var body string
+			unchanged(t, s, func() {
+				if tc.method == "GET" {
+					resp, body = b.Get(tc.path)
+				} else {
+					resp, body = b.PostForm(tc.path, tc.form)
+				}
+			})
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, truncate(body))
+			}
+			alert, ok := alertText(body)
+			if !ok || !strings.Contains(alert, tc.msg) {
+				t.Errorf("alert %q (found %v), want it to say %q", alert, ok, tc.msg)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+				t.Errorf("Content-Type %q, want an HTML page", ct)
+			}
+		})
+	}
+	noServerErrors(t, s)
+}
+
+// apiCase is one bad API request.
+type apiCase struct {
+	name   string
+	method string
+	path   string
+	body   any    // JSON-encoded unless a string or a reader
+	ctype  string // Content-Type; default application/json when there is a body
+	user   string // basic credentials; default admin
+	pass   string
+	status int
+	code   string
+	msg    string // in the message
+}
+
+func (c apiCase) do(t *testing.T, s *testserver.Server) (*http.Response, string) {
+	t.Helper()
+	var r io.Reader
+	switch v := c.body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(v)
+	case io.Reader:
+		r = v
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequest(c.method, s.URL+c.path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.ctype != "" {
+		req.Header.Set("Content-Type", c.ctype)
+	}
+	user, pass := c.user, c.pass
+	if user == "" {
+		user, pass = "admin", testserver.AdminPassword
+	}
+	if user != "-" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// chunked hides a reader's length so the request is sent without
+// Content-Length and the body limit must stop it while reading.
+type chunked struct{ io.Reader }
+
+func TestBadInputAPI(t *testing.T) {
+	s := testserver.Start(t)
+	badInputFixtures(t, s)
+	huge := `{"namespace":"prod","name":"` + strings.Repeat("a", 1<<20) + `"}`
+
+	var cases []apiCase
+	for _, n := range invalidNames {
+		cases = append(cases, apiCase{name: "create repository: " + n.name, method: "POST", path: "/api/v1/repositories",
+			body: map[string]string{"namespace": n.ns, "name": n.repo}, status: 400, code: "invalid_name", msg: n.msg})
+	}
+	for _, target := range []struct{ method, path string }{
+		{"POST", "/api/v1/repositories"},
+		{"POST", "/api/v1/users"},
+		{"PUT", "/api/v1/namespaces/prod/members/alice"},
+	} {
+		valid := validBodyFor(target.path)
+		for _, m := range []struct{ name, body string }{
+			{"truncated", valid[:len(valid)/2]},
+			{"empty body", ``},
+			{"null", `null`},
+			{"not an object", `["prod","x"]`},
+			{"unknown field", strings.TrimSuffix(valid, "}") + `,"extra":1}`},
+			{"wrong type", `{"namespace":1,"name":2,"username":3,"password":4,"role":5}`},
+			// A valid body followed by more must not take effect.
+			{"two values", valid + ` {}`},
+			{"trailing brace", valid + `}`},
+			{"trailing bracket", valid + `]`},
+			{"trailing garbage", valid + ` garbage`},
+		} {
+			cases = append(cases, apiCase{name: target.method + " " + target.path + ": malformed JSON, " + m.name,
+				method: target.method, path: target.path, body: m.body, status: 400, code: "malformed_json"})
+		}
+		cases = append(cases,
+			apiCase{name: target.method + " " + target.path + ": body over 1 MiB", method: target.method, path: target.path,
+				body: huge, status: 413, code: "too_large", msg: "1 MiB"},
+			apiCase{name: target.method + " " + target.path + ": chunked body over 1 MiB", method: target.method, path: target.path,
+				body: chunked{strings.NewReader(huge)}, status: 413, code: "too_large", msg: "1 MiB"},
+			apiCase{name: target.method + " " + target.path + ": not JSON", method: target.method, path: target.path,
+				body: valid, ctype: "text/plain", status: 415, code: "unsupported_media_type"},
+			apiCase{name: target.method + " " + target.path + ": form encoded", method: target.method, path: target.path,
+				body: "namespace=prod&name=x", ctype: "application/x-www-form-urlencoded", status: 415, code: "unsupported_media_type"},
+		)
+	}
+	cases = append(cases,
+		apiCase{name: "duplicate repository", method: "POST", path: "/api/v1/repositories",
+			body: map[string]string{"namespace": "prod", "name": "app"}, status: 409, code: "repository_exists", msg: "already exists"},
+		apiCase{name: "wrong password", method: "POST", path: "/api/v1/repositories", user: "alice", pass: "wrong-password",
+			body: map[string]string{"namespace": "prod", "name": "x"}, status: 401, code: "invalid_credentials", msg: "Invalid username or password"},
+		apiCase{name: "unknown user", method: "GET", path: "/api/v1/repositories", user: "nobody", pass: userPassword,
+			status: 401, code: "invalid_credentials", msg: "Invalid username or password"},
+		apiCase{name: "no credentials", method: "POST", path: "/api/v1/repositories", user: "-",
+			body: map[string]string{"namespace": "prod", "name": "x"}, status: 401, code: "unauthenticated"},
+		apiCase{name: "get unknown repository", method: "GET", path: "/api/v1/repositories/prod/nope",
+			status: 404, code: "repository_not_found", msg: "prod/nope"},
+		apiCase{name: "get invalid repository name", method: "GET", path: "/api/v1/repositories/Prod/a..b",
+			status: 404, code: "repository_not_found"},
+		apiCase{name: "delete unknown repository", method: "DELETE", path: "/api/v1/repositories/prod/nope",
+			status: 404, code: "repository_not_found"},
+		apiCase{name: "list: page not a number", method: "GET", path: "/api/v1/repositories?page=abc",
+			status: 400, code: "invalid_page", msg: "positive number"},
+		apiCase{name: "list: negative page", method: "GET", path: "/api/v1/repositories?page=-1",
+			status: 400, code: "invalid_page"},
+		apiCase{name: "list: search over 300 characters", method: "GET", path: "/api/v1/repositories?q=" + strings.Repeat("a", 301),
+			status: 400, code: "invalid_query"},
+		apiCase{name: "create user: invalid username", method: "POST", path: "/api/v1/users",
+			body: map[string]any{"username": "Bad Name", "password": "long-enough-1"}, status: 400, code: "invalid_username", msg: "not valid"},
+		apiCase{name: "create user: username over 64 characters", method: "POST", path: "/api/v1/users",
+			body: map[string]any{"username": strings.Repeat("u", 65), "password": "long-enough-1"}, status: 400, code: "invalid_username"},
+		apiCase{name: "create user: short password", method: "POST", path: "/api/v1/users",
+			body: map[string]any{"username": "carol", "password": "short"}, status: 400, code: "weak_password", msg: "at least 8"},
+		apiCase{name: "create user: duplicate", method: "POST", path: "/api/v1/users",
+			body: map[string]any{"username": "alice", "password": "long-enough-1"}, status: 409, code: "user_exists", msg: "already exists"},
+		apiCase{name: "create user: admin not a boolean", method: "POST", path: "/api/v1/users",
+			body: map[string]any{"username": "carol", "password": "long-enough-1", "admin": "yes"}, status: 400, code: "malformed_json"},
+		apiCase{name: "set role: unknown user", method: "PUT", path: "/api/v1/namespaces/prod/members/nobody",
+			body: map[string]string{"role": "read"}, status: 404, code: "user_not_found", msg: "nobody"},
+		apiCase{name: "set role: uppercase namespace", method: "PUT", path: "/api/v1/namespaces/Prod/members/alice",
+			body: map[string]string{"role": "read"}, status: 400, code: "invalid_name", msg: "not valid"},
+		apiCase{name: "set role: namespace with double period", method: "PUT", path: "/api/v1/namespaces/a..b/members/alice",
+			body: map[string]string{"role": "read"}, status: 400, code: "invalid_name"},
+		apiCase{name: "set role: 300-character namespace", method: "PUT", path: "/api/v1/namespaces/" + strings.Repeat("n", 300) + "/members/alice",
+			body: map[string]string{"role": "read"}, status: 400, code: "invalid_name", msg: "longer than 255"},
+		apiCase{name: "set role: unknown role", method: "PUT", path: "/api/v1/namespaces/prod/members/alice",
+			body: map[string]string{"role": "owner"}, status: 400, code: "invalid_role", msg: "Unknown role"},
+		apiCase{name: "set role: missing role", method: "PUT", path: "/api/v1/namespaces/prod/members/alice",
+			body: map[string]string{}, status: 400, code: "invalid_role"},
+		apiCase{name: "set role: uppercase role", method: "PUT", path: "/api/v1/namespaces/prod/members/alice",
+			body: map[string]string{"role": "Admin"}, status: 400, code: "invalid_role"},
+		apiCase{name: "unknown route", method: "GET", path: "/api/v1/nope", status: 404, code: "not_found"},
+		apiCase{name: "unknown route outside v1", method: "GET", path: "/api/v2/repositories", status: 404, code: "not_found"},
+		apiCase{name: "unknown method on a route", method: "PATCH", path: "/api/v1/repositories",
+			body: map[string]string{"namespace": "prod", "name": "x"}, status: 404, code: "not_found"},
+		apiCase{name: "namespace path with no member", method: "PUT", path: "/api/v1/namespaces/prod/members/",
+			body: map[string]string{"role": "read"}, status: 404, code: "not_found"},
+	)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var resp *http.Response
+			var body string
+			unchanged(t, s, func() { resp, body = tc.do(t, s) })
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, truncate(body))
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q, want JSON", ct)
+			}
+			code, msg := apiErr(t, body)
+			if code != tc.code || msg == "" || !strings.Contains(msg, tc.msg) {
+				t.Errorf("error {%q, %q}, want code %q and a message saying %q", code, msg, tc.code, tc.msg)
+			}
+		})
+	}
+	noServerErrors(t, s)
+}
+
+// validBodyFor is a body each target would accept and act on.
+func validBodyFor(path string) string {
+	switch {
+	case strings.HasSuffix(path, "/repositories"):
+		return `{"namespace":"prod","name":"sneaky"}`
+	case strings.HasSuffix(path, "/users"):
+		return `{"username":"sneaky","password":"long-enough-1"}`
+	}
+	return `{"role":"admin"}`
+}
+
+// TestCSRF: a form or API call made with the session cookie is refused
+// without the right token, and changes nothing; HTTP basic calls need none.
+func TestCSRF(t *testing.T) {
+	s := testserver.Start(t)
+	badInputFixtures(t, s)
+	b := s.NewBrowser(t)
+	b.Login("admin", testserver.AdminPassword)
+	if b.CSRF == "" {
+		t.Fatal("no CSRF token on the pages")
+	}
+
+	forms := []struct {
+		path string
+		form url.Values
+	}{
+		{"/repositories", url.Values{"namespace": {"prod"}, "name": {"csrf"}}},
+		{"/admin/users", url.Values{"username": {"csrf"}, "password": {"long-enough-1"}}},
+		{"/admin/members", url.Values{"namespace": {"prod"}, "username": {"alice"}, "role": {"admin"}}},
+		{"/logout", url.Values{}},
+		{"/login", url.Values{"username": {"alice"}, "password": {userPassword}}},
+	}
+	tokens := []struct {
+		name  string
+		token *string // nil: no _csrf field at all
+	}{
+		{"missing", nil},
+		{"empty", ptr("")},
+		{"wrong", ptr("not-the-token-not-the-token-1234")},
+		{"another session's", nil}, // filled below
+	}
+	other := s.NewBrowser(t)
+	other.Get("/login")
+	tokens[3].token = &other.CSRF
+
+	for _, f := range forms {
+		for _, tok := range tokens {
+			t.Run("form "+f.path+" "+tok.name, func(t *testing.T) {
+				form := url.Values{}
+				for k, v := range f.form {
+					form[k] = v
+				}
+				if tok.token != nil {
+					form.Set("_csrf", *tok.token)
+				}
+				var resp *http.Response
+				var body string
+				unchanged(t, s, func() {
+					var err error
+					resp, err = b.C.PostForm(s.URL+f.path, form)
+					if err != nil {
+						t.Fatal(err)
+					}
+					bb, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					body = string(bb)
+				})
+				if resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("status %d, want 403: %s", resp.StatusCode, truncate(body))
+				}
+				if alert, _ := alertText(body); !strings.Contains(alert, "CSRF") {
+					t.Errorf("alert %q does not name CSRF", alert)
+				}
+			})
+		}
+	}
+	// The refused /logout did not sign the browser out.
+	if resp, _ := b.Get("/repositories"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after refused logouts: %d, want still signed in", resp.StatusCode)
+	}
+
+	apiCalls := []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/api/v1/repositories", map[string]string{"namespace": "prod", "name": "csrf"}},
+		{"DELETE", "/api/v1/repositories/prod/app", nil},
+		{"POST", "/api/v1/users", map[string]any{"username": "csrf", "password": "long-enough-1"}},
+		{"PUT", "/api/v1/namespaces/prod/members/alice", map[string]string{"role": "admin"}},
+	}
+	headers := []struct {
+		name  string
+		token *string
+	}{
+		{"missing", nil},
+		{"wrong", ptr("not-the-token-not-the-token-1234")},
+		{"another session's", &other.CSRF},
+	}
+	for _, c := range apiCalls {
+		for _, h := range headers {
+			t.Run("api "+c.method+" "+c.path+" "+h.name, func(t *testing.T) {
+				var resp *http.Response
+				var body string
+				unchanged(t, s, func() {
+					req := testserver.NewJSONRequest(t, c.method, s.URL+c.path, c.body)
+					if h.token != nil {
+						req.Header.Set("X-CSRF-Token", *h.token)
+					}
+					resp, body = send(t, b.C, req)
+				})
+				if resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("status %d, want 403: %s", resp.StatusCode, body)
+				}
+				if code, _ := apiErr(t, body); code != "csrf" {
+					t.Errorf("code %q, want csrf", code)
+				}
+			})
+		}
+		// An Authorization header that is not HTTP basic must not fall back
+		// to the session cookie without the CSRF check.
+		t.Run("api "+c.method+" "+c.path+" bearer header with session cookie", func(t *testing.T) {
+			var resp *http.Response
+			var body string
+			unchanged(t, s, func() {
+				req := testserver.NewJSONRequest(t, c.method, s.URL+c.path, c.body)
+				req.Header.Set("Authorization", "Bearer whatever")
+				resp, body = send(t, b.C, req)
+			})
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("status %d, want 401: %s", resp.StatusCode, body)
+			}
+		})
+	}
+
+	// With the token, the same session calls work; with basic credentials
+	// no token is needed.
+	resp, body := b.PostForm("/repositories", url.Values{"namespace": {"prod"}, "name": {"with-token"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("form with the token: %d %s", resp.StatusCode, truncate(body))
+	}
+	resp, body = b.JSON("POST", "/api/v1/repositories", map[string]string{"namespace": "prod", "name": "session-api"})
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("session API call with the token: %d %s", resp.StatusCode, body)
+	}
+	resp, body = s.API(t, "admin", testserver.AdminPassword, "POST", "/api/v1/repositories",
+		map[string]string{"namespace": "prod", "name": "basic-api"})
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("basic API call without a token: %d %s", resp.StatusCode, body)
+	}
+	resp, body = s.API(t, "admin", testserver.AdminPassword, "PUT", "/api/v1/namespaces/prod/members/alice",
+		map[string]string{"role": "write"})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("basic API call without a token: %d %s", resp.StatusCode, body)
+	}
+	noServerErrors(t, s)
+}
+
+func ptr(s string) *string { return &s }
+
+func send(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// TestLoginThrottlePerAccount: after five failed logins an account is locked
+// for its window, even with the right password, through the form and the
+// API; other accounts are not.
+func TestLoginThrottlePerAccount(t *testing.T) {
+	s := testserver.Start(t)
+	s.MustCreateUser(t, "alice", userPassword, "prod", "read")
+	b := s.NewBrowser(t)
+	b.Get("/login")
+	for i := 1; i <= 5; i++ {
+		resp, body := b.PostForm("/login", url.Values{"username": {"alice"}, "password": {"wrong-password"}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failed login %d: status %d, want 401: %s", i, resp.StatusCode, truncate(body))
+		}
+	}
+	var resp *http.Response
+	var body string
+	unchanged(t, s, func() {
+		resp, body = b.PostForm("/login", url.Values{"username": {"alice"}, "password": {userPassword}})
+	})
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("6th login with the right password: status %d, want 429: %s", resp.StatusCode, truncate(body))
+	}
+	if alert, _ := alertText(body); !strings.Contains(alert, "Too many failed logins") {
+		t.Errorf("alert %q", alert)
+	}
+	if cookies := resp.Cookies(); slices.ContainsFunc(cookies, func(c *http.Cookie) bool { return c.Name == "trustdeck_session" }) {
+		t.Error("a throttled login set a session cookie")
+	}
+	resp, body = s.API(t, "alice", userPassword, "GET", "/api/v1/repositories", nil)
+	if code, _ := apiErr(t, body); resp.StatusCode != http.StatusTooManyRequests || code != "too_many_attempts" {
+		t.Errorf("API with the right password while locked: %d %s", resp.StatusCode, body)
+	}
+	// Another account from the same address is not affected.
+	other := s.NewBrowser(t)
+	other.Login("admin", testserver.AdminPassword)
+	noServerErrors(t, s)
+}
+
+// TestLoginThrottlePerAddress: twenty failures from one address, spread
+// over accounts so that none is locked by itself, lock the address.
+func TestLoginThrottlePerAddress(t *testing.T) {
+	s := testserver.Start(t)
+	b := s.NewBrowser(t)
+	b.Get("/login")
+	for i := range 20 {
+		user := fmt.Sprintf("guess%d", i%5) // four failures per account: under its limit
+		resp, body := b.PostForm("/login", url.Values{"username": {user}, "password": {"wrong-password"}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failed login %d: status %d, want 401: %s", i+1, resp.StatusCode, truncate(body))
+		}
+	}
+	resp, body := b.PostForm("/login", url.Values{"username": {"admin"}, "password": {testserver.AdminPassword}})
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("login from a locked address: status %d, want 429: %s", resp.StatusCode, truncate(body))
+	}
+	resp, body = s.API(t, "admin", testserver.AdminPassword, "GET", "/api/v1/repositories", nil)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("API from a locked address: %d %s", resp.StatusCode, body)
+	}
+	noServerErrors(t, s)
+}
