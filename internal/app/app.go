@@ -12,9 +12,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/gorilla/sessions"
+	"github.com/sirupsen/logrus"
+	notarystorage "github.com/theupdateframework/notary/storage"
+	"github.com/theupdateframework/notary/tuf/data"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
 	"github.com/trustdeck/trustdeck/internal/audit"
@@ -26,6 +30,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/store"
 	"github.com/trustdeck/trustdeck/internal/tlsutil"
 	"github.com/trustdeck/trustdeck/internal/tokens"
+	"github.com/trustdeck/trustdeck/internal/trust"
 	"github.com/trustdeck/trustdeck/internal/vault"
 )
 
@@ -46,11 +51,16 @@ type App struct {
 	TLS     *tls.Config
 	// CAFile is the CA clients should trust ("" with --tls-cert).
 	CAFile string
+	// background work that runs while the server serves.
+	background []func(context.Context)
 }
 
 // New prepares the data directory, opens and migrates the database, loads
 // secrets and TLS material, creates the first admin and builds the routes.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	// notary's client and server log through logrus; trustdeck reports what
+	// matters itself, so keep only notary's errors.
+	logrus.SetLevel(logrus.ErrorLevel)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -82,21 +92,33 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	}
 	auditLog := audit.New(st, log)
 	serverKeys := vault.NewServerCrypto(st, a.Secrets)
-	srv := &handlers.Server{
-		Audit: auditLog,
+	cat := catalog.New(st, cfg.RegistryHost)
+	notaryCfg := notaryserver.Config{Store: st.TUF(), Crypto: serverKeys, Logger: log}
+	// trustdeck reads its own Notary server in-process, through the same
+	// handler clients use (srv is set below); authorization happens in the
+	// pages and API.
+	var srv *handlers.Server
+	internal := notaryserver.InProcess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.NotaryHandler().ServeHTTP(w, r)
+	}))
+	reader := trust.NewReader(func(gun string) (notarystorage.RemoteStore, error) {
+		return notarystorage.NewNotaryServerStore("https://trustdeck.internal", data.GUN(gun), internal)
+	})
+	summaries := trust.NewSummarizer(reader, st, cat.GUN, log)
+	a.background = append(a.background, summaries.Run)
+	srv = &handlers.Server{
+		Audit:     auditLog,
+		Trust:     reader,
+		Summaries: summaries,
 		Notary: &handlers.Notary{
-			Config: notaryserver.Config{
-				Store:  st.TUF(),
-				Crypto: serverKeys,
-				Logger: log,
-			},
+			Config:             notaryCfg,
 			Tokens:             tokens.NewIssuer(a.Secrets.TokenKey, TokenIssuer, TokenService, tokens.DefaultTTL),
 			AllowAnonymousPull: cfg.AllowAnonymousPull,
 			CreateOnPush:       cfg.CreateOnPush,
 			ServerKeys:         serverKeys,
 		},
 		Accounts:   acc,
-		Catalog:    catalog.New(st, cfg.RegistryHost),
+		Catalog:    cat,
 		DB:         st,
 		Log:        log,
 		Sessions:   cookies,
@@ -163,6 +185,12 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener, ready func(net
 	if ready != nil {
 		ready(ln.Addr())
 	}
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	for _, run := range a.background {
+		bg.Go(func() { run(bgCtx) })
+	}
+	defer func() { stopBackground(); bg.Wait() }()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
 	select {

@@ -23,6 +23,27 @@ type Repository struct {
 	GUN       string    `json:"gun"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"`
+	// Trust is the repository's trust summary (lists only; nil until the
+	// first summary was computed).
+	Trust *TrustState `json:"trust,omitempty"`
+}
+
+// TrustState is a repository's trust summary.
+type TrustState struct {
+	State             string     `json:"state"` // none, unsigned, signed, error
+	SignedTags        int        `json:"signed_tags"`
+	Signers           int        `json:"signers"`
+	NearestExpiry     *time.Time `json:"nearest_expiry,omitempty"`
+	NearestExpiryRole string     `json:"nearest_expiry_role,omitempty"`
+	LastSigned        *time.Time `json:"last_signed,omitempty"`
+	Error             string     `json:"error,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // FullName is "namespace/name".
@@ -69,8 +90,14 @@ func (s *Service) SplitGUN(gun string) (namespace, name string, ok bool) {
 }
 
 func (s *Service) wrap(r *store.Repository) *Repository {
-	return &Repository{Namespace: r.Namespace, Name: r.Name, GUN: s.GUN(r.Namespace, r.Name),
+	out := &Repository{Namespace: r.Namespace, Name: r.Name, GUN: s.GUN(r.Namespace, r.Name),
 		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy}
+	if t := r.Trust; t != nil {
+		out.Trust = &TrustState{State: t.State, SignedTags: t.SignedTags, Signers: t.Signers,
+			NearestExpiry: timePtr(t.NearestExpiry), NearestExpiryRole: t.NearestExpiryRole,
+			LastSigned: timePtr(t.LastSigned), Error: t.Error}
+	}
+	return out
 }
 
 // Create adds namespace/name to the catalog.
@@ -123,8 +150,13 @@ func (s *Service) Delete(ctx context.Context, namespace, name string) error {
 type ListQuery struct {
 	Search     string
 	Namespaces []string
-	Page       int // 1-based
+	Page       int    // 1-based
+	Sort       string // name (default), signed, expiry
+	Filter     string // "", signed, unsigned, expiring
 }
+
+// ExpiringWithin is how close an expiry must be for the "expiring" filter.
+const ExpiringWithin = 30 * 24 * time.Hour
 
 // List returns a page of repositories sorted by name.
 func (s *Service) List(ctx context.Context, q ListQuery) (*Page, error) {
@@ -134,8 +166,19 @@ func (s *Service) List(ctx context.Context, q ListQuery) (*Page, error) {
 	if len(q.Search) > 300 {
 		return nil, errs.Invalidf("invalid_query", "The search text is too long.")
 	}
+	switch q.Sort {
+	case "", "name", "signed", "expiry":
+	default:
+		return nil, errs.Invalidf("invalid_query", "Sort by name, signed or expiry.")
+	}
+	switch q.Filter {
+	case "", "signed", "unsigned", "expiring":
+	default:
+		return nil, errs.Invalidf("invalid_query", "Filter by signed, unsigned or expiring.")
+	}
 	rows, total, err := s.st.ListRepositories(ctx, store.RepositoryQuery{
 		Search: strings.ToLower(strings.TrimSpace(q.Search)), Namespaces: q.Namespaces,
+		Sort: q.Sort, Filter: q.Filter, ExpiringBy: time.Now().Add(ExpiringWithin),
 		Limit: PageSize, Offset: (q.Page - 1) * PageSize,
 	})
 	if err != nil {

@@ -171,6 +171,10 @@ var matrix = []matrixRow{
 		want: want{s303, s404, s404, s404, s200, s200}},
 	{method: "GET", route: "/repositories/:ns/:name", path: "/repositories/prod/missing",
 		want: want{s303, s404, s404, s404, s404, s404}},
+	{method: "GET", route: "/repositories/:ns/:name/tags", path: "/repositories/prod/app/tags?tag=1",
+		want: want{s303, s200, s200, s200, s404, s200}},
+	{method: "GET", route: "/repositories/:ns/:name/tags", path: "/repositories/other/thing/tags?tag=1",
+		want: want{s303, s404, s404, s404, s200, s200}},
 	{method: "GET", route: "/admin/users", path: "/admin/users",
 		want: want{s303, s403, s403, s200, s200, s200}},
 	{method: "POST", route: "/admin/users", path: "/admin/users",
@@ -227,6 +231,12 @@ var matrix = []matrixRow{
 		want: want{s401, s403, s403, s200, s200, s200}},
 	{method: "GET", route: "/api/v1/audit", path: "/api/v1/audit?repository=prod/app",
 		want: want{s401, s403, s403, s200, s403, s200}},
+	// No trust data in prod/app: docker's "no signatures or cannot access"
+	// is a 404 for everyone; without a ref it is a 400 once authenticated.
+	{method: "GET", route: "/api/v1/trust/inspect", path: "/api/v1/trust/inspect?ref={addr}/prod/app",
+		want: want{s401, s404, s404, s404, s404, s404}},
+	{method: "GET", route: "/api/v1/trust/inspect", path: "/api/v1/trust/inspect",
+		want: want{s401, 400, 400, 400, 400, 400}},
 }
 
 // authStyles are the ways a principal calls the API: HTTP basic
@@ -309,7 +319,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					if row.effect != nil {
 						before = row.effect(t, s, suffix)
 					}
-					path := replaceSuffix(row.path, suffix).(string)
+					path := strings.ReplaceAll(replaceSuffix(row.path, suffix).(string), "{addr}", s.Addr)
 					resp, body := doMatrixRequest(t, s, browsers, row, style, p, path, suffix)
 					want := row.want.of(p)
 					if resp.StatusCode != want {
@@ -391,6 +401,11 @@ func checkMatrixResponse(t *testing.T, row matrixRow, p, path string, resp *http
 		}
 	case status == s303 && loc == "":
 		t.Errorf("%s %s: 303 without Location", row.method, path)
+	case status == s404 && row.route == "/api/v1/trust/inspect":
+		// docker's stdout for refs it cannot access, and its stderr message.
+		if body != "[]\n" || !strings.HasPrefix(resp.Header.Get("Trustdeck-Inspect-Error"), "no signatures or cannot access ") {
+			t.Errorf("%s %s: 404 body %q, error header %q", row.method, path, body, resp.Header.Get("Trustdeck-Inspect-Error"))
+		}
 	case status >= 400 && row.api():
 		var e struct {
 			Error struct{ Code, Message string }

@@ -39,15 +39,24 @@ type ServerKeyRemover interface {
 // changefeed (notary's "*" on no particular GUN).
 var catalogScope = tokens.Access{Type: "registry", Name: "catalog", Actions: []string{"*"}}
 
+// NotaryHandler is the embedded Notary API with trustdeck's authorization
+// and hooks, built once. trustdeck's own reader calls it in-process too, so
+// there is one server instance (one per-GUN update lock).
+func (s *Server) NotaryHandler() http.Handler {
+	s.notaryOnce.Do(func() {
+		cfg := s.Notary.Config
+		cfg.Auth = notaryAuth{s}
+		cfg.Hooks = notaryHooks{s}
+		if cfg.Logger == nil {
+			cfg.Logger = s.Log
+		}
+		s.notaryHandler = notaryserver.New(cfg)
+	})
+	return s.notaryHandler
+}
+
 func (s *Server) mountNotary(e *echo.Echo) {
-	n := s.Notary
-	cfg := n.Config
-	cfg.Auth = notaryAuth{s}
-	cfg.Hooks = notaryHooks{s}
-	if cfg.Logger == nil {
-		cfg.Logger = s.Log
-	}
-	h := echo.WrapHandler(notaryserver.New(cfg))
+	h := echo.WrapHandler(s.NotaryHandler())
 	e.Any("/v2", h)
 	e.Any("/v2/", h)
 	e.Any("/v2/*", h)
@@ -151,6 +160,9 @@ type notaryAuth struct{ s *Server }
 
 func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string, actions ...string) (string, bool) {
 	s := a.s
+	if notaryserver.IsInProcess(r.Context()) {
+		return "trustdeck", true
+	}
 	scope := ""
 	switch {
 	case gun != "":
@@ -267,6 +279,14 @@ func (h notaryHooks) Updated(ctx context.Context, actor, gun string, written []n
 		parts = append(parts, fmt.Sprintf("%s v%d", rv.Role, rv.Version))
 	}
 	h.event(ctx, actor, gun, audit.TrustUpdate, strings.Join(parts, ", "))
+	h.refresh(gun)
+}
+
+// refresh queues the repository's trust summary for recomputation.
+func (h notaryHooks) refresh(gun string) {
+	if ns, name, ok := h.s.Catalog.SplitGUN(gun); ok && h.s.Summaries != nil {
+		h.s.Summaries.Enqueue(ns, name)
+	}
 }
 
 func (h notaryHooks) Deleted(ctx context.Context, actor, gun string) {
@@ -280,6 +300,7 @@ func (h notaryHooks) Deleted(ctx context.Context, actor, gun string) {
 		}
 	}
 	h.event(ctx, actor, gun, audit.TrustDelete, detail)
+	h.refresh(gun)
 }
 
 func (h notaryHooks) Rotated(ctx context.Context, actor, gun, role string) {

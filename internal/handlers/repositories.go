@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -53,7 +54,8 @@ func (s *Server) listRepositories(c echo.Context) (*catalog.Page, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Catalog.List(c.Request().Context(), catalog.ListQuery{Search: c.QueryParam("q"), Namespaces: visible, Page: page})
+	return s.Catalog.List(c.Request().Context(), catalog.ListQuery{Search: c.QueryParam("q"), Namespaces: visible,
+		Page: page, Sort: c.QueryParam("sort"), Filter: c.QueryParam("filter")})
 }
 
 // canCreateSomewhere reports whether the caller administers any namespace.
@@ -74,15 +76,19 @@ func (s *Server) repositoryList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := c.QueryParam("q")
-	l := views.RepoList{Query: q, Total: p.Total, Page: p.Page, Pages: max(p.Pages, 1), CanCreate: canCreate}
+	q, sort, filter := c.QueryParam("q"), c.QueryParam("sort"), c.QueryParam("filter")
+	l := views.RepoList{Query: q, Sort: sort, Filter: filter, Total: p.Total, Page: p.Page, Pages: max(p.Pages, 1), CanCreate: canCreate}
+	now := time.Now()
 	for _, r := range p.Repositories {
-		l.Rows = append(l.Rows, views.RepoRow{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, CreatedAt: r.CreatedAt})
+		l.Rows = append(l.Rows, views.RepoRow{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN,
+			CreatedAt: r.CreatedAt, Trust: trustStateView(r.Trust, now)})
 	}
 	pageURL := func(n int) string {
 		v := url.Values{}
-		if q != "" {
-			v.Set("q", q)
+		for k, val := range map[string]string{"q": q, "sort": sort, "filter": filter} {
+			if val != "" {
+				v.Set(k, val)
+			}
 		}
 		v.Set("page", strconv.Itoa(n))
 		return "/repositories?" + v.Encode()
@@ -116,6 +122,9 @@ func (s *Server) createRepository(c echo.Context, ns, name string) (*catalog.Rep
 	}
 	r, err := s.Catalog.Create(c.Request().Context(), ns, name, u.Username)
 	if err == nil {
+		if s.Summaries != nil {
+			s.Summaries.Enqueue(ns, name)
+		}
 		s.Audit.Record(c.Request().Context(), audit.Event{Actor: u.Username, Action: audit.RepoCreate,
 			GUN: r.GUN, Namespace: r.Namespace, Name: r.Name})
 	}
@@ -144,9 +153,13 @@ func (s *Server) repositoryShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	tv, err := s.trustView(c, r)
+	if err != nil {
+		return err
+	}
 	return render(c, http.StatusOK, views.RepositoryPage(s.page(c, r.FullName(), "repositories"), views.RepoDetail{
 		Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, RegistryHost: s.Catalog.RegistryHost(),
-		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Role: role.String(),
+		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Role: role.String(), Trust: tv,
 	}))
 }
 
@@ -207,4 +220,32 @@ func (s *Server) apiRepositoryDelete(c echo.Context) error {
 	s.Audit.Record(c.Request().Context(), audit.Event{Actor: u.Username, Action: audit.RepoDelete,
 		GUN: s.Catalog.GUN(ns, name), Namespace: ns, Name: name})
 	return c.NoContent(http.StatusNoContent)
+}
+
+// trustStateView turns a stored summary into the list's view model.
+func trustStateView(t *catalog.TrustState, now time.Time) views.RepoTrustState {
+	if t == nil {
+		return views.RepoTrustState{State: "unknown"}
+	}
+	v := views.RepoTrustState{State: t.State, SignedTags: t.SignedTags, Signers: t.Signers,
+		ExpiryRole: t.NearestExpiryRole}
+	if t.LastSigned != nil {
+		v.LastSigned = *t.LastSigned
+	}
+	if t.NearestExpiry != nil {
+		v.NearestExpiry = *t.NearestExpiry
+		v.ExpiryStatus = expiryStatus(v.NearestExpiry, now)
+	}
+	return v
+}
+
+// expiryStatus classifies an expiry as the pages show it.
+func expiryStatus(at, now time.Time) string {
+	switch {
+	case !at.After(now):
+		return "expired"
+	case at.Sub(now) <= catalog.ExpiringWithin:
+		return "expiring"
+	}
+	return "ok"
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -15,6 +16,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/accounts"
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/trust"
 	"github.com/trustdeck/trustdeck/static"
 )
 
@@ -35,11 +37,18 @@ type Server struct {
 	// HSTS is sent only when the public host is a real name: on localhost it
 	// would pin every other local development server to HTTPS too.
 	HSTS bool
+	// Trust reads and verifies trust data; Summaries keeps the list's
+	// per-repository trust state current.
+	Trust     *trust.Reader
+	Summaries *trust.Summarizer
 	// Audit records and lists who changed what.
 	Audit *audit.Log
 	// Notary, when set, serves the embedded Notary API under /v2/ and the
 	// token service under /auth/token.
 	Notary *Notary
+
+	notaryOnce    sync.Once
+	notaryHandler http.Handler
 }
 
 // maxBody is the request body limit of the UI and the JSON API.
@@ -79,6 +88,7 @@ func (s *Server) Routes() *echo.Echo {
 	ui.GET("/repositories/new", s.repositoryNewForm)
 	ui.POST("/repositories", s.repositoryCreate)
 	ui.GET("/repositories/:ns/:name", s.repositoryShow)
+	ui.GET("/repositories/:ns/:name/tags", s.tagShow)
 	ui.GET("/admin/users", s.usersPage)
 	ui.POST("/admin/users", s.userCreateForm)
 	ui.POST("/admin/members", s.memberSetForm)
@@ -92,6 +102,7 @@ func (s *Server) Routes() *echo.Echo {
 	api.POST("/users", s.apiUserCreate)
 	api.PUT("/namespaces/:ns/members/:username", s.apiMemberSet)
 	api.GET("/audit", s.apiAudit)
+	api.GET("/trust/inspect", s.apiInspect)
 
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
 	return e

@@ -2,14 +2,25 @@ package notaryserver
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 )
 
+type inProcessKey struct{}
+
+// IsInProcess reports whether r came through InProcess: trustdeck itself
+// reading its embedded server. No network client can set this.
+func IsInProcess(ctx context.Context) bool {
+	v, _ := ctx.Value(inProcessKey{}).(bool)
+	return v
+}
+
 // InProcess returns an http.RoundTripper that serves requests with h in the
 // same process, without a socket or TLS. trustdeck's own trust reader uses it
 // to read the embedded server exactly as a Notary client would, through the
-// same handlers (so stale timestamps are re-signed the same way), while
+// same handlers (so stale timestamps are re-signed the same way). Requests
+// are marked (IsInProcess) so the Authorizer can let them through:
 // authorization is left to the caller of the reader.
 func InProcess(h http.Handler) http.RoundTripper {
 	return inProcess{h}
@@ -22,7 +33,7 @@ func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
-	t.h.ServeHTTP(w, r.Clone(r.Context()))
+	t.h.ServeHTTP(w, r.Clone(context.WithValue(r.Context(), inProcessKey{}, true)))
 	return &http.Response{
 		Status:        http.StatusText(w.status),
 		StatusCode:    w.status,

@@ -1,0 +1,229 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/trustdeck/trustdeck/internal/accounts"
+	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/trust"
+	"github.com/trustdeck/trustdeck/internal/views"
+)
+
+// tagSorts are the signed-tags table's sort keys ("-" = descending).
+var tagSorts = []string{"tag", "-tag", "digest", "-digest", "signers", "-signers"}
+
+// trustView loads and verifies the repository's trust data and builds the
+// repository page's trust section. Failures become the section's state, not
+// an error page: the rest of the page stays useful.
+func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustView, error) {
+	tv := views.TrustView{TagFilter: strings.TrimSpace(c.QueryParam("tag")), SignerFilter: c.QueryParam("signer"),
+		Sort: c.QueryParam("sort"), InspectCommand: "docker trust inspect --pretty " + r.GUN}
+	if tv.Sort == "" {
+		tv.Sort = "tag"
+	}
+	if !slices.Contains(tagSorts, tv.Sort) {
+		return tv, errs.Invalidf("invalid_query", "Sort the tags by tag, digest or signers.")
+	}
+	if len(tv.TagFilter) > 200 || len(tv.SignerFilter) > 200 {
+		return tv, errs.Invalidf("invalid_query", "The filter is too long.")
+	}
+	repo, err := s.Trust.Load(c.Request().Context(), r.GUN)
+	switch {
+	case errors.Is(err, trust.ErrNoTrustData):
+		tv.State = "none"
+		return tv, nil
+	case err != nil:
+		if errs.KindOf(err) == errs.Internal {
+			return tv, err
+		}
+		_, _, msg := classify(err)
+		tv.State, tv.Error = "error", msg
+		return tv, nil
+	}
+	tv.State = "ok"
+	now := time.Now()
+	res := repo.Inspect(r.GUN, "")
+	tv.TagCount = len(res.SignedTags)
+	for _, t := range res.SignedTags {
+		if tv.TagFilter != "" && !strings.Contains(t.SignedTag, tv.TagFilter) {
+			continue
+		}
+		if tv.SignerFilter != "" && !slices.Contains(t.Signers, tv.SignerFilter) {
+			continue
+		}
+		tv.Tags = append(tv.Tags, views.SignedTagRow{Tag: t.SignedTag, Digest: t.Digest, Signers: t.Signers})
+	}
+	sortTagRows(tv.Tags, tv.Sort)
+	for _, sg := range repo.Signers() {
+		row := views.SignerRow{Name: sg.Name}
+		tv.SignerNames = append(tv.SignerNames, sg.Name)
+		for _, k := range sg.Keys {
+			kr := views.KeyRow{ID: k.ID, ShortID: k.ShortID(), Algorithm: k.Algorithm, Type: "public key"}
+			if k.Certificate {
+				kr.Type, kr.Subject, kr.Expires = "x509 certificate", k.Subject, k.NotAfter
+				kr.ExpiryStatus = expiryStatus(k.NotAfter, now)
+			}
+			row.Keys = append(row.Keys, kr)
+		}
+		tv.Signers = append(tv.Signers, row)
+	}
+	for _, ak := range res.AdministrativeKeys {
+		ids := make([]string, 0, len(ak.Keys))
+		for _, k := range ak.Keys {
+			ids = append(ids, k.ID)
+		}
+		switch ak.Name {
+		case "Root":
+			tv.RootKeys = ids
+		case "Repository":
+			tv.RepositoryKeys = ids
+		}
+	}
+	for _, e := range repo.Expiries(now) {
+		tv.Expiries = append(tv.Expiries, views.ExpiryRow{Role: e.Role, Version: e.Version, Expires: e.Expires,
+			Status: string(e.Status), Left: relative(e.Expires, now)})
+	}
+	for _, u := range repo.Unreleased() {
+		tv.Unreleased = append(tv.Unreleased, views.UnreleasedRow{Tag: u.Tag, Digest: u.Digest, Roles: u.Roles})
+	}
+	tv.Pretty = string(trust.FormatPretty([]trust.InspectResult{res}))
+	return tv, nil
+}
+
+func sortTagRows(rows []views.SignedTagRow, key string) {
+	desc := strings.HasPrefix(key, "-")
+	key = strings.TrimPrefix(key, "-")
+	if key == "tag" && !desc {
+		return // docker's natural order, as computed
+	}
+	slices.SortStableFunc(rows, func(a, b views.SignedTagRow) int {
+		var c int
+		switch key {
+		case "digest":
+			c = strings.Compare(a.Digest, b.Digest)
+		case "signers":
+			c = strings.Compare(strings.Join(a.Signers, ", "), strings.Join(b.Signers, ", "))
+		}
+		if desc {
+			c = -c
+		}
+		return c
+	})
+	if key == "tag" && desc {
+		slices.Reverse(rows)
+	}
+}
+
+// relative renders how far t is from now ("in 12 days", "3 hours ago").
+func relative(t, now time.Time) string {
+	d := t.Sub(now)
+	past := d < 0
+	if past {
+		d = -d
+	}
+	var s string
+	switch {
+	case d >= 48*time.Hour:
+		s = itoa(int(d/(24*time.Hour))) + " days"
+	case d >= 2*time.Hour:
+		s = itoa(int(d/time.Hour)) + " hours"
+	default:
+		s = itoa(int(d/time.Minute)) + " minutes"
+	}
+	if past {
+		return s + " ago"
+	}
+	return "in " + s
+}
+
+func (s *Server) tagShow(c echo.Context) error {
+	r, _, err := s.repoForRead(c)
+	if err != nil {
+		return err
+	}
+	tag := c.QueryParam("tag")
+	if tag == "" || len(tag) > 4096 {
+		return errs.Invalidf("invalid_tag", "Name a tag: ?tag=<name>.")
+	}
+	m := views.TagDetailView{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Tag: tag}
+	repo, err := s.Trust.Load(c.Request().Context(), r.GUN)
+	if errors.Is(err, trust.ErrNoTrustData) {
+		// Nothing signs the tag: the page says so.
+		return render(c, http.StatusOK, views.TagPage(s.page(c, "Tag "+tag, "repositories"), m))
+	}
+	if err != nil {
+		return err
+	}
+	tv := repo.TagView(tag)
+	m.Disagree, m.Released = tv.Disagree, tv.Released
+	for _, e := range tv.Entries {
+		m.Entries = append(m.Entries, views.TagRoleEntry{Role: e.Role, Digest: e.Digest, Size: e.Size})
+	}
+	return render(c, http.StatusOK, views.TagPage(s.page(c, "Tag "+tag, "repositories"), m))
+}
+
+// apiInspect answers GET /api/v1/trust/inspect?ref=…[&ref=…][&pretty=1]
+// with exactly what `docker trust inspect [--pretty] ref…` prints on stdout.
+// A ref the caller may not read is answered as docker answers a repository it
+// cannot access. When docker would exit 1, the status is 404: the JSON body is
+// still docker's stdout (the successful refs), the message is in the
+// Trustdeck-Inspect-Error header; in pretty mode the body is the JSON error.
+func (s *Server) apiInspect(c echo.Context) error {
+	refs := c.QueryParams()["ref"]
+	if len(refs) == 0 {
+		return errs.Invalidf("missing_ref", "Give at least one ref=<gun>[:<tag>].")
+	}
+	if len(refs) > 100 {
+		return errs.Invalidf("too_many_refs", "Inspect at most 100 refs at a time.")
+	}
+	pretty := c.QueryParam("pretty") == "1" || c.QueryParam("pretty") == "true"
+	ctx := c.Request().Context()
+	results := make([]trust.InspectResult, 0, len(refs))
+	for _, ref := range refs {
+		if !s.mayReadRef(c, ref) {
+			results = append(results, trust.InspectResult{Name: ref,
+				Err: &trust.InspectError{Ref: ref, Message: "no signatures or cannot access " + ref}})
+			continue
+		}
+		results = append(results, s.Trust.Inspect(ctx, ref)...)
+	}
+	stderr := strings.TrimSpace(string(trust.Stderr(results, pretty)))
+	status := http.StatusOK
+	if stderr != "" {
+		status = http.StatusNotFound
+	}
+	if pretty {
+		if stderr != "" {
+			return c.JSON(status, apiError{Error: apiErrorBody{Code: "no_signatures", Message: stderr}})
+		}
+		return c.Blob(status, echo.MIMETextPlainCharsetUTF8, trust.FormatPretty(results))
+	}
+	if stderr != "" {
+		c.Response().Header().Set("Trustdeck-Inspect-Error", strings.ReplaceAll(stderr, "\n", "; "))
+	}
+	return c.Blob(status, echo.MIMEApplicationJSON, trust.FormatJSON(results))
+}
+
+// mayReadRef reports whether ref names a catalog GUN the caller may read.
+func (s *Server) mayReadRef(c echo.Context, ref string) bool {
+	gun, _, err := trust.ParseRef(ref)
+	if err != nil {
+		return true // let the reader report docker's parse error
+	}
+	ns, _, ok := s.Catalog.SplitGUN(gun)
+	if !ok {
+		return false
+	}
+	role, err := s.Accounts.RoleIn(c.Request().Context(), currentUser(c), ns)
+	return err == nil && role >= accounts.RoleRead
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
