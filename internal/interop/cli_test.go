@@ -6,6 +6,9 @@
 // (a DOCKER_CONFIG whose trust/ directory the notary CLI shares), signer key
 // material, and direct HTTP access to the token service, the Notary API,
 // the TUF store and the audit API.
+//
+// The server log is printed for failed tests, and for every test with
+// TRUSTDECK_INTEROP_LOG=1 (and -v).
 package interop
 
 import (
@@ -160,7 +163,7 @@ func newWorld(t *testing.T, flags ...string) *world {
 	s.MustCreateUser(t, reader.name, reader.pass, "prod", "read")
 	s.MustCreateUser(t, outsider.name, outsider.pass, "", "")
 	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("ZZLOG") != "" {
+		if t.Failed() || os.Getenv("TRUSTDECK_INTEROP_LOG") != "" {
 			t.Logf("trustdeck log:\n%s", s.Logs.String())
 		}
 	})
@@ -250,7 +253,7 @@ func (c *machine) run(stdin string, env []string, bin string, args ...string) re
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = c.env(env...)
-	cmd.Dir = filepath.Join(c.w.dir)
+	cmd.Dir = c.w.dir
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer

@@ -54,6 +54,14 @@ func TestSeedWorkflowDocker(t *testing.T) {
 		t.Errorf("after signer add, inspect should show no signatures and signer jeff:\n%s", r)
 	}
 
+	// A repository that is not in trustdeck's catalog cannot be initialised.
+	ghost := w.gun("prod", "ghost")
+	r = laptop.docker("trust", "signer", "add", "--key", jeffKey.certFile, "jeff", ghost)
+	mustFail(t, r, "docker trust signer add for a repository not in the catalog")
+	if got := w.versions(ghost, allRoles...); len(got) != 0 {
+		t.Errorf("trust data stored for a repository not in the catalog: %v", got)
+	}
+
 	// jeff signs tag 1 with the notary CLI (docker trust sign needs a daemon).
 	laptop.mustNotary(jeff, "add", gun, "1", target, "--roles", "targets/releases", "--roles", "targets/jeff")
 	laptop.mustNotary(jeff, "publish", gun)
@@ -412,6 +420,8 @@ func TestCatalogGuard(t *testing.T) {
 	w := newWorld(t)
 	gun := w.gun("prod", "ghost")
 
+	// The notary CLI reports any 404 as "trust data unavailable", so the
+	// server's explanation is checked on the HTTP answers below.
 	r := w.newMachine("laptop").notary(jeff, "init", gun, "--publish")
 	mustFail(t, r, "notary init --publish of a GUN not in the catalog")
 	if got := w.versions(gun, allRoles...); len(got) != 0 {
@@ -423,7 +433,13 @@ func TestCatalogGuard(t *testing.T) {
 		{http.MethodGet, "/v2/" + gun + "/_trust/tuf/timestamp.key"},
 		{http.MethodPost, "/v2/" + gun + "/_trust/tuf/"},
 	} {
-		status, body := w.notaryAPI(req.method, req.path, tok, multipartBody(t), multipartType)
+		var status int
+		var body string
+		if req.method == http.MethodPost {
+			status, body = w.notaryAPI(req.method, req.path, tok, multipartBody(t), multipartType)
+		} else {
+			status, body = w.notaryAPI(req.method, req.path, tok, nil, "")
+		}
 		if status != http.StatusNotFound || !strings.Contains(body, "create it first") ||
 			!strings.Contains(body, "prod/ghost") {
 			t.Errorf("%s %s: %d %s, want 404 telling to create the repository first", req.method, req.path, status, body)

@@ -2,6 +2,7 @@ package notaryserver
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -51,14 +52,14 @@ func newServer(cfg Config) *server {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := match(r.Method, r.URL.Path)
 
-	actor, ok := s.auth.Authorize(w, r, rt.gun, rt.actions...)
+	actor, ok := s.auth.Authorize(refusing{w, r}, r, rt.gun, rt.actions...)
 	if !ok {
 		return
 	}
 
 	if rt.gun != "" {
 		if err := s.hooks.Admit(r.Context(), actor, rt.gun, rt.write); err != nil {
-			s.writeError(w, r, err)
+			s.writeError(refusing{w, r}, r, err)
 			return
 		}
 	}
@@ -163,4 +164,28 @@ func (l *gunLocks) lock(gun string) (unlock func()) {
 		}
 		l.mu.Unlock()
 	}
+}
+
+// refusing wraps the response to a request refused before its body was read.
+// Before the refusal's header goes out it reads (a bounded part of) the body:
+// notary and docker clients send "Connection: close", and a server that
+// answers and closes while the client is still uploading makes the client
+// report "broken pipe" instead of the refusal.
+type refusing struct {
+	http.ResponseWriter
+	r *http.Request
+}
+
+// drainLimit bounds how much of a refused upload is read and discarded.
+const drainLimit = 4 << 20
+
+func (w refusing) WriteHeader(status int) {
+	if w.r.Body != nil && w.r.Method != http.MethodGet && w.r.Method != http.MethodHead {
+		io.CopyN(io.Discard, w.r.Body, drainLimit)
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w refusing) Write(b []byte) (int, error) {
+	return w.ResponseWriter.Write(b)
 }
