@@ -120,6 +120,7 @@ go-test:
 # Browser tests: the real binary, Debian's chromium, node's test runner.
 e2e: build
 	@mkdir -p e2e/artifacts
+	$(GO) build -o bin/trustdeck-e2e-seed ./e2e/seed
 	TRUSTDECK_BIN="$(CURDIR)/$(BIN)" CHROMIUM_PATH="$(CHROMIUM)" $(NODE) --test $(NODE_TEST_FLAGS) e2e/
 
 bench:

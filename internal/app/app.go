@@ -27,6 +27,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/handlers"
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
 	"github.com/trustdeck/trustdeck/internal/secrets"
+	"github.com/trustdeck/trustdeck/internal/signers"
 	"github.com/trustdeck/trustdeck/internal/store"
 	"github.com/trustdeck/trustdeck/internal/tlsutil"
 	"github.com/trustdeck/trustdeck/internal/tokens"
@@ -101,14 +102,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	internal := notaryserver.InProcess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		srv.NotaryHandler().ServeHTTP(w, r)
 	}))
-	reader := trust.NewReader(func(gun string) (notarystorage.RemoteStore, error) {
+	remote := func(gun string) (notarystorage.RemoteStore, error) {
 		return notarystorage.NewNotaryServerStore("https://trustdeck.internal", data.GUN(gun), internal)
-	})
+	}
+	reader := trust.NewReader(remote)
+	keyVault := vault.New(st, a.Secrets)
 	summaries := trust.NewSummarizer(reader, st, cat.GUN, log)
 	a.background = append(a.background, summaries.Run)
 	srv = &handlers.Server{
 		Audit:     auditLog,
 		Trust:     reader,
+		Vault:     keyVault,
+		UserKeys:  vault.NewUserKeys(st),
+		Signers:   signers.New(remote, reader, keyVault, log),
 		Summaries: summaries,
 		Notary: &handlers.Notary{
 			Config:             notaryCfg,

@@ -70,3 +70,15 @@ func (l *Log) List(ctx context.Context, q Query) ([]Event, error) {
 	}
 	return out, nil
 }
+
+// Trust management actions.
+const (
+	TrustInit    = "trust.initialise"
+	SignerAdd    = "signer.add"
+	SignerRevoke = "signer.revoke"
+	KeyImport    = "key.import"
+	KeyGenerate  = "key.generate"
+	KeyDelete    = "key.delete"
+	KeyExport    = "key.export"
+	UserKeyAdd   = "user_key.register"
+)

@@ -160,6 +160,7 @@ func (s *Server) repositoryShow(c echo.Context) error {
 	return render(c, http.StatusOK, views.RepositoryPage(s.page(c, r.FullName(), "repositories"), views.RepoDetail{
 		Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, RegistryHost: s.Catalog.RegistryHost(),
 		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Role: role.String(), Trust: tv,
+		CanManage: role >= accounts.RoleAdmin,
 	}))
 }
 

@@ -16,7 +16,9 @@ import (
 	"github.com/trustdeck/trustdeck/internal/accounts"
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/signers"
 	"github.com/trustdeck/trustdeck/internal/trust"
+	"github.com/trustdeck/trustdeck/internal/vault"
 	"github.com/trustdeck/trustdeck/static"
 )
 
@@ -41,6 +43,11 @@ type Server struct {
 	// per-repository trust state current.
 	Trust     *trust.Reader
 	Summaries *trust.Summarizer
+	// Vault holds repositories' private keys; UserKeys users' public
+	// signing keys; Signers initialises trust and adds and revokes signers.
+	Vault    *vault.Vault
+	UserKeys *vault.UserKeys
+	Signers  *signers.Service
 	// Audit records and lists who changed what.
 	Audit *audit.Log
 	// Notary, when set, serves the embedded Notary API under /v2/ and the
@@ -89,6 +96,18 @@ func (s *Server) Routes() *echo.Echo {
 	ui.POST("/repositories", s.repositoryCreate)
 	ui.GET("/repositories/:ns/:name", s.repositoryShow)
 	ui.GET("/repositories/:ns/:name/tags", s.tagShow)
+	ui.GET("/repositories/:ns/:name/trust/new", s.initTrustForm)
+	ui.POST("/repositories/:ns/:name/trust", s.initTrust)
+	ui.GET("/repositories/:ns/:name/signers/new", s.addSignerForm)
+	ui.POST("/repositories/:ns/:name/signers", s.addSignerSubmit)
+	ui.GET("/repositories/:ns/:name/signers/:signer/revoke", s.revokeSignerForm)
+	ui.POST("/repositories/:ns/:name/signers/:signer/revoke", s.revokeSignerSubmit)
+	ui.GET("/keys", s.keysPage)
+	ui.POST("/keys", s.keyImportForm)
+	ui.GET("/keys/:id/download", s.keyDownload)
+	ui.POST("/keys/:id/delete", s.keyDeleteForm)
+	ui.GET("/profile/keys", s.profileKeys)
+	ui.POST("/profile/keys", s.profileKeySubmit)
 	ui.GET("/admin/users", s.usersPage)
 	ui.POST("/admin/users", s.userCreateForm)
 	ui.POST("/admin/members", s.memberSetForm)
@@ -103,6 +122,15 @@ func (s *Server) Routes() *echo.Echo {
 	api.PUT("/namespaces/:ns/members/:username", s.apiMemberSet)
 	api.GET("/audit", s.apiAudit)
 	api.GET("/trust/inspect", s.apiInspect)
+	api.POST("/repositories/:ns/:name/trust", s.apiInitTrust)
+	api.POST("/repositories/:ns/:name/signers", s.apiAddSigner)
+	api.POST("/repositories/:ns/:name/signers/:signer/revoke", s.apiRevokeSigner)
+	api.POST("/keys", s.apiKeyImport)
+	api.GET("/keys", s.apiKeyList)
+	api.GET("/keys/:id", s.apiKeyGet)
+	api.DELETE("/keys/:id", s.apiKeyDelete)
+	api.POST("/users/:username/keys", s.apiUserKeyAdd)
+	api.GET("/users/:username/keys", s.apiUserKeyList)
 
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
 	return e

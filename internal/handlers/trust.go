@@ -59,14 +59,28 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 		if tv.SignerFilter != "" && !slices.Contains(t.Signers, tv.SignerFilter) {
 			continue
 		}
-		tv.Tags = append(tv.Tags, views.SignedTagRow{Tag: t.SignedTag, Digest: t.Digest, Signers: t.Signers})
+		// Signers byte-sorted, as docker's pretty output lists them.
+		tv.Tags = append(tv.Tags, views.SignedTagRow{Tag: t.SignedTag, Digest: t.Digest, Signers: slices.Sorted(slices.Values(t.Signers))})
 	}
 	sortTagRows(tv.Tags, tv.Sort)
+	var ids []string
+	for _, sg := range repo.Signers() {
+		for _, k := range sg.Keys {
+			ids = append(ids, k.ID)
+		}
+	}
+	registeredBy := map[string]string{}
+	if s.UserKeys != nil {
+		if registeredBy, err = s.UserKeys.RegisteredBy(c.Request().Context(), ids); err != nil {
+			return tv, err
+		}
+	}
 	for _, sg := range repo.Signers() {
 		row := views.SignerRow{Name: sg.Name}
 		tv.SignerNames = append(tv.SignerNames, sg.Name)
 		for _, k := range sg.Keys {
-			kr := views.KeyRow{ID: k.ID, ShortID: k.ShortID(), Algorithm: k.Algorithm, Type: "public key"}
+			kr := views.KeyRow{ID: k.ID, ShortID: k.ShortID(), Algorithm: k.Algorithm, Type: "public key",
+				RegisteredBy: registeredBy[k.ID]}
 			if k.Certificate {
 				kr.Type, kr.Subject, kr.Expires = "x509 certificate", k.Subject, k.NotAfter
 				kr.ExpiryStatus = expiryStatus(k.NotAfter, now)

@@ -148,7 +148,7 @@ func (s *Store) UserNamespaces(ctx context.Context, userID int64) (map[string]st
 // CreateSession records a session by the hash of its token.
 func (s *Store) CreateSession(ctx context.Context, idHash string, userID int64, expires time.Time) error {
 	_, err := s.db.ExecContext(ctx, "INSERT INTO sessions(id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-		idHash, userID, now(), expires.UTC().Format(time.RFC3339Nano))
+		idHash, userID, now(), formatTime(expires))
 	return err
 }
 

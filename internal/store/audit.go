@@ -37,7 +37,7 @@ func (s *Store) InsertAudit(ctx context.Context, e AuditEvent) error {
 		e.Source = "trustdeck"
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_events(at, actor, action, gun, namespace, name, detail, source)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.At.UTC().Format(time.RFC3339Nano), e.Actor, e.Action, e.GUN,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, formatTime(e.At), e.Actor, e.Action, e.GUN,
 		e.Namespace, e.Name, e.Detail, e.Source)
 	return err
 }

@@ -105,7 +105,7 @@ func (s *Store) ListRepositories(ctx context.Context, q RepositoryQuery) ([]Repo
 		where = append(where, "(t.state IS NULL OR t.state IN ('none', 'unsigned'))")
 	case "expiring":
 		where = append(where, "t.nearest_expiry IS NOT NULL AND t.nearest_expiry < ?")
-		args = append(args, q.ExpiringBy.UTC().Format(time.RFC3339Nano))
+		args = append(args, formatTime(q.ExpiringBy))
 	}
 	order := "r.namespace, r.name"
 	switch q.Sort {

@@ -163,8 +163,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// now is the timestamp format stored in every TEXT time column.
-func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+// timeFormat is how every TEXT time column stores a time: UTC with a
+// fixed-width fraction, so that text order is time order (SQL compares and
+// sorts these columns as text). RFC 3339 parsing reads it back.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// formatTime renders t for storage.
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// now is the current time as stored.
+func now() string { return formatTime(time.Now()) }
 
 func parseTime(s string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s)

@@ -22,7 +22,7 @@ func nullTime(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return formatTime(t)
 }
 
 func fromNull(s sql.NullString) time.Time {

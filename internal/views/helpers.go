@@ -21,3 +21,11 @@ func tagSortURL(r RepoDetail, sort string) string {
 	v.Set("sort", sort)
 	return "/repositories/" + r.Namespace + "/" + r.Name + "?" + v.Encode() + "#signed-tags"
 }
+
+// shortKey is a key ID cut to docker's 12 characters.
+func shortKey(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -70,6 +70,7 @@ type RepoDetail struct {
 	CreatedBy    string
 	Role         string
 	Trust        TrustView
+	CanManage    bool // namespace or global admin: trust management controls
 }
 
 // UserRow is one account on the admin page.
@@ -229,4 +230,82 @@ type RepoTrustState struct {
 	ExpiryRole    string
 	ExpiryStatus  string
 	LastSigned    time.Time
+}
+
+// TrustManage is what the repository page offers an administrator.
+type TrustManage struct {
+	CanManage bool // namespace or global admin
+}
+
+// InitForm is the initialise-trust form.
+type InitForm struct {
+	Namespace string
+	Name      string
+	GUN       string
+	Error     string
+}
+
+// InitDone is shown after initialising trust.
+type InitDone struct {
+	Namespace       string
+	Name            string
+	GUN             string
+	RootKeyID       string
+	RepositoryKeyID string
+}
+
+// SignerForm is the add-signer form.
+type SignerForm struct {
+	Namespace   string
+	Name        string
+	GUN         string
+	SignerName  string
+	KeyChoice   string // a registered key "user/keyid", or "" for an upload
+	Registered  []RegisteredKeyOption
+	RepoKeyID   string // the repository key the vault must hold ("" unknown)
+	RepoKeyHeld bool
+	Error       string
+}
+
+// RegisteredKeyOption is a user's registered public key offered as a signer key.
+type RegisteredKeyOption struct {
+	Value string // "username/keyid"
+	Label string
+}
+
+// RevokeForm shows the impact of revoking a signer.
+type RevokeForm struct {
+	Namespace       string
+	Name            string
+	GUN             string
+	Signer          string
+	Keys            []string
+	LosesLastSigner []string
+	Unpullable      []string
+	RequiresConfirm bool
+	RepoKeyHeld     bool
+	Error           string
+}
+
+// VaultKeyRow is a private key held in the vault.
+type VaultKeyRow struct {
+	ID        string
+	Role      string
+	GUN       string
+	Algorithm string
+	CreatedBy string
+	CreatedAt time.Time
+}
+
+// VaultPage lists the vault's keys and the import form.
+type VaultPage struct {
+	Keys  []VaultKeyRow
+	Error string
+}
+
+// ProfilePage shows the viewer's registered public keys.
+type ProfilePage struct {
+	Username string
+	Keys     []KeyRow
+	Error    string
 }
