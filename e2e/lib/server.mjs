@@ -116,8 +116,12 @@ export async function startServer({ name = 'server', readyTimeoutMs = 60_000, ex
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');
-        const timer = sleep(15_000).then(() => 'timeout');
-        if ((await Promise.race([exitPromise, timer])) === 'timeout') {
+        // An unref'd timer: once the server is gone it must not keep node alive for 15s.
+        let timeout;
+        const timer = new Promise((r) => { timeout = setTimeout(() => r('timeout'), 15_000); timeout.unref(); });
+        const outcome = await Promise.race([exitPromise, timer]);
+        clearTimeout(timeout);
+        if (outcome === 'timeout') {
           collect('\n[e2e] server did not stop within 15s of SIGTERM: SIGKILL\n');
           child.kill('SIGKILL');
           await exitPromise;

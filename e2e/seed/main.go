@@ -15,9 +15,23 @@
 //	        tag 2 by jeff only, tag only-jeff only in targets/jeff
 //	edge    hostile, very long and non-ASCII tags (released by jeff), a hostile
 //	        tag only in targets/jeff, and a signer "ops" with a plain public key
+//	sign    as --user, sign --tag into targets/releases and targets/<--signer>
+//	        with the signer's private key (--key, a PEM file as keypair prints
+//	        it), as `docker trust sign` does; the repository must exist and
+//	        have that signer (no catalog entry is created)
 //
 // It prints a JSON description of what it made (tags and digests, key IDs) on
 // stdout.
+//
+// One mode needs no server:
+//
+//	trustdeck-e2e-seed [--cn NAME] [--days N] keypair
+//
+// prints a fresh ECDSA P-256 key and a self-signed certificate for it
+// (subject common name NAME, valid for N days) as JSON {"cert", "key",
+// "keyId"}: the cert.pem a signer registers or hands to `docker trust signer
+// add`, the unencrypted PKCS#8 private key, and the canonical key ID docker
+// shows for the certificate.
 package main
 
 import (
@@ -75,6 +89,18 @@ var (
 
 type options struct {
 	url, ca, user, password, gun string
+	// sign: the signer's private key file, the signer's name and the tag.
+	key, signer, tag string
+	// keypair: the certificate's common name and validity.
+	cn   string
+	days int
+}
+
+// keyPair is what the keypair mode prints.
+type keyPair struct {
+	Cert  string `json:"cert"`  // CERTIFICATE PEM
+	Key   string `json:"key"`   // PRIVATE KEY PEM (PKCS#8, unencrypted)
+	KeyID string `json:"keyId"` // canonical ID of the certificate's key
 }
 
 // result is what the seed prints for the tests.
@@ -99,16 +125,31 @@ func main() {
 	flag.StringVar(&o.user, "user", "admin", "trustdeck account")
 	flag.StringVar(&o.password, "password", "", "its password")
 	flag.StringVar(&o.gun, "gun", "", "the GUN: <registry host>/<namespace>/<name>")
+	flag.StringVar(&o.key, "key", "", "sign: the signer's private key (PEM file)")
+	flag.StringVar(&o.signer, "signer", "", "sign: the signer's name (role targets/<name>)")
+	flag.StringVar(&o.tag, "tag", "1", "sign: the tag to sign")
+	flag.StringVar(&o.cn, "cn", "signer", "keypair: the certificate's common name")
+	flag.IntVar(&o.days, "days", 365, "keypair: days the certificate is valid")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s --url URL --ca FILE --user U --password P --gun GUN none|init|seed|edge\n", os.Args[0])
+		out := flag.CommandLine.Output()
+		fmt.Fprintf(out, "usage: %s --url URL --ca FILE --user U --password P --gun GUN none|init|seed|edge\n", os.Args[0])
+		fmt.Fprintf(out, "       %s --url URL --ca FILE --user U --password P --gun GUN --key FILE --signer NAME [--tag T] sign\n", os.Args[0])
+		fmt.Fprintf(out, "       %s [--cn NAME] [--days N] keypair\n", os.Args[0])
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if o.url == "" || o.ca == "" || o.password == "" || o.gun == "" || flag.NArg() != 1 {
+	var res any
+	var err error
+	switch {
+	case flag.NArg() == 1 && flag.Arg(0) == "keypair":
+		res, err = newKeyPair(o.cn, time.Now().AddDate(0, 0, o.days))
+	case o.url == "" || o.ca == "" || o.password == "" || o.gun == "" || flag.NArg() != 1,
+		flag.Arg(0) == "sign" && (o.key == "" || o.signer == "" || o.tag == ""):
 		flag.Usage()
 		os.Exit(2)
+	default:
+		res, err = run(o, flag.Arg(0))
 	}
-	res, err := run(o, flag.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trustdeck-e2e-seed:", err)
 		os.Exit(1)
@@ -123,9 +164,9 @@ func main() {
 
 func run(o options, scenario string) (*result, error) {
 	switch scenario {
-	case "none", "init", "seed", "edge":
+	case "none", "init", "seed", "edge", "sign":
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (none, init, seed, edge)", scenario)
+		return nil, fmt.Errorf("unknown scenario %q (none, init, seed, edge, sign; or keypair)", scenario)
 	}
 	parts := strings.Split(o.gun, "/")
 	if len(parts) != 3 {
@@ -145,6 +186,9 @@ func run(o options, scenario string) (*result, error) {
 	base := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	hc := &http.Client{Transport: base, Timeout: 30 * time.Second}
 
+	if scenario == "sign" {
+		return signAs(o, res, &tokenTransport{base: base, user: o.user, password: o.password})
+	}
 	if err := createRepository(hc, o, res.Namespace, res.Name); err != nil {
 		return nil, err
 	}
@@ -282,17 +326,17 @@ func (s *signer) init() error {
 	return s.repo.Initialize([]string{rootKey.ID()}, data.CanonicalSnapshotRole)
 }
 
-// certKey makes an ECDSA P-256 key and a self-signed certificate for it with
-// common name cn, adds the private key to the crypto service (so role can be
-// signed) and returns the certificate as a TUF key.
-func (s *signer) certKey(role data.RoleName, cn string, notAfter time.Time) (data.PublicKey, error) {
+// newCert makes an ECDSA P-256 key and a self-signed certificate (PEM) for
+// it with common name cn, as `docker trust key generate` and a client bundle
+// would.
+func newCert(cn string, notAfter time.Time) (*ecdsa.PrivateKey, []byte, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -305,9 +349,92 @@ func (s *signer) certKey(role data.RoleName, cn string, notAfter time.Time) (dat
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
 	if err != nil {
+		return nil, nil, err
+	}
+	return priv, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
+// newKeyPair is the keypair mode: a fresh key and certificate as PEM, and
+// the key ID docker shows for the certificate.
+func newKeyPair(cn string, notAfter time.Time) (*keyPair, error) {
+	priv, certPEM, err := newCert(cn, notAfter)
+	if err != nil {
 		return nil, err
 	}
-	cert, err := tufutils.LoadCertFromPEM(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	cert, err := tufutils.LoadCertFromPEM(certPEM)
+	if err != nil {
+		return nil, err
+	}
+	pub := tufutils.CertToKey(cert)
+	if pub == nil {
+		return nil, errors.New("certificate key is not ECDSA")
+	}
+	id, err := tufutils.CanonicalKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	return &keyPair{Cert: string(certPEM), Key: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		KeyID: id}, nil
+}
+
+// signAs is the sign scenario: with only the signer's private key, sign
+// o.tag into targets/releases and targets/<o.signer> and publish, as
+// `docker trust sign` does for a signer. The snapshot is the server's.
+func signAs(o options, res *result, rt http.RoundTripper) (*result, error) {
+	keyPEM, err := os.ReadFile(o.key)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(keyPEM)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: no PRIVATE KEY PEM block", o.key)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.key, err)
+	}
+	ecPriv, ok := parsed.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an ECDSA key", o.key)
+	}
+	priv, err := tufutils.ECDSAToPrivateKey(ecPriv)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newSigner(o, rt)
+	if err != nil {
+		return nil, err
+	}
+	role := data.RoleName("targets/" + o.signer)
+	if err := s.cs.AddKey(role, s.gun, priv); err != nil {
+		return nil, err
+	}
+	content := res.Name + ":" + o.tag + " manifest"
+	if err := s.sign(res, o.tag, content, roleReleases, role); err != nil {
+		return nil, err
+	}
+	if err := s.publish("tag " + o.tag); err != nil {
+		return nil, err
+	}
+	if err := s.describe(res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// certKey makes an ECDSA P-256 key and a self-signed certificate for it with
+// common name cn, adds the private key to the crypto service (so role can be
+// signed) and returns the certificate as a TUF key.
+func (s *signer) certKey(role data.RoleName, cn string, notAfter time.Time) (data.PublicKey, error) {
+	priv, certPEM, err := newCert(cn, notAfter)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tufutils.LoadCertFromPEM(certPEM)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package interop
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -8,9 +10,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/theupdateframework/notary/client"
 	"github.com/theupdateframework/notary/client/changelist"
@@ -21,6 +28,8 @@ import (
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf/data"
 
+	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/store"
 	"github.com/trustdeck/trustdeck/internal/testserver"
 )
 
@@ -192,4 +201,365 @@ func fetchToken(hc *http.Client, server string, a account, scopes ...string) (st
 		return "", err
 	}
 	return reply.Token, nil
+}
+
+// ---- trust inspection and the repository list at scale
+
+// bigTags and bigSigners size the repository of BenchmarkInspect5000.
+const bigTags, bigSigners = 5000, 20
+
+// BenchmarkInspect5000 measures `GET /api/v1/trust/inspect?ref=<gun>` over
+// HTTPS with basic auth on a repository of 5,000 signed tags and 20 signers,
+// and the wall time of `docker trust inspect <gun>` on the same repository:
+//
+//   - api-cold: the first inspection by a new reader (empty metadata cache):
+//     the server is restarted before each iteration (untimed), so trustdeck
+//     downloads and verifies every role through its Notary handler;
+//   - api-warm: the reader's cache is current: one timestamp download, then
+//     the inspection is built and printed again;
+//   - api-warm-pretty: the same with pretty=1;
+//   - api-warm-session: api-warm with a session cookie instead of basic
+//     auth (basic auth costs an argon2id hash per request; see
+//     BenchmarkAPIBasicAuth);
+//   - docker-cold: docker trust inspect with an empty TUF cache
+//     ($DOCKER_CONFIG/trust/tuf removed before each run, untimed);
+//   - docker-warm: docker trust inspect with its cache current.
+//
+// Building the repository (notary's client library, one publish) takes a
+// while; it is only ever done here, never in tests.
+func BenchmarkInspect5000(b *testing.B) {
+	w := newWorld(b)
+	w.s.MustCreateRepo(b, "prod", "big")
+	gun := w.gun("prod", "big")
+	start := time.Now()
+	buildBigRepository(b, w.s, gun, bigTags, bigSigners)
+	b.Logf("built %s (%d tags, %d signers) in %s", gun, bigTags, bigSigners, time.Since(start).Round(time.Millisecond))
+
+	// Each publish queued a summary refresh, run in the background. Store a
+	// summary and restart, so that nothing runs besides what is measured.
+	if err := w.s.App.Store.PutTrustSummary(context.Background(), "prod", "big",
+		store.TrustSummary{State: "signed", SignedTags: bigTags, Signers: bigSigners}); err != nil {
+		b.Fatal(err)
+	}
+	w.s.Restart()
+
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: w.s.TLSConfig()}, Timeout: 5 * time.Minute}
+	inspect := "/api/v1/trust/inspect?" + url.Values{"ref": {gun}}.Encode()
+	get := func(b *testing.B, path string, auth func(*http.Request)) []byte {
+		req, err := http.NewRequest(http.MethodGet, w.s.URL+path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		auth(req)
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("GET %s: %d %v %.300s", path, resp.StatusCode, err, body)
+		}
+		return body
+	}
+	basic := func(r *http.Request) { r.SetBasicAuth(reader.name, reader.pass) }
+	checkRows := func(b *testing.B, body []byte) {
+		if n := bytes.Count(body, []byte(`"SignedTag": `)); n != bigTags {
+			b.Fatalf("the inspection shows %d signed tags, want %d", n, bigTags)
+		}
+		b.ReportMetric(float64(len(body)), "body-bytes")
+	}
+
+	b.Run("api-cold", func(b *testing.B) {
+		var body []byte
+		for b.Loop() {
+			b.StopTimer()
+			w.s.Restart()
+			get(b, "/healthz", func(*http.Request) {}) // connect (TLS) untimed
+			b.StartTimer()
+			body = get(b, inspect, basic)
+		}
+		checkRows(b, body)
+	})
+	b.Run("api-warm", func(b *testing.B) {
+		body := get(b, inspect, basic)
+		for b.Loop() {
+			body = get(b, inspect, basic)
+		}
+		checkRows(b, body)
+	})
+	b.Run("api-warm-pretty", func(b *testing.B) {
+		body := get(b, inspect+"&pretty=1", basic)
+		for b.Loop() {
+			body = get(b, inspect+"&pretty=1", basic)
+		}
+		if n := bytes.Count(body, []byte("\nv")); n != bigTags {
+			b.Fatalf("the pretty inspection shows %d signed tags, want %d", n, bigTags)
+		}
+		b.ReportMetric(float64(len(body)), "body-bytes")
+	})
+	b.Run("api-warm-session", func(b *testing.B) {
+		br := w.s.NewBrowser(b)
+		br.Login(reader.name, reader.pass)
+		cookie := func(r *http.Request) {
+			for _, c := range br.C.Jar.Cookies(r.URL) {
+				r.AddCookie(c)
+			}
+		}
+		body := get(b, inspect, cookie)
+		for b.Loop() {
+			body = get(b, inspect, cookie)
+		}
+		checkRows(b, body)
+	})
+
+	b.Run("docker-cold", func(b *testing.B) {
+		if dockerMissing(b, "timing docker trust inspect", "the API benchmarks still run") {
+			b.SkipNow()
+		}
+		box := w.newMachine("docker-box")
+		box.dockerLogin(reader)
+		var out []byte
+		for b.Loop() {
+			b.StopTimer()
+			if err := os.RemoveAll(filepath.Join(box.trustDir(), "tuf")); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			out = box.quietDocker(b, "trust", "inspect", gun)
+		}
+		checkRows(b, out)
+	})
+	b.Run("docker-warm", func(b *testing.B) {
+		if dockerMissing(b, "timing docker trust inspect", "the API benchmarks still run") {
+			b.SkipNow()
+		}
+		box := w.newMachine("docker-box-warm")
+		box.dockerLogin(reader)
+		out := box.quietDocker(b, "trust", "inspect", gun)
+		for b.Loop() {
+			out = box.quietDocker(b, "trust", "inspect", gun)
+		}
+		checkRows(b, out)
+		// Parity at scale (untimed): trustdeck answers docker's bytes.
+		if api := get(b, inspect, basic); !bytes.Equal(api, out) {
+			b.Errorf("GET %s differs from docker trust inspect (%d and %d bytes)", inspect, len(api), len(out))
+		}
+		pretty := box.quietDocker(b, "trust", "inspect", "--pretty", gun)
+		if api := get(b, inspect+"&pretty=1", basic); !bytes.Equal(api, pretty) {
+			b.Errorf("GET %s&pretty=1 differs from docker trust inspect --pretty (%d and %d bytes)", inspect, len(api), len(pretty))
+		}
+	})
+}
+
+// quietDocker runs the docker CLI without logging the command (benchmarks
+// print every log line) and returns its stdout; it must succeed.
+func (c *machine) quietDocker(b *testing.B, args ...string) []byte {
+	cmd := exec.Command(dockerBin, args...)
+	cmd.Env = c.env()
+	cmd.Dir = c.w.dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.Bytes()
+}
+
+// buildBigRepository initialises gun with notary's client library as jeff
+// and publishes, in one go: delegations targets/signer00…signerNN with one
+// key each, targets/releases with all their keys, and tags v0…v<tags-1>,
+// each released in targets/releases and signed by two signers (i mod N and
+// i+7 mod N); the first 100 tags are also in targets.
+func buildBigRepository(b *testing.B, s *testserver.Server, gun string, tags, signers int) {
+	b.Helper()
+	rt := &tokenTransport{
+		base:   &http.Transport{TLSClientConfig: s.TLSConfig()},
+		server: s.URL,
+		who:    jeff,
+		scope:  "repository:" + gun + ":pull,push",
+	}
+	remote, err := storage.NewNotaryServerStore(s.URL, data.GUN(gun), rt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs := cryptoservice.NewCryptoService(trustmanager.NewKeyMemoryStore(passphrase.ConstantRetriever(trustPassphrase)))
+	repo, err := client.NewRepository(data.GUN(gun), s.URL, remote, storage.NewMemoryStore(nil),
+		trustpinning.TrustPinConfig{}, cs, changelist.NewMemChangelist())
+	if err != nil {
+		b.Fatal(err)
+	}
+	rootKey, err := cs.Create(data.CanonicalRootRole, data.GUN(gun), data.ECDSAKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := repo.Initialize([]string{rootKey.ID()}, data.CanonicalSnapshotRole); err != nil {
+		b.Fatal(err)
+	}
+	signer := func(i int) data.RoleName { return data.RoleName(fmt.Sprintf("targets/signer%02d", i%signers)) }
+	var keys []data.PublicKey
+	for i := range signers {
+		pub, err := cs.Create(signer(i), data.GUN(gun), data.ECDSAKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys = append(keys, pub)
+		if err := repo.AddDelegation(signer(i), []data.PublicKey{pub}, []string{""}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	releases := data.RoleName("targets/releases")
+	if err := repo.AddDelegation(releases, keys, []string{""}); err != nil {
+		b.Fatal(err)
+	}
+	for i := range tags {
+		name := "v" + strconv.Itoa(i)
+		sum := sha256.Sum256([]byte("big/" + name))
+		roles := []data.RoleName{releases, signer(i), signer(i + 7)}
+		if i < 100 {
+			roles = append(roles, data.CanonicalTargetsRole)
+		}
+		target := &client.Target{Name: name, Hashes: data.Hashes{"sha256": sum[:]}, Length: 1024 + int64(i)}
+		if err := repo.AddTarget(target, roles...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := repo.Publish(); err != nil {
+		b.Fatalf("publish %s: %v", gun, err)
+	}
+}
+
+// BenchmarkAPIBasicAuth is the cost of basic credentials alone (an argon2id
+// hash per request): GET /api/v1/trust/inspect without ref, answered 400
+// once the caller is authenticated.
+func BenchmarkAPIBasicAuth(b *testing.B) {
+	s := testserver.Start(b)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig()}}
+	for b.Loop() {
+		req, err := http.NewRequest(http.MethodGet, s.URL+"/api/v1/trust/inspect", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.SetBasicAuth(admin.name, admin.pass)
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			b.Fatalf("status %d, want 400 (authenticated, no ref)", resp.StatusCode)
+		}
+	}
+}
+
+// listRepos is the size of the catalog of BenchmarkRepositoryList.
+const listRepos = 10_000
+
+// BenchmarkRepositoryList measures the repository list with 10,000
+// repositories in the catalog (20 namespaces team00…team19; a third with a
+// "signed" trust summary, a third "unsigned", a third without summary),
+// inserted through the store:
+//
+//   - page*: GET /repositories as admin (sees everything) signed in with a
+//     session: the first page, sorted by nearest expiry, a search, the last
+//     page, the expiring filter;
+//   - page-member: the first page for jeff, reader in one namespace (500
+//     repositories);
+//   - api: GET /api/v1/repositories as admin with basic auth (includes the
+//     argon2id hash, see BenchmarkAPIBasicAuth); api-session: the same with
+//     the session cookie.
+func BenchmarkRepositoryList(b *testing.B) {
+	s := testserver.Start(b)
+	s.MustCreateUser(b, jeff.name, jeff.pass, "team07", "read")
+	ctx := context.Background()
+	st := s.App.Store
+	now := time.Now()
+	start := time.Now()
+	for i := range listRepos {
+		ns, name := fmt.Sprintf("team%02d", i%20), fmt.Sprintf("app%05d", i)
+		if _, err := st.CreateRepository(ctx, ns, name, "admin"); err != nil {
+			b.Fatal(err)
+		}
+		var sum *store.TrustSummary
+		switch i % 3 {
+		case 0:
+			sum = &store.TrustSummary{State: "signed", SignedTags: 1 + i%50, Signers: i % 6,
+				NearestExpiry: now.Add(time.Duration(i%400) * 24 * time.Hour), NearestExpiryRole: "targets",
+				LastSigned: now.Add(-time.Duration(i) * time.Minute)}
+		case 1:
+			sum = &store.TrustSummary{State: "unsigned", NearestExpiry: now.Add(3 * 365 * 24 * time.Hour), NearestExpiryRole: "root"}
+		}
+		if sum != nil {
+			if err := st.PutTrustSummary(ctx, ns, name, *sum); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Logf("inserted %d repositories in %s", listRepos, time.Since(start).Round(time.Millisecond))
+
+	adminBr := s.NewBrowser(b)
+	adminBr.Login(admin.name, admin.pass)
+	jeffBr := s.NewBrowser(b)
+	jeffBr.Login(jeff.name, jeff.pass)
+	lastPage := (listRepos + catalog.PageSize - 1) / catalog.PageSize
+
+	page := func(br *testserver.Browser, path, want string) func(*testing.B) {
+		return func(b *testing.B) {
+			var body []byte
+			for b.Loop() {
+				resp, err := br.C.Get(s.URL + path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+				}
+			}
+			if !bytes.Contains(body, []byte(want)) {
+				b.Fatalf("GET %s does not show %q", path, want)
+			}
+			b.ReportMetric(float64(len(body)), "body-bytes")
+		}
+	}
+	b.Run("page", page(adminBr, "/repositories", "app00000"))
+	b.Run("page-sort-expiry", page(adminBr, "/repositories?sort=expiry", "team"))
+	b.Run("page-search", page(adminBr, "/repositories?q=app0999", "app09990"))
+	b.Run("page-last", page(adminBr, "/repositories?page="+strconv.Itoa(lastPage), "app09999"))
+	b.Run("page-filter-expiring", page(adminBr, "/repositories?filter=expiring", "team"))
+	b.Run("page-member", page(jeffBr, "/repositories", "app00007"))
+
+	api := func(auth func(*http.Request), c *http.Client) func(*testing.B) {
+		return func(b *testing.B) {
+			var body []byte
+			for b.Loop() {
+				req, err := http.NewRequest(http.MethodGet, s.URL+"/api/v1/repositories", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				auth(req)
+				resp, err := c.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatalf("GET /api/v1/repositories: %d %v %s", resp.StatusCode, err, body)
+				}
+			}
+			var reply struct {
+				Total int `json:"total"`
+			}
+			if err := json.Unmarshal(body, &reply); err != nil || reply.Total != listRepos {
+				b.Fatalf("total %d (%v), want %d", reply.Total, err, listRepos)
+			}
+			b.ReportMetric(float64(len(body)), "body-bytes")
+		}
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig()}}
+	b.Run("api", api(func(r *http.Request) { r.SetBasicAuth(admin.name, admin.pass) }, hc))
+	b.Run("api-session", api(func(*http.Request) {}, adminBr.C))
 }

@@ -122,13 +122,24 @@ func buildNotary(dir string) error {
 // always runs.
 func requireDocker(t *testing.T) {
 	t.Helper()
-	if dockerBin != "" {
-		return
+	if dockerMissing(t, "the docker CLI part of the seed workflow",
+		"the notary CLI and HTTP acceptance tests still run") {
+		t.SkipNow()
 	}
-	msg := "SKIPPING the docker CLI part of the seed workflow: docker is not installed " +
-		"(not found in PATH); the notary CLI and HTTP acceptance tests still run"
+}
+
+// dockerMissing reports whether docker is not installed and, if so, says
+// loudly on stderr (and in the test log) that what is skipped, and what
+// still runs.
+func dockerMissing(t testing.TB, what, stillRuns string) bool {
+	t.Helper()
+	if dockerBin != "" {
+		return false
+	}
+	msg := "SKIPPING " + what + ": docker is not installed (not found in PATH); " + stillRuns
 	fmt.Fprintf(os.Stderr, "\n!!! %s: %s\n\n", t.Name(), msg)
-	t.Skip(msg)
+	t.Log(msg)
+	return true
 }
 
 // account is a trustdeck login.
@@ -145,7 +156,7 @@ var (
 
 // world is one running trustdeck and the files of one test's clients.
 type world struct {
-	t    *testing.T
+	t    testing.TB
 	s    *testserver.Server
 	dir  string // HOME of every command
 	host string // public host = registry host, 127.0.0.1:port
@@ -154,7 +165,7 @@ type world struct {
 // newWorld starts trustdeck (with extra serve flags) and creates the
 // accounts jeff, ian (write on prod), reader (read on prod) and outsider (no
 // role).
-func newWorld(t *testing.T, flags ...string) *world {
+func newWorld(t testing.TB, flags ...string) *world {
 	t.Helper()
 	s := testserver.Start(t, flags...)
 	w := &world{t: t, s: s, dir: t.TempDir(), host: s.Addr}
