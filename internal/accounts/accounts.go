@@ -71,6 +71,9 @@ type Service struct {
 	st        *store.Store
 	byAccount *throttle
 	byAddress *throttle
+	// keyPass throttles wrong key passphrases per account: the vault
+	// tells whether a passphrase is right, so guessing must be slow.
+	keyPass *throttle
 }
 
 // New returns the accounts service.
@@ -79,6 +82,7 @@ func New(st *store.Store) *Service {
 		st:        st,
 		byAccount: newThrottle(5, 15*time.Minute),
 		byAddress: newThrottle(20, 15*time.Minute),
+		keyPass:   newThrottle(10, 15*time.Minute),
 	}
 }
 
@@ -343,4 +347,20 @@ func (r Role) NotaryActions() []string {
 		return []string{"pull", "push", "*"}
 	}
 	return nil
+}
+
+// GuardKeyPassphrase runs op, an operation that unlocks a private key with a
+// passphrase u typed, unless u has had too many wrong passphrases lately;
+// errors whose code is wrongCode count as failures.
+func (s *Service) GuardKeyPassphrase(u *User, wrongCode string, op func() error) error {
+	key := "k:" + u.Username
+	if blocked, wait := s.keyPass.blocked(key); blocked {
+		return errs.TooManyf("too_many_attempts",
+			"Too many wrong key passphrases. Try again in %d minutes.", int(wait.Minutes())+1)
+	}
+	err := op()
+	if e, ok := errs.As(err); ok && e.Code == wrongCode {
+		s.keyPass.fail(key)
+	}
+	return err
 }

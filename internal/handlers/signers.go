@@ -226,7 +226,10 @@ func (s *Server) signerKey(c echo.Context, registered string, pemText []byte) (*
 
 func (s *Server) addSigner(c echo.Context, r *catalog.Repository, name string, pub *keys.Public, rk signers.RepoKey) error {
 	u := currentUser(c)
-	if err := s.Signers.AddSigner(c.Request().Context(), r.GUN, name, pub, rk, u.Username); err != nil {
+	err := s.Accounts.GuardKeyPassphrase(u, "wrong_passphrase", func() error {
+		return s.Signers.AddSigner(c.Request().Context(), r.GUN, name, pub, rk, u.Username)
+	})
+	if err != nil {
 		return err
 	}
 	s.auditRepo(c.Request().Context(), u.Username, audit.SignerAdd, r,
@@ -309,10 +312,10 @@ func (s *Server) revokeModel(c echo.Context, r *catalog.Repository, signer strin
 	if err != nil {
 		return views.RevokeForm{}, err
 	}
-	_, held := s.repoKeyState(ctx, r.GUN)
+	keyID, held := s.repoKeyState(ctx, r.GUN)
 	return views.RevokeForm{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Signer: signer, Keys: imp.Keys,
-		LosesLastSigner: imp.LosesLastSigner, Unpullable: imp.Unpullable, RequiresConfirm: imp.RequiresConfirm,
-		RepoKeyHeld: held}, nil
+		LosesLastSigner: imp.LosesLastSigner, Unpullable: imp.Unpullable, RevertsToTargets: imp.RevertsToTargets,
+		RequiresConfirm: imp.RequiresConfirm, RepoKeyID: keyID, RepoKeyHeld: held}, nil
 }
 
 func (s *Server) revokeSignerForm(c echo.Context) error {
@@ -329,7 +332,11 @@ func (s *Server) revokeSignerForm(c echo.Context) error {
 
 func (s *Server) revoke(c echo.Context, r *catalog.Repository, signer string, rk signers.RepoKey, confirm string) (*signers.Impact, error) {
 	u := currentUser(c)
-	imp, err := s.Signers.Revoke(c.Request().Context(), r.GUN, signer, rk, confirm, u.Username)
+	var imp *signers.Impact
+	err := s.Accounts.GuardKeyPassphrase(u, "wrong_passphrase", func() (err error) {
+		imp, err = s.Signers.Revoke(c.Request().Context(), r.GUN, signer, rk, confirm, u.Username)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

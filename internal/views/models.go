@@ -275,16 +275,18 @@ type RegisteredKeyOption struct {
 
 // RevokeForm shows the impact of revoking a signer.
 type RevokeForm struct {
-	Namespace       string
-	Name            string
-	GUN             string
-	Signer          string
-	Keys            []string
-	LosesLastSigner []string
-	Unpullable      []string
-	RequiresConfirm bool
-	RepoKeyHeld     bool
-	Error           string
+	Namespace        string
+	Name             string
+	GUN              string
+	Signer           string
+	Keys             []string
+	LosesLastSigner  []string
+	Unpullable       []string
+	RevertsToTargets []string
+	RequiresConfirm  bool
+	RepoKeyID        string
+	RepoKeyHeld      bool
+	Error            string
 }
 
 // VaultKeyRow is a private key held in the vault.
