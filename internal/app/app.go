@@ -26,6 +26,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/config"
 	"github.com/trustdeck/trustdeck/internal/handlers"
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
+	"github.com/trustdeck/trustdeck/internal/removal"
 	"github.com/trustdeck/trustdeck/internal/secrets"
 	"github.com/trustdeck/trustdeck/internal/signers"
 	"github.com/trustdeck/trustdeck/internal/store"
@@ -110,11 +111,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	summaries := trust.NewSummarizer(reader, st, cat.GUN, log)
 	a.background = append(a.background, summaries.Run)
 	srv = &handlers.Server{
-		Audit:     auditLog,
-		Trust:     reader,
-		Vault:     keyVault,
-		UserKeys:  vault.NewUserKeys(st),
-		Signers:   signers.New(remote, reader, keyVault, log),
+		Audit:    auditLog,
+		Trust:    reader,
+		Vault:    keyVault,
+		UserKeys: vault.NewUserKeys(st),
+		Signers:  signers.New(remote, reader, keyVault, log),
+		Removal: removal.New(reader, keyVault, cat,
+			removal.HTTPDeleter("https://trustdeck.internal", internal, notaryserver.WithActor)),
 		Summaries: summaries,
 		Notary: &handlers.Notary{
 			Config:             notaryCfg,

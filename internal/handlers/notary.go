@@ -161,7 +161,7 @@ type notaryAuth struct{ s *Server }
 func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string, actions ...string) (string, bool) {
 	s := a.s
 	if notaryserver.IsInProcess(r.Context()) {
-		return "trustdeck", true
+		return notaryserver.InProcessActor(r.Context()), true
 	}
 	scope := ""
 	switch {

@@ -207,19 +207,13 @@ func (s *Server) apiRepositoryGet(c echo.Context) error {
 }
 
 func (s *Server) apiRepositoryDelete(c echo.Context) error {
-	ns, name := c.Param("ns"), c.Param("name")
-	u := currentUser(c)
-	if _, _, err := s.repoForRead(c); err != nil {
+	r, err := s.repoForAdmin(c)
+	if err != nil {
 		return err
 	}
-	if err := s.Accounts.Require(c.Request().Context(), u, ns, accounts.RoleAdmin); err != nil {
+	if err := s.deleteRepository(c, r); err != nil {
 		return err
 	}
-	if err := s.Catalog.Delete(c.Request().Context(), ns, name); err != nil {
-		return err
-	}
-	s.Audit.Record(c.Request().Context(), audit.Event{Actor: u.Username, Action: audit.RepoDelete,
-		GUN: s.Catalog.GUN(ns, name), Namespace: ns, Name: name})
 	return c.NoContent(http.StatusNoContent)
 }
 

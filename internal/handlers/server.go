@@ -16,6 +16,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/accounts"
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/removal"
 	"github.com/trustdeck/trustdeck/internal/signers"
 	"github.com/trustdeck/trustdeck/internal/trust"
 	"github.com/trustdeck/trustdeck/internal/vault"
@@ -48,6 +49,8 @@ type Server struct {
 	Vault    *vault.Vault
 	UserKeys *vault.UserKeys
 	Signers  *signers.Service
+	// Removal backs up and deletes trust data and repositories.
+	Removal *removal.Service
 	// Audit records and lists who changed what.
 	Audit *audit.Log
 	// Notary, when set, serves the embedded Notary API under /v2/ and the
@@ -102,6 +105,10 @@ func (s *Server) Routes() *echo.Echo {
 	ui.POST("/repositories/:ns/:name/signers", s.addSignerSubmit)
 	ui.GET("/repositories/:ns/:name/signers/:signer/revoke", s.revokeSignerForm)
 	ui.POST("/repositories/:ns/:name/signers/:signer/revoke", s.revokeSignerSubmit)
+	ui.GET("/repositories/:ns/:name/delete", s.deleteWizardPage)
+	ui.POST("/repositories/:ns/:name/delete", s.deleteRepositorySubmit)
+	ui.POST("/repositories/:ns/:name/trust/delete", s.deleteTrustSubmit)
+	ui.GET("/repositories/:ns/:name/trust/backup", s.trustBackup)
 	ui.GET("/keys", s.keysPage)
 	ui.POST("/keys", s.keyImportForm)
 	ui.GET("/keys/:id/download", s.keyDownload)
@@ -123,6 +130,8 @@ func (s *Server) Routes() *echo.Echo {
 	api.GET("/audit", s.apiAudit)
 	api.GET("/trust/inspect", s.apiInspect)
 	api.POST("/repositories/:ns/:name/trust", s.apiInitTrust)
+	api.DELETE("/repositories/:ns/:name/trust", s.apiDeleteTrust)
+	api.GET("/repositories/:ns/:name/trust/backup", s.trustBackup)
 	api.POST("/repositories/:ns/:name/signers", s.apiAddSigner)
 	api.POST("/repositories/:ns/:name/signers/:signer/revoke", s.apiRevokeSigner)
 	api.POST("/keys", s.apiKeyImport)

@@ -9,6 +9,22 @@ import (
 
 type inProcessKey struct{}
 
+type actorKey struct{}
+
+// WithActor names the trustdeck account on whose behalf an in-process
+// request is made, so hooks record the real actor.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// InProcessActor returns the actor WithActor set ("trustdeck" if none).
+func InProcessActor(ctx context.Context) string {
+	if a, _ := ctx.Value(actorKey{}).(string); a != "" {
+		return a
+	}
+	return "trustdeck"
+}
+
 // IsInProcess reports whether r came through InProcess: trustdeck itself
 // reading its embedded server. No network client can set this.
 func IsInProcess(ctx context.Context) bool {

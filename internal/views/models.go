@@ -311,3 +311,23 @@ type ProfilePage struct {
 	Keys     []KeyRow
 	Error    string
 }
+
+// DeleteWizard is the "Delete repository" page: its steps follow the real
+// state, so a failed or interrupted removal resumes where it stopped.
+type DeleteWizard struct {
+	Namespace  string
+	Name       string
+	GUN        string
+	HasTrust   bool
+	TrustError string
+	SignedTags int
+	Signers    []string
+	Roles      []ExpiryRow
+	LastUpdate time.Time
+	History    []AuditRow
+	VaultKeys  []VaultKeyRow
+	Error      string
+}
+
+// FullName is namespace/name, what the admin types to confirm.
+func (d DeleteWizard) FullName() string { return d.Namespace + "/" + d.Name }

@@ -1,0 +1,264 @@
+// Package removal is the service behind "delete a repository": it shows what
+// would be lost, backs up the trust data, deletes it on the Notary server,
+// optionally deletes the vault's keys of the GUN, and only then removes the
+// catalog entry. Every step reads the real state first, so the workflow can
+// resume after a failure and repeating a finished step is harmless.
+package removal
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/trust"
+	"github.com/trustdeck/trustdeck/internal/vault"
+)
+
+// Reader loads verified trust data.
+type Reader interface {
+	Load(ctx context.Context, gun string) (*trust.Repo, error)
+	Invalidate(gun string)
+}
+
+// Keys is the part of the vault removal uses.
+type Keys interface {
+	List(ctx context.Context, gun string) ([]vault.KeyInfo, error)
+	Delete(ctx context.Context, keyID string) error
+}
+
+// Catalog is the part of the catalog removal uses.
+type Catalog interface {
+	Get(ctx context.Context, namespace, name string) (*catalog.Repository, error)
+	Delete(ctx context.Context, namespace, name string) error
+}
+
+// DeleteTrustFunc deletes a GUN's trust data on the Notary server as actor,
+// through the same code path as `DELETE /v2/<gun>/_trust/tuf/`.
+type DeleteTrustFunc func(ctx context.Context, gun, actor string) error
+
+// Service implements the removal workflow.
+type Service struct {
+	reader  Reader
+	keys    Keys
+	catalog Catalog
+	delete  DeleteTrustFunc
+	now     func() time.Time
+}
+
+// New returns the removal service.
+func New(reader Reader, keys Keys, cat Catalog, del DeleteTrustFunc) *Service {
+	return &Service{reader: reader, keys: keys, catalog: cat, delete: del, now: time.Now}
+}
+
+// State is what a repository still holds, read fresh.
+type State struct {
+	Repository *catalog.Repository
+	// Repo is the verified trust data; nil without trust data or when it
+	// could not be read (TrustError says why).
+	Repo       *trust.Repo
+	HasTrust   bool
+	TrustError error
+	VaultKeys  []vault.KeyInfo
+}
+
+// State reads the repository's current state.
+func (s *Service) State(ctx context.Context, namespace, name string) (*State, error) {
+	r, err := s.catalog.Get(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	st := &State{Repository: r}
+	s.reader.Invalidate(r.GUN)
+	repo, err := s.reader.Load(ctx, r.GUN)
+	switch {
+	case errors.Is(err, trust.ErrNoTrustData):
+	case err != nil:
+		// Unknown: treat as possibly present, so nothing is removed blindly.
+		st.HasTrust, st.TrustError = true, err
+	default:
+		st.Repo, st.HasTrust = repo, true
+	}
+	if st.VaultKeys, err = s.keys.List(ctx, r.GUN); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// ManifestEntry describes one file of a backup.
+type ManifestEntry struct {
+	Role    string    `json:"role"`
+	File    string    `json:"file"`
+	Version int       `json:"version"`
+	Expires time.Time `json:"expires"`
+	SHA256  string    `json:"sha256"`
+	Size    int       `json:"size"`
+}
+
+// Manifest is manifest.json of a backup.
+type Manifest struct {
+	GUN       string          `json:"gun"`
+	CreatedAt time.Time       `json:"created_at"`
+	CreatedBy string          `json:"created_by"`
+	Files     []ManifestEntry `json:"files"`
+}
+
+// Backup returns a gzip'd tar archive of the GUN's current trust metadata:
+// every role's JSON exactly as the server serves it, named as the Notary API
+// names it, under one top folder, with manifest.json and README.txt.
+func (s *Service) Backup(ctx context.Context, gun, actor string) (filename string, archive []byte, err error) {
+	s.reader.Invalidate(gun)
+	repo, err := s.reader.Load(ctx, gun)
+	if errors.Is(err, trust.ErrNoTrustData) {
+		return "", nil, errs.NotFoundf("no_trust_data", "%s has no trust data to back up.", gun)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	at := s.now().UTC()
+	top := strings.NewReplacer("/", "_", ":", "_").Replace(gun) + "-trust-" + at.Format("20060102T150405Z")
+	m := Manifest{GUN: gun, CreatedAt: at, CreatedBy: actor}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	add := func(name string, body []byte) error {
+		hdr := &tar.Header{Name: top + "/" + name, Mode: 0o644, Size: int64(len(body)), ModTime: at, Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err := tw.Write(body)
+		return err
+	}
+	for _, r := range repo.Roles {
+		file := r.Role + ".json"
+		sum := sha256.Sum256(r.Raw)
+		m.Files = append(m.Files, ManifestEntry{Role: r.Role, File: file, Version: r.Version, Expires: r.Expires,
+			SHA256: hex.EncodeToString(sum[:]), Size: len(r.Raw)})
+		if err := add(file, r.Raw); err != nil {
+			return "", nil, err
+		}
+	}
+	mj, _ := json.MarshalIndent(m, "", "  ")
+	if err := add("manifest.json", append(mj, '\n')); err != nil {
+		return "", nil, err
+	}
+	if err := add("README.txt", []byte(readme(gun, top))); err != nil {
+		return "", nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return "", nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return "", nil, err
+	}
+	return top + ".tar.gz", buf.Bytes(), nil
+}
+
+func readme(gun, top string) string {
+	return fmt.Sprintf(`Docker Content Trust (Notary v1) metadata of %s, backed up by trustdeck.
+
+Every file is the role's signed JSON exactly as the Notary server served it,
+named as the Notary API names it (GET /v2/<gun>/_trust/tuf/<role>.json).
+manifest.json lists each role's version, expiry and sha256.
+
+Inspect:
+  tar -xzf %s.tar.gz && cd %s
+  sha256sum *.json targets/*.json      # compare with manifest.json
+  python3 -m json.tool targets.json     # signed tags are under signed.targets
+
+Restore: these files are the complete signed state. To publish them again
+to an empty Notary server, upload them in one atomic update (the API a notary
+client uses): root.json, targets.json and every targets/<signer>.json as parts
+of a multipart POST to /v2/<gun>/_trust/tuf/ — the server signs a new snapshot
+and timestamp. Signatures stay valid until each file's "expires"; after that,
+the keys that signed them (root, repository, signers) are needed to re-sign.
+`, gun, top, top)
+}
+
+// DeleteTrust deletes the GUN's trust data on the Notary server (a no-op if
+// there is none), then, if deleteKeys, the vault's keys of that GUN. It
+// returns the IDs of the keys deleted.
+func (s *Service) DeleteTrust(ctx context.Context, r *catalog.Repository, actor string, deleteKeys bool) ([]string, error) {
+	if err := s.delete(ctx, r.GUN, actor); err != nil {
+		return nil, err
+	}
+	s.reader.Invalidate(r.GUN)
+	if !deleteKeys {
+		return nil, nil
+	}
+	list, err := s.keys.List(ctx, r.GUN)
+	if err != nil {
+		return nil, err
+	}
+	var deleted []string
+	for _, k := range list {
+		if k.GUN != r.GUN { // global keys (root keys) may serve other repositories
+			continue
+		}
+		if err := s.keys.Delete(ctx, k.ID); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, k.ID)
+	}
+	return deleted, nil
+}
+
+// DeleteRepository removes the catalog entry once no trust data remains.
+func (s *Service) DeleteRepository(ctx context.Context, namespace, name string) error {
+	st, err := s.State(ctx, namespace, name)
+	if err != nil {
+		return err
+	}
+	if st.HasTrust {
+		if st.TrustError != nil {
+			return errs.Conflictf("trust_data_unknown",
+				"Cannot tell whether %s still has trust data (%s): delete its trust data first, then try again.",
+				st.Repository.GUN, st.TrustError.Error())
+		}
+		return errs.Conflictf("trust_data_exists",
+			"%s still has trust data: back it up and delete the trust data first (DELETE /api/v1/repositories/%s/%s/trust), then remove the repository.",
+			st.Repository.GUN, namespace, name)
+	}
+	if err := s.catalog.Delete(ctx, namespace, name); err != nil {
+		return err
+	}
+	s.reader.Invalidate(st.Repository.GUN)
+	return nil
+}
+
+// HTTPDeleter returns a DeleteTrustFunc that sends
+// `DELETE /v2/<gun>/_trust/tuf/` through rt (trustdeck's in-process round
+// tripper to its own Notary server, or a client of an external one).
+func HTTPDeleter(baseURL string, rt http.RoundTripper, withActor func(context.Context, string) context.Context) DeleteTrustFunc {
+	return func(ctx context.Context, gun, actor string) error {
+		if withActor != nil {
+			ctx = withActor(ctx, actor)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, baseURL+"/v2/"+gun+"/_trust/tuf/", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			return errs.Unavailablef("notary_unreachable", "The Notary server could not be reached to delete %s: %s", gun, err.Error())
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode >= 300 {
+			return errs.Unavailablef("notary_delete_failed", "The Notary server refused to delete the trust data of %s (%d): %s",
+				gun, resp.StatusCode, strings.TrimSpace(string(body)))
+		}
+		return nil
+	}
+}
