@@ -76,6 +76,7 @@ const (
 	TrustInit    = "trust.initialise"
 	SignerAdd    = "signer.add"
 	SignerRevoke = "signer.revoke"
+	TagRevoke    = "tag.revoke"
 	KeyImport    = "key.import"
 	KeyGenerate  = "key.generate"
 	KeyDelete    = "key.delete"

@@ -9,6 +9,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/signers"
 	"github.com/trustdeck/trustdeck/internal/views"
 )
 
@@ -157,4 +158,115 @@ func (s *Server) apiDeleteTrust(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// --- revoke a signed tag (docker trust revoke) ---
+
+func (s *Server) tagRevokeModel(c echo.Context, r *catalog.Repository, tag string) (views.TagRevokeForm, error) {
+	plan, err := s.Signers.PlanTagRevoke(c.Request().Context(), r.GUN, tag)
+	if err != nil {
+		return views.TagRevokeForm{}, err
+	}
+	f := views.TagRevokeForm{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Tag: tag}
+	for _, role := range plan.Roles {
+		f.Roles = append(f.Roles, views.TagRevokeRole{Role: role.Role, Digest: role.Digest, VaultKeyID: role.VaultKeyID})
+	}
+	return f, nil
+}
+
+func (s *Server) tagRevokeForm(c echo.Context) error {
+	r, err := s.repoForAdmin(c)
+	if err != nil {
+		return err
+	}
+	f, err := s.tagRevokeModel(c, r, c.QueryParam("tag"))
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.TagRevokePage(s.page(c, "Revoke tag", "repositories"), f))
+}
+
+func (s *Server) revokeTag(c echo.Context, r *catalog.Repository, tag string, keys map[string]signers.RepoKey) ([]string, error) {
+	u := currentUser(c)
+	var removed []string
+	err := s.Accounts.GuardKeyPassphrase(u, "wrong_passphrase", func() (err error) {
+		removed, err = s.Signers.RevokeTag(c.Request().Context(), r.GUN, tag, keys, u.Username)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.auditRepo(c.Request().Context(), u.Username, audit.TagRevoke, r, "tag "+tag+" removed from "+strings.Join(removed, ", "))
+	return removed, nil
+}
+
+func (s *Server) tagRevokeSubmit(c echo.Context) error {
+	r, err := s.repoForAdmin(c)
+	if err != nil {
+		return err
+	}
+	tag := c.FormValue("tag")
+	keys := map[string]signers.RepoKey{}
+	for i := 0; i < 64; i++ {
+		n := itoa(i)
+		role := c.FormValue("role_" + n)
+		if role == "" {
+			break
+		}
+		pass := c.FormValue("pass_" + n)
+		file, ferr := formFile(c, "key_"+n)
+		if ferr != nil {
+			err = ferr
+			break
+		}
+		if pass != "" || file != nil {
+			keys[role] = signers.RepoKey{Passphrase: pass, OneOffPEM: file}
+		}
+	}
+	if err == nil {
+		_, err = s.revokeTag(c, r, tag, keys)
+	}
+	if err != nil {
+		if !userError(err) {
+			return err
+		}
+		status, _, msg := classify(err)
+		f, ferr := s.tagRevokeModel(c, r, tag)
+		if ferr != nil {
+			return ferr
+		}
+		f.Error = msg
+		return render(c, status, views.TagRevokePage(s.page(c, "Revoke tag", "repositories"), f))
+	}
+	return s.redirectWithNotice(c, "/repositories/"+r.Namespace+"/"+r.Name, "Tag "+tag+" revoked.")
+}
+
+func (s *Server) apiRevokeTag(c echo.Context) error {
+	r, err := s.repoForAdmin(c)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Tag  string `json:"tag"`
+		Keys map[string]struct {
+			Passphrase string `json:"passphrase"`
+			Key        string `json:"key"`
+		} `json:"keys"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	keys := map[string]signers.RepoKey{}
+	for role, k := range in.Keys {
+		rk := signers.RepoKey{Passphrase: k.Passphrase}
+		if k.Key != "" {
+			rk.OneOffPEM = []byte(k.Key)
+		}
+		keys[role] = rk
+	}
+	removed, err := s.revokeTag(c, r, in.Tag, keys)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"tag": in.Tag, "removed_from": removed})
 }

@@ -159,7 +159,7 @@ func relative(t, now time.Time) string {
 }
 
 func (s *Server) tagShow(c echo.Context) error {
-	r, _, err := s.repoForRead(c)
+	r, role, err := s.repoForRead(c)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func (s *Server) tagShow(c echo.Context) error {
 	if tag == "" || len(tag) > 4096 {
 		return errs.Invalidf("invalid_tag", "Name a tag: ?tag=<name>.")
 	}
-	m := views.TagDetailView{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Tag: tag}
+	m := views.TagDetailView{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Tag: tag, CanManage: role >= accounts.RoleAdmin}
 	repo, err := s.Trust.Load(c.Request().Context(), r.GUN)
 	if errors.Is(err, trust.ErrNoTrustData) {
 		// Nothing signs the tag: the page says so.

@@ -212,6 +212,7 @@ type TagDetailView struct {
 	Entries   []TagRoleEntry
 	Disagree  bool
 	Released  bool
+	CanManage bool
 }
 
 // TagRoleEntry is one role's target for the tag.
@@ -331,3 +332,21 @@ type DeleteWizard struct {
 
 // FullName is namespace/name, what the admin types to confirm.
 func (d DeleteWizard) FullName() string { return d.Namespace + "/" + d.Name }
+
+// TagRevokeForm is the form that removes a tag from the roles trustdeck can
+// sign (docker trust revoke).
+type TagRevokeForm struct {
+	Namespace string
+	Name      string
+	GUN       string
+	Tag       string
+	Roles     []TagRevokeRole
+	Error     string
+}
+
+// TagRevokeRole is one role holding the tag.
+type TagRevokeRole struct {
+	Role       string
+	Digest     string
+	VaultKeyID string
+}
