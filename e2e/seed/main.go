@@ -13,6 +13,8 @@
 //	init    initialised, signers jeff and ian, no signed tags
 //	seed    the seed's example: tag 1 signed by jeff and ian (released),
 //	        tag 2 by jeff only, tag only-jeff only in targets/jeff
+//	one     the end state of the seed's workflow (sign-an-image.md): signers
+//	        jeff and ian, tag 1 signed by both (released), nothing else
 //	edge    hostile, very long and non-ASCII tags (released by jeff), a hostile
 //	        tag only in targets/jeff, and a signer "ops" with a plain public key
 //	sign    as --user, sign --tag into targets/releases and targets/<--signer>
@@ -132,7 +134,7 @@ func main() {
 	flag.IntVar(&o.days, "days", 365, "keypair: days the certificate is valid")
 	flag.Usage = func() {
 		out := flag.CommandLine.Output()
-		fmt.Fprintf(out, "usage: %s --url URL --ca FILE --user U --password P --gun GUN none|init|seed|edge\n", os.Args[0])
+		fmt.Fprintf(out, "usage: %s --url URL --ca FILE --user U --password P --gun GUN none|init|seed|one|edge\n", os.Args[0])
 		fmt.Fprintf(out, "       %s --url URL --ca FILE --user U --password P --gun GUN --key FILE --signer NAME [--tag T] sign\n", os.Args[0])
 		fmt.Fprintf(out, "       %s [--cn NAME] [--days N] keypair\n", os.Args[0])
 		flag.PrintDefaults()
@@ -164,9 +166,9 @@ func main() {
 
 func run(o options, scenario string) (*result, error) {
 	switch scenario {
-	case "none", "init", "seed", "edge", "sign":
+	case "none", "init", "seed", "one", "edge", "sign":
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (none, init, seed, edge, sign; or keypair)", scenario)
+		return nil, fmt.Errorf("unknown scenario %q (none, init, seed, one, edge, sign; or keypair)", scenario)
 	}
 	parts := strings.Split(o.gun, "/")
 	if len(parts) != 3 {
@@ -246,6 +248,10 @@ func run(o options, scenario string) (*result, error) {
 			return nil, err
 		}
 		if err := s.sign(res, "only-jeff", "nginx:only-jeff manifest", roleJeff); err != nil {
+			return nil, err
+		}
+	case "one":
+		if err := s.sign(res, "1", "nginx:1 manifest", roleReleases, roleJeff, roleIan); err != nil {
 			return nil, err
 		}
 	case "edge":
