@@ -15,6 +15,7 @@ import (
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/signed"
+	"github.com/theupdateframework/notary/tuf/validation"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
 )
@@ -94,11 +95,19 @@ func writeError(gun, op string, err error) error {
 		noKeys       signed.ErrNoKeys
 		threshold    signed.ErrRoleThreshold
 		expired      signed.ErrExpired
+		hierarchy    validation.ErrBadHierarchy
+		badUpdate    validation.ErrValidation
 	)
 	wrap := func(k errs.Kind, code, msg string) error {
 		return &errs.Error{Kind: k, Code: code, Message: msg, Err: fmt.Errorf("%s %s: %w", op, gun, err)}
 	}
 	switch {
+	case errors.As(err, &hierarchy):
+		return wrap(errs.Conflict, "snapshot_key_on_client",
+			fmt.Sprintf("The snapshot key of %s is held by a client, not by the Notary server, so trustdeck cannot publish. Let the server manage it first: notary key rotate %s snapshot -r", gun, gun))
+	case errors.As(err, &badUpdate):
+		return wrap(errs.Conflict, "publish_rejected",
+			fmt.Sprintf("The trust server rejected the change to %s: %v", gun, err))
 	case errors.As(err, &invalidOp):
 		return wrap(errs.Conflict, "publish_rejected",
 			fmt.Sprintf("The trust server rejected the change to %s; its trust data may have changed meanwhile. Reload and try again.", gun))
