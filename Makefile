@@ -34,7 +34,7 @@ NODE_TEST_FLAGS ?= --test-reporter=spec
 FIND_GO := find . \( -path ./node_modules -o -path ./.git -o -path ./bin -o -path ./data \
 	-o -path ./e2e \) -prune -o -name '*.go' -print
 
-.PHONY: all build run generate test deps deps-chromium deps-node check fmt-check vet \
+.PHONY: all build run generate test deps deps-chromium deps-notary deps-node check fmt-check vet \
 	templ-check go-test e2e bench clean
 
 all: build
@@ -55,7 +55,7 @@ generate:
 test: deps check go-test e2e
 	@echo "make test: all checks and tests passed"
 
-deps: deps-chromium deps-node
+deps: deps-chromium deps-notary deps-node
 
 deps-chromium:
 	@if [ -x "$(CHROMIUM)" ]; then \
@@ -70,6 +70,24 @@ deps-chromium:
 		echo "## deps: $(CHROMIUM) is NOT installed and we are not root." >&2; \
 		echo "## Install it with:  sudo apt-get install --no-install-recommends chromium" >&2; \
 		echo "## The browser tests will be SKIPPED until then." >&2; \
+		echo "################################################################################" >&2; \
+	fi
+
+# Debian's notary package: its notary-server (which carries the Go >= 1.17 delegation fix) is the
+# external Notary server of internal/interop/external_test.go.
+NOTARY_SERVER ?= /usr/bin/notary-server
+deps-notary:
+	@if [ -x "$(NOTARY_SERVER)" ]; then \
+		echo "deps: notary-server present: $(NOTARY_SERVER)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "deps: installing Debian's notary (apt-get)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends notary; \
+	else \
+		echo "################################################################################" >&2; \
+		echo "## deps: $(NOTARY_SERVER) is NOT installed and we are not root." >&2; \
+		echo "## Install it with:  sudo apt-get install --no-install-recommends notary" >&2; \
+		echo "## The external Notary server tests will be SKIPPED until then." >&2; \
 		echo "################################################################################" >&2; \
 	fi
 

@@ -24,7 +24,9 @@ import (
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/config"
+	"github.com/trustdeck/trustdeck/internal/discovery"
 	"github.com/trustdeck/trustdeck/internal/handlers"
+	"github.com/trustdeck/trustdeck/internal/notaryclient"
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
 	"github.com/trustdeck/trustdeck/internal/removal"
 	"github.com/trustdeck/trustdeck/internal/secrets"
@@ -53,6 +55,8 @@ type App struct {
 	TLS     *tls.Config
 	// CAFile is the CA clients should trust ("" with --tls-cert).
 	CAFile string
+	// Changefeed follows the external Notary server (nil when embedded).
+	Changefeed *discovery.Poller
 	// background work that runs while the server serves.
 	background []func(context.Context)
 }
@@ -100,32 +104,51 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	// handler clients use (srv is set below); authorization happens in the
 	// pages and API.
 	var srv *handlers.Server
-	internal := notaryserver.InProcess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notaryURL := "https://trustdeck.internal"
+	var notaryRT http.RoundTripper = notaryserver.InProcess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		srv.NotaryHandler().ServeHTTP(w, r)
 	}))
+	withActor := notaryserver.WithActor
+	var own *discovery.OwnWrites
+	if cfg.External() {
+		// An external Notary server: no embedded API; every read and write
+		// goes through the TLS/token transport (see external.go).
+		rt, err := notaryclient.New(notaryclient.Options{CAFile: cfg.NotaryCA, CertFile: cfg.NotaryClientCert,
+			KeyFile: cfg.NotaryClientKey, Username: cfg.NotaryUsername, Password: cfg.NotaryPassword,
+			Timeout: cfg.NotaryTimeout, Log: log})
+		if err != nil {
+			return nil, err
+		}
+		own = discovery.NewOwnWrites()
+		notaryURL, notaryRT, withActor = cfg.NotaryURL, own.Wrap(rt), nil
+	}
 	remote := func(gun string) (notarystorage.RemoteStore, error) {
-		return notarystorage.NewNotaryServerStore("https://trustdeck.internal", data.GUN(gun), internal)
+		return notarystorage.NewNotaryServerStore(notaryURL, data.GUN(gun), notaryRT)
 	}
 	reader := trust.NewReader(remote)
 	keyVault := vault.New(st, a.Secrets)
-	summaries := trust.NewSummarizer(reader, st, cat.GUN, log)
+	var summaryStore trust.SummaryStore = st
+	if cfg.External() {
+		summaryStore = externalSummaryStore{Store: st, server: cfg.NotaryURL}
+	}
+	summaries := trust.NewSummarizer(reader, summaryStore, cat.GUN, log)
 	a.background = append(a.background, summaries.Run)
+	deleter := removal.HTTPDeleter(notaryURL, notaryRT, withActor)
+	if cfg.External() {
+		deleter = auditedDeleter(deleter, auditLog, cat, summaries)
+		poller := discovery.New(discovery.Config{URL: cfg.NotaryURL, Transport: notaryRT, Interval: cfg.NotaryPollInterval,
+			Store: st, Catalog: cat, Audit: auditLog, Summaries: summaries, Reader: reader, Own: own, Log: log})
+		a.Changefeed = poller
+		a.background = append(a.background, poller.Run)
+	}
 	srv = &handlers.Server{
-		Audit:    auditLog,
-		Trust:    reader,
-		Vault:    keyVault,
-		UserKeys: vault.NewUserKeys(st),
-		Signers:  signers.New(remote, reader, keyVault, log),
-		Removal: removal.New(reader, keyVault, cat,
-			removal.HTTPDeleter("https://trustdeck.internal", internal, notaryserver.WithActor)),
-		Summaries: summaries,
-		Notary: &handlers.Notary{
-			Config:             notaryCfg,
-			Tokens:             tokens.NewIssuer(a.Secrets.TokenKey, TokenIssuer, TokenService, tokens.DefaultTTL),
-			AllowAnonymousPull: cfg.AllowAnonymousPull,
-			CreateOnPush:       cfg.CreateOnPush,
-			ServerKeys:         serverKeys,
-		},
+		Audit:      auditLog,
+		Trust:      reader,
+		Vault:      keyVault,
+		UserKeys:   vault.NewUserKeys(st),
+		Signers:    signers.New(remote, reader, keyVault, log),
+		Removal:    removal.New(reader, keyVault, cat, deleter),
+		Summaries:  summaries,
 		Accounts:   acc,
 		Catalog:    cat,
 		DB:         st,
@@ -133,6 +156,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Sessions:   cookies,
 		PublicHost: cfg.PublicHost,
 		HSTS:       !isLocal(cfg.PublicHostname()),
+	}
+	if !cfg.External() {
+		srv.Notary = &handlers.Notary{
+			Config:             notaryCfg,
+			Tokens:             tokens.NewIssuer(a.Secrets.TokenKey, TokenIssuer, TokenService, tokens.DefaultTTL),
+			AllowAnonymousPull: cfg.AllowAnonymousPull,
+			CreateOnPush:       cfg.CreateOnPush,
+			ServerKeys:         serverKeys,
+		}
 	}
 	a.Handler = srv.Routes()
 	ok = true
@@ -222,6 +254,10 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener, ready func(net
 func (a *App) logStart(addr net.Addr) {
 	a.Log.Info("trustdeck listening", "addr", addr.String(), "url", "https://"+a.Config.PublicHost+"/",
 		"registry_host", a.Config.RegistryHost, "data", a.Config.DataDir)
+	if a.Config.External() {
+		a.Log.Info("external Notary server: the embedded Notary API and token service are off",
+			"notary_url", a.Config.NotaryURL, "poll_interval", a.Config.NotaryPollInterval)
+	}
 	if a.CAFile != "" {
 		abs, _ := filepath.Abs(a.CAFile)
 		a.Log.Info("TLS: clients must trust the generated CA",

@@ -28,6 +28,19 @@ type Config struct {
 	LogFormat          string
 	LogLevel           string
 	ShutdownTimeout    time.Duration
+
+	// External Notary server (see notary.go). NotaryURL "" means the
+	// embedded Notary server (the default); the other Notary* fields are
+	// only accepted with it.
+	NotaryURL          string
+	NotaryCA           string
+	NotaryClientCert   string
+	NotaryClientKey    string
+	NotaryUsername     string
+	NotaryPassword     string
+	NotaryPollInterval time.Duration
+	NotaryTimeout      time.Duration
+
 	// AdminPassword comes only from TRUSTDECK_ADMIN_PASSWORD (never a flag:
 	// flags show up in process listings).
 	AdminPassword string
@@ -39,10 +52,13 @@ type option struct {
 	boolean         *bool
 	dur             *time.Duration
 	def             string
+	// secret values are read from the environment after parsing, so that
+	// --help never prints them as a default.
+	secret bool
 }
 
 func (c *Config) options() []option {
-	return []option{
+	return append([]option{
 		{flag: "addr", env: "TRUSTDECK_ADDR", def: ":4443", str: &c.Addr,
 			help: "HTTPS listen address (host:port)"},
 		{flag: "data", env: "TRUSTDECK_DATA", def: "./data", str: &c.DataDir,
@@ -65,7 +81,7 @@ func (c *Config) options() []option {
 			help: "log level: debug, info, warn or error"},
 		{flag: "shutdown-timeout", env: "TRUSTDECK_SHUTDOWN_TIMEOUT", def: "15s", dur: &c.ShutdownTimeout,
 			help: "how long to wait for requests to finish on SIGINT/SIGTERM"},
-	}
+	}, c.notaryOptions()...)
 }
 
 // ErrHelp is returned when --help was asked for (usage already printed).
@@ -79,7 +95,7 @@ func ParseServe(args []string, getenv func(string) string, out io.Writer) (*Conf
 	opts := c.options()
 	for _, o := range opts {
 		def := o.def
-		if v := getenv(o.env); v != "" {
+		if v := getenv(o.env); v != "" && !o.secret {
 			def = v
 		}
 		help := fmt.Sprintf("%s (env %s)", o.help, o.env)
@@ -101,7 +117,10 @@ func ParseServe(args []string, getenv func(string) string, out io.Writer) (*Conf
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprint(out, "Usage: trustdeck serve [flags]\n\nStarts the web UI, the JSON API, the token service and the embedded Notary server on one HTTPS listener.\n\nFlags:\n")
+		fmt.Fprint(out, "Usage: trustdeck serve [flags]\n\nStarts the web UI, the JSON API, the token service and the embedded Notary server on one HTTPS listener.\n"+
+			"With --notary-url, trustdeck serves no Notary API and no token service of its own: it reads and manages\n"+
+			"the external Notary server (notary-server + notary-signer) instead, and discovers its repositories from\n"+
+			"the server's changefeed.\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprint(out, "\nEnvironment only:\n  TRUSTDECK_ADMIN_PASSWORD\tpassword of the first account, admin, created on first start (default: random, logged once)\n")
 	}
@@ -110,6 +129,11 @@ func ParseServe(args []string, getenv func(string) string, out io.Writer) (*Conf
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, o := range opts {
+		if o.secret && o.str != nil && *o.str == "" {
+			*o.str = getenv(o.env)
+		}
 	}
 	c.AdminPassword = getenv("TRUSTDECK_ADMIN_PASSWORD")
 	return c, c.complete()
@@ -151,7 +175,7 @@ func (c *Config) complete() error {
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: want a duration of zero or more", c.ShutdownTimeout)
 	}
-	return nil
+	return c.completeNotary()
 }
 
 // PublicHostname is the public host without its port.

@@ -1,0 +1,393 @@
+// Package discovery follows an external Notary server's global changefeed
+// (`GET /v2/_trust/changefeed`, which needs `*` access): it enters every GUN
+// under the registry host into the catalog, refreshes the repositories'
+// trust summaries, and audits changes made directly against the server as
+// "made outside trustdeck" (source notary-changefeed). Where it stopped is
+// kept in the store, so a restart resumes from the last change ID.
+//
+// Changes trustdeck made itself (publishes and deletions sent through the
+// transport wrapped by OwnWrites.Wrap) are already audited with their actor;
+// the poller recognises them and only refreshes the summary. The matching is
+// by GUN and kind of change, within ownWindow, in memory: a change trustdeck
+// made just before a restart is audited once more, as outside.
+//
+// Limitation: GUNs outside --registry-host (or not shaped
+// <registry host>/<namespace>/<name>) are not entered into the catalog; the
+// poller logs each once.
+package discovery
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trustdeck/trustdeck/internal/audit"
+	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/store"
+)
+
+// Records is how many changes one changefeed request asks for.
+const Records = 100
+
+// Source and actors recorded in the audit log.
+const (
+	Source       = "notary-changefeed"
+	ActorOutside = "outside trustdeck"
+	CreatedBy    = "changefeed"
+)
+
+// Store keeps the cursor and the per-GUN last change.
+type Store interface {
+	ChangefeedCursor(ctx context.Context, server string) (string, error)
+	SaveChangefeed(ctx context.Context, server, cursor string, changes []store.GUNChange) error
+}
+
+// Catalog is the part of the catalog discovery uses.
+type Catalog interface {
+	SplitGUN(gun string) (namespace, name string, ok bool)
+	Get(ctx context.Context, namespace, name string) (*catalog.Repository, error)
+	Create(ctx context.Context, namespace, name, createdBy string) (*catalog.Repository, error)
+}
+
+// Auditor records audit events.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Event)
+}
+
+// Summaries queues trust summary refreshes.
+type Summaries interface {
+	Enqueue(namespace, name string)
+}
+
+// Invalidator drops a reader's cache of a GUN.
+type Invalidator interface {
+	Invalidate(gun string)
+}
+
+// Config is what a Poller needs.
+type Config struct {
+	URL       string            // the Notary server's base URL, no trailing slash
+	Transport http.RoundTripper // TLS, auth, timeouts (notaryclient)
+	Interval  time.Duration
+	Store     Store
+	Catalog   Catalog
+	Audit     Auditor
+	Summaries Summaries   // optional
+	Reader    Invalidator // optional
+	Own       *OwnWrites  // optional
+	Log       *slog.Logger
+}
+
+// Poller reads the changefeed.
+type Poller struct {
+	cfg Config
+
+	mu         sync.Mutex
+	lastErr    string
+	skipped    map[string]bool
+	discovered int
+}
+
+// Discovered counts the repositories the poller entered into the catalog.
+func (p *Poller) Discovered() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.discovered
+}
+
+// New returns a Poller; call Run.
+func New(cfg Config) *Poller {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Poller{cfg: cfg, skipped: map[string]bool{}}
+}
+
+// Run polls at the configured interval until ctx ends.
+func (p *Poller) Run(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	for {
+		err := p.Poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		p.report(err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// report logs a failure once, and the recovery.
+func (p *Poller) report(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	switch {
+	case msg == p.lastErr:
+	case msg == "":
+		p.cfg.Log.Info("notary changefeed: reading again", "server", p.cfg.URL)
+	default:
+		p.cfg.Log.Warn("notary changefeed: cannot read; repositories can still be added by hand", "server", p.cfg.URL, "err", msg)
+	}
+	p.lastErr = msg
+}
+
+// LastError is the last poll's error ("" after a good poll).
+func (p *Poller) LastError() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastErr
+}
+
+// change is one changefeed record as notary-server serializes it.
+type change struct {
+	ID        string    `json:"ID"`
+	CreatedAt time.Time `json:"CreatedAt"`
+	GUN       string    `json:"GUN"`
+	Version   int       `json:"Version"`
+	SHA256    string    `json:"SHA256"`
+	Category  string    `json:"Category"`
+}
+
+type feed struct {
+	Count   int      `json:"count"`
+	Records []change `json:"records"`
+}
+
+// Poll reads every change after the stored cursor and applies it.
+func (p *Poller) Poll(ctx context.Context) error {
+	for {
+		cursor, err := p.cfg.Store.ChangefeedCursor(ctx, p.cfg.URL)
+		if err != nil {
+			return err
+		}
+		f, err := p.fetch(ctx, cursor)
+		if err != nil {
+			return err
+		}
+		if len(f.Records) == 0 {
+			return nil
+		}
+		latest := map[string]store.GUNChange{}
+		var order []string
+		for _, c := range f.Records {
+			if err := p.apply(ctx, c); err != nil {
+				return err
+			}
+			if _, seen := latest[c.GUN]; !seen {
+				order = append(order, c.GUN)
+			}
+			latest[c.GUN] = store.GUNChange{GUN: c.GUN, ChangeID: c.ID, ChangedAt: c.CreatedAt, Category: c.Category}
+		}
+		batch := make([]store.GUNChange, 0, len(order))
+		for _, g := range order {
+			batch = append(batch, latest[g])
+		}
+		if err := p.cfg.Store.SaveChangefeed(ctx, p.cfg.URL, f.Records[len(f.Records)-1].ID, batch); err != nil {
+			return err
+		}
+		// Summaries read the stored last change: queue them once it is saved.
+		for _, g := range order {
+			if ns, name, ok := p.cfg.Catalog.SplitGUN(g); ok && p.cfg.Summaries != nil {
+				p.cfg.Summaries.Enqueue(ns, name)
+			}
+		}
+		if len(f.Records) < Records {
+			return nil
+		}
+	}
+}
+
+func (p *Poller) fetch(ctx context.Context, cursor string) (*feed, error) {
+	if cursor == "" {
+		cursor = "0"
+	}
+	q := url.Values{"change_id": {cursor}, "records": {fmt.Sprint(Records)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.URL+"/v2/_trust/changefeed?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.cfg.Transport.RoundTrip(req)
+	if err != nil {
+		return nil, fmt.Errorf("the Notary server is unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the changefeed: %w", err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return nil, fmt.Errorf("the Notary server refuses the global changefeed (HTTP %d): trustdeck's account needs * access (registry:catalog:*)", resp.StatusCode)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("the Notary server answered the changefeed with HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body[:min(len(body), 300)])))
+	}
+	var f feed
+	if err := json.Unmarshal(body, &f); err != nil {
+		return nil, fmt.Errorf("the changefeed reply is not JSON: %w", err)
+	}
+	return &f, nil
+}
+
+// apply enters, audits and invalidates for one change.
+func (p *Poller) apply(ctx context.Context, c change) error {
+	ns, name, ok := p.cfg.Catalog.SplitGUN(c.GUN)
+	if !ok {
+		p.mu.Lock()
+		first := !p.skipped[c.GUN]
+		p.skipped[c.GUN] = true
+		p.mu.Unlock()
+		if first {
+			p.cfg.Log.Info("notary changefeed: skipping a GUN that is not <registry host>/<namespace>/<name> (not shown in trustdeck)",
+				"gun", c.GUN)
+		}
+		return nil
+	}
+	deletion := c.Category == "deletion"
+	if p.cfg.Reader != nil && deletion {
+		p.cfg.Reader.Invalidate(c.GUN)
+	}
+	_, err := p.cfg.Catalog.Get(ctx, ns, name)
+	switch {
+	case err == nil:
+	case errs.KindOf(err) == errs.NotFound && deletion:
+		return nil // nothing to show for a repository trustdeck does not list
+	case errs.KindOf(err) == errs.NotFound:
+		if _, err := p.cfg.Catalog.Create(ctx, ns, name, CreatedBy); err != nil && errs.KindOf(err) != errs.Conflict {
+			return err
+		}
+		p.mu.Lock()
+		p.discovered++
+		p.mu.Unlock()
+		p.cfg.Audit.Record(ctx, audit.Event{At: c.CreatedAt, Actor: CreatedBy, Action: audit.RepoCreate, GUN: c.GUN,
+			Namespace: ns, Name: name, Source: Source,
+			Detail: "discovered from the Notary server's changefeed (" + p.cfg.URL + ")"})
+		p.cfg.Log.Info("notary changefeed: repository discovered", "repository", ns+"/"+name)
+	default:
+		return err
+	}
+	if p.cfg.Own != nil && p.cfg.Own.consume(c.GUN, c.Category, c.CreatedAt) {
+		return nil // trustdeck made it and audited it with its actor
+	}
+	e := audit.Event{At: c.CreatedAt, Actor: ActorOutside, GUN: c.GUN, Namespace: ns, Name: name, Source: Source}
+	if deletion {
+		e.Action, e.Detail = audit.TrustDelete, "made outside trustdeck: all trust data deleted (change "+c.ID+")"
+	} else {
+		e.Action = audit.TrustUpdate
+		e.Detail = fmt.Sprintf("made outside trustdeck: timestamp v%d (change %s)", c.Version, c.ID)
+	}
+	p.cfg.Audit.Record(ctx, e)
+	return nil
+}
+
+// ownWindow is how long a write trustdeck made waits to be matched with its
+// changefeed record.
+const ownWindow = 10 * time.Minute
+
+// OwnWrites remembers the publishes and deletions trustdeck sent, so that
+// the poller does not audit them as made outside trustdeck.
+type OwnWrites struct {
+	mu      sync.Mutex
+	pending map[string][]ownWrite // by GUN
+	now     func() time.Time
+}
+
+type ownWrite struct {
+	category string
+	at       time.Time
+}
+
+// NewOwnWrites returns an empty tracker.
+func NewOwnWrites() *OwnWrites {
+	return &OwnWrites{pending: map[string][]ownWrite{}, now: time.Now}
+}
+
+// Wrap returns rt, recording every successful
+// `POST /v2/<gun>/_trust/tuf/` (update) and `DELETE /v2/<gun>/_trust/tuf/`
+// (deletion) sent through it.
+func (o *OwnWrites) Wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		start := o.now()
+		resp, err := rt.RoundTrip(req)
+		if err != nil || resp.StatusCode >= 300 {
+			return resp, err
+		}
+		gun, ok := tufGUN(req.URL.Path)
+		if !ok {
+			return resp, err
+		}
+		switch req.Method {
+		case http.MethodPost:
+			o.add(gun, "update", start)
+		case http.MethodDelete:
+			o.add(gun, "deletion", start)
+		}
+		return resp, err
+	})
+}
+
+// tufGUN extracts the GUN of `…/v2/<gun>/_trust/tuf/`.
+func tufGUN(path string) (string, bool) {
+	i := strings.Index(path, "/v2/")
+	if i < 0 {
+		return "", false
+	}
+	rest := strings.TrimSuffix(path[i+len("/v2/"):], "/")
+	gun, ok := strings.CutSuffix(rest, "/_trust/tuf")
+	if !ok || gun == "" {
+		return "", false
+	}
+	return gun, true
+}
+
+func (o *OwnWrites) add(gun, category string, at time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pending[gun] = append(o.pending[gun], ownWrite{category: category, at: at})
+}
+
+// consume reports whether a change of gun is one trustdeck made, and forgets
+// that write.
+func (o *OwnWrites) consume(gun, category string, at time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	list := o.pending[gun]
+	now := o.now()
+	kept := list[:0]
+	found := false
+	for _, w := range list {
+		switch {
+		case now.Sub(w.at) > ownWindow:
+			// expired: never matched
+		case !found && w.category == category && !at.Before(w.at.Add(-time.Minute)):
+			found = true
+		default:
+			kept = append(kept, w)
+		}
+	}
+	if len(kept) == 0 {
+		delete(o.pending, gun)
+	} else {
+		o.pending[gun] = kept
+	}
+	return found
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,0 +1,518 @@
+package interop
+
+// trustdeck in front of an external Notary server (--notary-url): Debian's
+// notary-server (memory backend, local trust service, TLS from a test CA,
+// no auth) on a free loopback port, written to directly with the notary and
+// docker CLIs; trustdeck discovers, reads, manages and deletes through it.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustdeck/trustdeck/internal/testserver"
+)
+
+const notaryServerBin = "/usr/bin/notary-server"
+
+// extRegistry is the registry host of the GUNs on the external server.
+const extRegistry = "registry.test:5000"
+
+// requireNotaryServer installs Debian's notary package when notary-server is
+// missing (as root, with apt-get), or skips the test loudly.
+func requireNotaryServer(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(notaryServerBin); err == nil {
+		return
+	}
+	skip := func(why string) {
+		msg := "SKIPPING the external Notary server tests: " + why +
+			"; install it with: sudo apt-get install notary (or run `make deps-notary` as root)"
+		fmt.Fprintf(os.Stderr, "\n!!! %s: %s\n\n", t.Name(), msg)
+		t.Skip(msg)
+	}
+	if os.Geteuid() != 0 {
+		skip(notaryServerBin + " is not installed and we are not root")
+	}
+	apt, err := exec.LookPath("apt-get")
+	if err != nil {
+		skip(notaryServerBin + " is not installed and apt-get is not available")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, apt, "install", "-y", "-q", "--no-install-recommends", "notary")
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		cmd = exec.CommandContext(ctx, "sh", "-c", apt+" update -q && "+apt+" install -y -q --no-install-recommends notary")
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out2, err := cmd.CombinedOutput(); err != nil {
+			skip(fmt.Sprintf("apt-get install notary failed: %v\n%s\n%s", err, out, out2))
+		}
+	}
+	if _, err := os.Stat(notaryServerBin); err != nil {
+		skip("the notary package installed no " + notaryServerBin)
+	}
+}
+
+// notaryServer is a running Debian notary-server.
+type notaryServer struct {
+	t       *testing.T
+	URL     string
+	CAFile  string
+	dir     string
+	addr    string
+	cmd     *exec.Cmd
+	log     *bytes.Buffer
+	stopped chan struct{}
+}
+
+// startNotaryServer writes a test CA, a certificate for 127.0.0.1 and the
+// server's JSON configuration, and starts notary-server on a free port.
+func startNotaryServer(t *testing.T) *notaryServer {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "notary test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvKeyDER, _ := x509.MarshalECPrivateKey(srvKey)
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	s := &notaryServer{t: t, dir: dir, log: &bytes.Buffer{}}
+	s.CAFile = write("ca.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	certFile := write("server.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}))
+	keyFile := write("server.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: srvKeyDER}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	ln.Close()
+	s.URL = "https://" + s.addr
+	conf, _ := json.MarshalIndent(map[string]any{
+		"server":        map[string]any{"http_addr": s.addr, "tls_cert_file": certFile, "tls_key_file": keyFile},
+		"trust_service": map[string]any{"type": "local", "hostname": "", "port": "", "key_algorithm": "ecdsa"},
+		"logging":       map[string]any{"level": "info"},
+		"storage":       map[string]any{"backend": "memory"},
+	}, "", "  ")
+	write("server-config.json", conf)
+	s.start()
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			l := s.log.String()
+			t.Logf("notary-server log (last 6000 bytes):\n%s", l[max(0, len(l)-6000):])
+		}
+	})
+	return s
+}
+
+func (s *notaryServer) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(notaryServerBin, "-config", filepath.Join(s.dir, "server-config.json"))
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.stopped = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.stopped)
+	client := s.client()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(s.URL + "/_notary_server/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-s.stopped:
+			s.t.Fatalf("notary-server exited:\n%s", s.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("notary-server did not become healthy (last error %v):\n%s", err, s.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop kills the server (idempotent); its memory backend forgets everything.
+func (s *notaryServer) stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.stopped
+	s.cmd = nil
+}
+
+func (s *notaryServer) client() *http.Client {
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// status is the HTTP status of GET path on the notary server.
+func (s *notaryServer) status(path string) int {
+	s.t.Helper()
+	resp, err := s.client().Get(s.URL + path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// extMachine is a client machine talking to notary-server directly.
+type extMachine struct {
+	*machine
+	ns *notaryServer
+}
+
+func (w *world) newExtMachine(name string, ns *notaryServer) *extMachine {
+	w.t.Helper()
+	c := &machine{w: w, name: name, dockerConfig: filepath.Join(w.dir, name, ".docker")}
+	ca, err := os.ReadFile(ns.CAFile)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.writeFile(filepath.Join(name, ".docker", "tls", ns.addr, "ca.crt"), ca)
+	return &extMachine{machine: c, ns: ns}
+}
+
+// env replaces the trustdeck-facing settings of machine.env.
+func (c *extMachine) extEnv() []string {
+	return []string{"SSL_CERT_FILE=" + c.ns.CAFile, "DOCKER_CONTENT_TRUST_SERVER=" + c.ns.URL}
+}
+
+func (c *extMachine) notary(args ...string) result {
+	c.w.t.Helper()
+	full := append([]string{"-s", c.ns.URL, "-d", c.trustDir(), "--tlscacert", c.ns.CAFile}, args...)
+	return c.run("", c.extEnv(), notaryBin, full...)
+}
+
+func (c *extMachine) mustNotary(args ...string) result {
+	c.w.t.Helper()
+	r := c.notary(args...)
+	if !r.ok() {
+		c.w.t.Fatalf("command failed:\n%s", r)
+	}
+	return r
+}
+
+func (c *extMachine) docker(args ...string) result {
+	c.w.t.Helper()
+	// Later entries of an environment win: override the trustdeck defaults.
+	return c.run("", c.extEnv(), dockerBin, args...)
+}
+
+func (c *extMachine) mustDocker(args ...string) result {
+	c.w.t.Helper()
+	r := c.docker(args...)
+	if !r.ok() {
+		c.w.t.Fatalf("command failed:\n%s", r)
+	}
+	return r
+}
+
+// repositoryKeyPEM returns the targets key of gun the notary CLI created.
+func (c *extMachine) repositoryKeyPEM(gun string) string {
+	c.w.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(c.trustDir(), "private", "*.key"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			c.w.t.Fatal(err)
+		}
+		if strings.Contains(string(b), "role: targets\n") && strings.Contains(string(b), "gun: "+gun+"\n") {
+			return string(b)
+		}
+	}
+	c.w.t.Fatalf("no targets key of %s among %q", gun, files)
+	return ""
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestExternalNotaryServer(t *testing.T) {
+	requireNotaryServer(t)
+	ns := startNotaryServer(t)
+	w := newWorld(t, "--notary-url", ns.URL, "--notary-ca", ns.CAFile,
+		"--registry-host", extRegistry, "--notary-poll-interval", "200ms")
+	s := w.s
+	gun := extRegistry + "/prod/app"
+	alice := w.newExtMachine("alice", ns)
+
+	// trustdeck serves no Notary API of its own.
+	for _, p := range []string{"/v2/", "/auth/token?service=trustdeck"} {
+		resp, body := s.API(t, "", "", http.MethodGet, p, nil)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s on trustdeck: %d %s, want 404 (embedded Notary API off)", p, resp.StatusCode, body)
+		}
+	}
+
+	// Seed, directly against notary-server: initialise, sign v1 with the
+	// repository key; with docker, add signer bob and sign v2 as bob.
+	artifact := w.writeFile("artifact-v1", []byte("external artifact v1"))
+	alice.mustNotary("init", gun, "-p")
+	// As docker does, let the server manage the snapshot key (trustdeck's
+	// signer operations sign with the repository key alone).
+	alice.mustNotary("key", "rotate", gun, "snapshot", "-r")
+	alice.mustNotary("add", gun, "v1", artifact)
+	alice.mustNotary("publish", gun)
+	haveDocker := !dockerMissing(t, "the docker CLI parts of the external Notary server test",
+		"discovery, the repository page and trustdeck's own operations are still checked")
+	if haveDocker {
+		bob := w.newSignerKey("bob")
+		alice.mustDocker("trust", "key", "load", "--name", "bob", bob.keyFile)
+		alice.mustDocker("trust", "signer", "add", "--key", bob.certFile, "bob", gun)
+		v2 := w.writeFile("artifact-v2", []byte("external artifact v2"))
+		alice.mustNotary("add", gun, "v2", v2, "--roles", "targets/releases", "--roles", "targets/bob")
+		alice.mustNotary("publish", gun)
+	}
+	// A GUN outside the registry host is skipped.
+	alice.mustNotary("init", "elsewhere.example/x/y", "-p")
+
+	// Discovery: the repository appears in the catalog, created by the changefeed.
+	var repo struct {
+		GUN       string `json:"gun"`
+		CreatedBy string `json:"created_by"`
+		Trust     *struct {
+			State      string `json:"state"`
+			SignedTags int    `json:"signed_tags"`
+			LastSigned string `json:"last_signed"`
+		} `json:"trust"`
+	}
+	waitFor(t, "prod/app to be discovered from the changefeed", 20*time.Second, func() (bool, string) {
+		resp, body := s.API(t, admin.name, admin.pass, http.MethodGet, "/api/v1/repositories?q=app", nil)
+		if resp.StatusCode != http.StatusOK {
+			return false, body
+		}
+		var list struct {
+			Repositories []json.RawMessage `json:"repositories"`
+		}
+		json.Unmarshal([]byte(body), &list)
+		for _, r := range list.Repositories {
+			json.Unmarshal(r, &repo)
+			if repo.GUN == gun && repo.Trust != nil && repo.Trust.State == "signed" {
+				return true, body
+			}
+		}
+		return false, body
+	})
+	if repo.CreatedBy != "changefeed" {
+		t.Errorf("created_by %q, want changefeed", repo.CreatedBy)
+	}
+	if repo.Trust.LastSigned == "" {
+		t.Errorf("the summary has no last-signed time from the changefeed")
+	}
+	// The GUN outside the registry host was published last: wait for the
+	// poller to reach it.
+	waitFor(t, "a log line for the skipped GUN outside the registry host", 20*time.Second, func() (bool, string) {
+		return strings.Contains(s.Logs.String(), "elsewhere.example/x/y"), ""
+	})
+
+	// The repository page shows the signed tag.
+	b := s.NewBrowser(t)
+	b.Login(admin.name, admin.pass)
+	resp, page := b.Get("/repositories/prod/app")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "v1") || !strings.Contains(page, sha256Hex([]byte("external artifact v1"))) {
+		t.Errorf("repository page: %d, lacks v1 and its digest:\n%.2000s", resp.StatusCode, page)
+	}
+
+	// The audit shows the changes as made outside trustdeck.
+	events := w.audit("prod/app")
+	if _, ok := findEvent(events, "changefeed", "repository.create"); !ok {
+		t.Errorf("no repository.create by the changefeed in %v", events)
+	}
+	if _, ok := findEvent(events, "outside trustdeck", "trust.update", "made outside trustdeck"); !ok {
+		t.Errorf("no trust.update made outside trustdeck in %v", events)
+	}
+
+	inspectAPI := func(pretty bool) (int, string) {
+		q := url.Values{"ref": {gun}}
+		if pretty {
+			q.Set("pretty", "1")
+		}
+		resp, body := s.API(t, admin.name, admin.pass, http.MethodGet, "/api/v1/trust/inspect?"+q.Encode(), nil)
+		return resp.StatusCode, body
+	}
+	if haveDocker {
+		// API parity with docker trust inspect against the same server.
+		for _, pretty := range []bool{false, true} {
+			args := []string{"trust", "inspect", gun}
+			if pretty {
+				args = []string{"trust", "inspect", "--pretty", gun}
+			}
+			want := alice.mustDocker(args...).stdout
+			status, got := inspectAPI(pretty)
+			if status != http.StatusOK || got != want {
+				t.Errorf("inspect (pretty %v): trustdeck %d\n%s\ndocker:\n%s", pretty, status, got, want)
+			}
+		}
+	}
+
+	// A signer added from trustdeck, with the repository key imported into the vault.
+	keyPEM := alice.repositoryKeyPEM(gun)
+	if resp, body := s.API(t, admin.name, admin.pass, http.MethodPost, "/api/v1/keys",
+		map[string]string{"pem": keyPEM, "passphrase": trustPassphrase}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("import the repository key: %d %s", resp.StatusCode, body)
+	}
+	carol := w.newSignerKey("carol")
+	carolCert, _ := os.ReadFile(carol.certFile)
+	if resp, body := s.API(t, admin.name, admin.pass, http.MethodPost, "/api/v1/repositories/prod/app/signers",
+		map[string]string{"name": "carol", "public_key": string(carolCert), "repository_passphrase": trustPassphrase}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("add signer carol through trustdeck: %d %s", resp.StatusCode, body)
+	}
+	if haveDocker {
+		out := alice.mustDocker("trust", "inspect", gun).stdout
+		var got []struct {
+			Signers []struct{ Name string } `json:"Signers"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
+			t.Fatalf("docker trust inspect: %v\n%s", err, out)
+		}
+		names := []string{}
+		for _, sg := range got[0].Signers {
+			names = append(names, sg.Name)
+		}
+		if !strings.Contains(strings.Join(names, ","), "carol") {
+			t.Errorf("docker does not see signer carol added by trustdeck: %v", names)
+		}
+		status, api := inspectAPI(false)
+		if status != http.StatusOK || api != out {
+			t.Errorf("inspect parity after adding carol: trustdeck %d\n%s\ndocker:\n%s", status, api, out)
+		}
+	} else {
+		status, api := inspectAPI(false)
+		if status != http.StatusOK || !strings.Contains(api, `"carol"`) {
+			t.Errorf("inspect after adding carol: %d %s", status, api)
+		}
+	}
+	// trustdeck's own publish is audited with its actor, not again as outside.
+	time.Sleep(time.Second) // several poll intervals
+	events = w.audit("prod/app")
+	if _, ok := findEvent(events, "admin", "signer.add", "carol"); !ok {
+		t.Errorf("no signer.add by admin in %v", events)
+	}
+	outside := 0
+	for _, e := range events {
+		if e.Actor == "outside trustdeck" {
+			outside++
+		}
+	}
+	if want := map[bool]int{true: 5, false: 3}[haveDocker]; outside != want {
+		// init, snapshot key rotation, add/publish (+ signer add + v2 publish with docker)
+		t.Errorf("%d changes audited as made outside trustdeck, want %d: %v", outside, want, events)
+	}
+
+	// Removal: trustdeck deletes the trust data on notary-server.
+	if resp, body := s.API(t, admin.name, admin.pass, http.MethodDelete, "/api/v1/repositories/prod/app/trust",
+		map[string]any{"confirm": "prod/app"}); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete trust data through trustdeck: %d %s", resp.StatusCode, body)
+	}
+	if st := ns.status("/v2/" + gun + "/_trust/tuf/root.json"); st != http.StatusNotFound {
+		t.Errorf("root.json on notary-server after deletion: %d, want 404", st)
+	}
+	if haveDocker {
+		// A machine without a TUF cache (notary's client falls back to its
+		// cache when the server has nothing).
+		r := w.newExtMachine("fresh", ns).docker("trust", "inspect", gun)
+		if r.exit == 0 {
+			t.Errorf("docker still sees trust data after deletion:\n%s", r)
+		}
+	}
+	waitFor(t, "the summary to say no trust data", 10*time.Second, func() (bool, string) {
+		_, body := s.API(t, admin.name, admin.pass, http.MethodGet, "/api/v1/repositories?q=app", nil)
+		return strings.Contains(body, `"state":"none"`), body
+	})
+	time.Sleep(time.Second)
+	events = w.audit("prod/app")
+	if _, ok := findEvent(events, "admin", "trust.delete"); !ok {
+		t.Errorf("no trust.delete by admin in %v", events)
+	}
+	if _, ok := findEvent(events, "outside trustdeck", "trust.delete"); ok {
+		t.Errorf("trustdeck's own deletion audited as made outside trustdeck: %v", events)
+	}
+	// The repository can now be removed from the catalog.
+	if resp, body := s.API(t, admin.name, admin.pass, http.MethodDelete, "/api/v1/repositories/prod/app", nil); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("remove the repository: %d %s", resp.StatusCode, body)
+	}
+
+	// Server down: pages render and say so; back up: trustdeck recovers.
+	s.MustCreateRepo(t, "prod", "manual")
+	ns.stop()
+	for _, p := range []string{"/repositories", "/repositories/prod/manual"} {
+		resp, page := b.Get(p)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s with notary-server down: %d\n%.1500s", p, resp.StatusCode, page)
+		}
+	}
+	_, page = b.Get("/repositories/prod/manual")
+	if !strings.Contains(page, "could not be reached") {
+		t.Errorf("the repository page does not say the Notary server is unreachable:\n%.3000s", page)
+	}
+	ns.start()
+	_, page = b.Get("/repositories/prod/manual")
+	if strings.Contains(page, "could not be reached") {
+		t.Errorf("still unreachable after notary-server came back:\n%.3000s", page)
+	}
+	_ = testserver.AdminPassword
+}
