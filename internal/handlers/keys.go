@@ -37,9 +37,22 @@ func (s *Server) mayManageKey(ctx context.Context, u *accounts.User, k vault.Key
 	return err == nil && role >= accounts.RoleAdmin
 }
 
+// requireKeyAdmin refuses accounts that administer no namespace: the vault
+// is for global and namespace administrators only.
+func (s *Server) requireKeyAdmin(c echo.Context) error {
+	ok, _, err := s.canCreateSomewhere(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators use the key vault.")
+	}
+	return nil
+}
+
 // visibleKeys lists the vault keys the caller administers.
 func (s *Server) visibleKeys(c echo.Context) ([]vault.KeyInfo, error) {
-	if err := s.requireSomeAdmin(c); err != nil {
+	if err := s.requireKeyAdmin(c); err != nil {
 		return nil, err
 	}
 	ctx := c.Request().Context()
@@ -56,8 +69,13 @@ func (s *Server) visibleKeys(c echo.Context) ([]vault.KeyInfo, error) {
 	return out, nil
 }
 
-// keyForAdmin loads one vault key the caller administers (404 otherwise).
+// keyForAdmin loads one vault key the caller administers: 403 for accounts
+// that administer no namespace (as on the other vault routes), 404 for a key
+// the caller does not administer (its existence is not revealed).
 func (s *Server) keyForAdmin(c echo.Context) (*vault.KeyInfo, error) {
+	if err := s.requireKeyAdmin(c); err != nil {
+		return nil, err
+	}
 	ctx := c.Request().Context()
 	k, err := s.Vault.Get(ctx, c.Param("id"))
 	if err != nil {
@@ -86,7 +104,7 @@ func (s *Server) keysPage(c echo.Context) error { return s.vaultPage(c, http.Sta
 
 // importKey checks permission on the key's GUN before storing it.
 func (s *Server) importKey(c echo.Context, pemBytes []byte, passphrase string) (*vault.KeyInfo, error) {
-	if err := s.requireSomeAdmin(c); err != nil {
+	if err := s.requireKeyAdmin(c); err != nil {
 		return nil, err
 	}
 	ctx := c.Request().Context()
