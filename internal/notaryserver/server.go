@@ -11,6 +11,7 @@ import (
 	"github.com/theupdateframework/notary"
 	"github.com/theupdateframework/notary/server/errors"
 	"github.com/theupdateframework/notary/server/handlers"
+	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/server/storage"
 	"github.com/theupdateframework/notary/tuf/signed"
 	"github.com/theupdateframework/notary/utils"
@@ -97,9 +98,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case deleteGUN:
 		unlock := s.locks.lock(rt.gun)
+		// Deleting nothing succeeds (notary's semantics) but is no event.
+		_, _, current := s.store.GetCurrent(data.GUN(rt.gun), data.CanonicalRootRole)
 		ok := s.run(w, r, handlers.DeleteHandler)
 		unlock()
-		if ok {
+		if ok && current == nil {
 			s.hooks.Deleted(r.Context(), actor, rt.gun)
 		}
 	case update:

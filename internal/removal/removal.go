@@ -112,6 +112,9 @@ type Manifest struct {
 	CreatedAt time.Time       `json:"created_at"`
 	CreatedBy string          `json:"created_by"`
 	Files     []ManifestEntry `json:"files"`
+	// Skipped lists delegation roles whose metadata did not verify (expired
+	// or badly signed) and is therefore not in the backup.
+	Skipped []string `json:"skipped_roles,omitempty"`
 }
 
 // Backup returns a gzip'd tar archive of the GUN's current trust metadata:
@@ -128,7 +131,7 @@ func (s *Service) Backup(ctx context.Context, gun, actor string) (filename strin
 	}
 	at := s.now().UTC()
 	top := strings.NewReplacer("/", "_", ":", "_").Replace(gun) + "-trust-" + at.Format("20060102T150405Z")
-	m := Manifest{GUN: gun, CreatedAt: at, CreatedBy: actor}
+	m := Manifest{GUN: gun, CreatedAt: at, CreatedBy: actor, Skipped: repo.SkippedRoles}
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -153,7 +156,11 @@ func (s *Service) Backup(ctx context.Context, gun, actor string) (filename strin
 	if err := add("manifest.json", append(mj, '\n')); err != nil {
 		return "", nil, err
 	}
-	if err := add("README.txt", []byte(readme(gun, top))); err != nil {
+	text := readme(gun, top)
+	if len(m.Skipped) > 0 {
+		text += "\nINCOMPLETE: these delegation roles did not verify (expired or badly signed)\nand are not in this backup: " + strings.Join(m.Skipped, ", ") + "\n"
+	}
+	if err := add("README.txt", []byte(text)); err != nil {
 		return "", nil, err
 	}
 	if err := tw.Close(); err != nil {
