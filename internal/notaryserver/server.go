@@ -11,8 +11,8 @@ import (
 	"github.com/theupdateframework/notary"
 	"github.com/theupdateframework/notary/server/errors"
 	"github.com/theupdateframework/notary/server/handlers"
-	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/server/storage"
+	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/signed"
 	"github.com/theupdateframework/notary/utils"
 )
