@@ -43,14 +43,12 @@ func (s *Server) auditRepo(ctx context.Context, actor, action string, r *catalog
 	}
 }
 
-// formFile reads an optional uploaded file field, bounded.
+// formFile reads an optional uploaded file field, bounded. No file, or a
+// form that is not multipart, gives nil.
 func formFile(c echo.Context, field string) ([]byte, error) {
 	fh, err := c.FormFile(field)
-	if err == http.ErrMissingFile || (err != nil && strings.Contains(err.Error(), "no such file")) {
-		return nil, nil
-	}
 	if err != nil {
-		return nil, nil // not a multipart form: no file
+		return nil, nil
 	}
 	return readUpload(fh)
 }
