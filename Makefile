@@ -8,6 +8,8 @@
 #   - Node.js >= 20 and npm, for the browser tests (node's built-in test runner + playwright-core).
 #   - Debian's chromium at /usr/bin/chromium (package `chromium`). Never let playwright download
 #     a browser: `make deps` installs Debian's package when run as root.
+#   - Debian's notary (notary-server) and postgresql packages, for the external Notary server
+#     tests (run as root: the PostgreSQL cluster runs as the postgres user); `make deps` installs them.
 #
 # Targets:
 #   make build     go build -o bin/trustdeck ./cmd/web
@@ -34,7 +36,7 @@ NODE_TEST_FLAGS ?= --test-reporter=spec
 FIND_GO := find . \( -path ./node_modules -o -path ./.git -o -path ./bin -o -path ./data \
 	-o -path ./e2e \) -prune -o -name '*.go' -print
 
-.PHONY: all build run generate test deps deps-chromium deps-notary deps-node check fmt-check vet \
+.PHONY: all build run generate test deps deps-chromium deps-notary deps-postgres deps-node check fmt-check vet \
 	templ-check go-test e2e bench clean
 
 all: build
@@ -55,7 +57,7 @@ generate:
 test: deps check go-test e2e
 	@echo "make test: all checks and tests passed"
 
-deps: deps-chromium deps-notary deps-node
+deps: deps-chromium deps-notary deps-postgres deps-node
 
 deps-chromium:
 	@if [ -x "$(CHROMIUM)" ]; then \
@@ -88,6 +90,24 @@ deps-notary:
 		echo "## deps: $(NOTARY_SERVER) is NOT installed and we are not root." >&2; \
 		echo "## Install it with:  sudo apt-get install --no-install-recommends notary" >&2; \
 		echo "## The external Notary server tests will be SKIPPED until then." >&2; \
+		echo "################################################################################" >&2; \
+	fi
+
+# Debian's postgresql package: internal/interop/external_test.go runs notary-server a second time
+# on PostgreSQL, in a throwaway cluster it starts as the postgres OS user (the tests run as root).
+POSTGRES_INITDB_GLOB ?= /usr/lib/postgresql/*/bin/initdb
+deps-postgres:
+	@if ls $(POSTGRES_INITDB_GLOB) >/dev/null 2>&1; then \
+		echo "deps: postgresql present: $$(ls $(POSTGRES_INITDB_GLOB) | tail -n1)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "deps: installing Debian's postgresql (apt-get)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends postgresql; \
+	else \
+		echo "################################################################################" >&2; \
+		echo "## deps: PostgreSQL ($(POSTGRES_INITDB_GLOB)) is NOT installed and we are not root." >&2; \
+		echo "## Install it with:  sudo apt-get install --no-install-recommends postgresql" >&2; \
+		echo "## The external Notary server test on PostgreSQL will be SKIPPED until then." >&2; \
 		echo "################################################################################" >&2; \
 	fi
 

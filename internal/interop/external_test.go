@@ -1,9 +1,11 @@
 package interop
 
 // trustdeck in front of an external Notary server (--notary-url): Debian's
-// notary-server (memory backend, local trust service, TLS from a test CA,
-// no auth) on a free loopback port, written to directly with the notary and
-// docker CLIs; trustdeck discovers, reads, manages and deletes through it.
+// notary-server (local trust service, TLS from a test CA, no auth) on a free
+// loopback port, once on its memory backend and once on PostgreSQL from
+// Debian's packages (a throwaway cluster), written to directly with the
+// notary and docker CLIs; trustdeck discovers, reads, manages and deletes
+// through it.
 
 import (
 	"bytes"
@@ -23,8 +25,12 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,8 +91,9 @@ type notaryServer struct {
 }
 
 // startNotaryServer writes a test CA, a certificate for 127.0.0.1 and the
-// server's JSON configuration, and starts notary-server on a free port.
-func startNotaryServer(t *testing.T) *notaryServer {
+// server's JSON configuration (storage is its "storage" section), and starts
+// notary-server on a free port.
+func startNotaryServer(t *testing.T, storage map[string]any) *notaryServer {
 	t.Helper()
 	dir := t.TempDir()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -130,7 +137,7 @@ func startNotaryServer(t *testing.T) *notaryServer {
 		"server":        map[string]any{"http_addr": s.addr, "tls_cert_file": certFile, "tls_key_file": keyFile},
 		"trust_service": map[string]any{"type": "local", "hostname": "", "port": "", "key_algorithm": "ecdsa"},
 		"logging":       map[string]any{"level": "info"},
-		"storage":       map[string]any{"backend": "memory"},
+		"storage":       storage,
 	}, "", "  ")
 	write("server-config.json", conf)
 	s.start()
@@ -175,7 +182,8 @@ func (s *notaryServer) start() {
 	}
 }
 
-// stop kills the server (idempotent); its memory backend forgets everything.
+// stop kills the server (idempotent); its memory backend forgets everything,
+// the PostgreSQL backend keeps it.
 func (s *notaryServer) stop() {
 	if s.cmd == nil {
 		return
@@ -291,9 +299,27 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 	}
 }
 
+// TestExternalNotaryServer runs the external-server workflow once per
+// notary-server storage backend.
 func TestExternalNotaryServer(t *testing.T) {
 	requireNotaryServer(t)
-	ns := startNotaryServer(t)
+	for _, backend := range []string{"memory", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			storage := map[string]any{"backend": "memory"}
+			var db *pgCluster
+			if backend == "postgres" {
+				requirePostgres(t)
+				db = startPostgres(t)
+				storage = map[string]any{"backend": "postgres", "db_url": db.URL}
+			}
+			testExternalNotaryServer(t, startNotaryServer(t, storage), db)
+		})
+	}
+}
+
+// testExternalNotaryServer is the workflow against the running notary-server
+// ns; db is its PostgreSQL database (nil on the memory backend).
+func testExternalNotaryServer(t *testing.T, ns *notaryServer, db *pgCluster) {
 	w := newWorld(t, "--notary-url", ns.URL, "--notary-ca", ns.CAFile,
 		"--registry-host", extRegistry, "--notary-poll-interval", "200ms")
 	s := w.s
@@ -446,11 +472,50 @@ func TestExternalNotaryServer(t *testing.T) {
 			t.Errorf("inspect after adding carol: %d %s", status, api)
 		}
 	}
-	// trustdeck's own publish is audited with its actor, not again as outside.
+
+	// carol revoked from trustdeck (confirmed with her name): docker no
+	// longer lists her, and the API's inspection is docker's byte for byte.
+	if resp, body := s.API(t, admin.name, admin.pass, http.MethodPost, "/api/v1/repositories/prod/app/signers/carol/revoke",
+		map[string]string{"repository_passphrase": trustPassphrase, "confirm": "carol"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke signer carol through trustdeck: %d %s", resp.StatusCode, body)
+	}
+	if haveDocker {
+		fresh := w.newExtMachine("fresh-after-revoke", ns)
+		for _, c := range []*extMachine{alice, fresh} {
+			for _, pretty := range []bool{false, true} {
+				args := []string{"trust", "inspect", gun}
+				if pretty {
+					args = []string{"trust", "inspect", "--pretty", gun}
+				}
+				out := c.mustDocker(args...).stdout
+				if strings.Contains(out, "carol") {
+					t.Errorf("[%s] docker still sees signer carol after trustdeck revoked her:\n%s", c.name, out)
+				}
+				if !strings.Contains(out, "bob") {
+					t.Errorf("[%s] docker no longer sees signer bob after carol's revocation:\n%s", c.name, out)
+				}
+				status, api := inspectAPI(pretty)
+				if status != http.StatusOK || api != out {
+					t.Errorf("[%s] inspect parity (pretty %v) after revoking carol: trustdeck %d\n%s\ndocker:\n%s",
+						c.name, pretty, status, api, out)
+				}
+			}
+		}
+	} else {
+		status, api := inspectAPI(false)
+		if status != http.StatusOK || strings.Contains(api, `"carol"`) {
+			t.Errorf("inspect after revoking carol: %d %s", status, api)
+		}
+	}
+
+	// trustdeck's own publishes are audited with its actor, not again as outside.
 	time.Sleep(time.Second) // several poll intervals
 	events = w.audit("prod/app")
 	if _, ok := findEvent(events, "admin", "signer.add", "carol"); !ok {
 		t.Errorf("no signer.add by admin in %v", events)
+	}
+	if _, ok := findEvent(events, "admin", "signer.revoke", "carol"); !ok {
+		t.Errorf("no signer.revoke by admin in %v", events)
 	}
 	outside := 0
 	for _, e := range events {
@@ -491,6 +556,24 @@ func TestExternalNotaryServer(t *testing.T) {
 	if _, ok := findEvent(events, "outside trustdeck", "trust.delete"); ok {
 		t.Errorf("trustdeck's own deletion audited as made outside trustdeck: %v", events)
 	}
+	if db != nil {
+		// The metadata lived in PostgreSQL: the deletion emptied tuf_files
+		// of the GUN and left a deletion in the changefeed; the GUN outside
+		// the registry host is still there.
+		q := func(sql string) string { return db.query(t, sql) }
+		if n := q("SELECT count(*) FROM tuf_files WHERE gun = '" + gun + "'"); n != "0" {
+			t.Errorf("%s rows of %s left in tuf_files after the deletion", n, gun)
+		}
+		if n := q("SELECT count(*) FROM changefeed WHERE gun = '" + gun + "' AND category = 'deletion'"); n != "1" {
+			t.Errorf("%s deletions of %s in the changefeed table, want 1", n, gun)
+		}
+		if n := q("SELECT count(*) FROM changefeed WHERE gun = '" + gun + "' AND category = 'update'"); n == "0" || n == "" {
+			t.Errorf("no updates of %s in the changefeed table", gun)
+		}
+		if n := q("SELECT count(*) FROM tuf_files WHERE gun = 'elsewhere.example/x/y'"); n == "0" || n == "" {
+			t.Errorf("no metadata of elsewhere.example/x/y in tuf_files")
+		}
+	}
 	// The repository can now be removed from the catalog.
 	if resp, body := s.API(t, admin.name, admin.pass, http.MethodDelete, "/api/v1/repositories/prod/app", nil); resp.StatusCode != http.StatusNoContent {
 		t.Errorf("remove the repository: %d %s", resp.StatusCode, body)
@@ -515,4 +598,191 @@ func TestExternalNotaryServer(t *testing.T) {
 		t.Errorf("still unreachable after notary-server came back:\n%.3000s", page)
 	}
 	_ = testserver.AdminPassword
+}
+
+// postgresBinGlob finds the server programs of Debian's postgresql package.
+const postgresBinGlob = "/usr/lib/postgresql/*/bin/initdb"
+
+// postgresBinDir is the bin directory of the newest installed PostgreSQL
+// ("" when there is none).
+func postgresBinDir() string {
+	m, _ := filepath.Glob(postgresBinGlob)
+	if len(m) == 0 {
+		return ""
+	}
+	slices.SortFunc(m, func(a, b string) int {
+		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(a))))
+		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(b))))
+		return va - vb
+	})
+	return filepath.Dir(m[len(m)-1])
+}
+
+// requirePostgres installs Debian's postgresql package when its server
+// programs are missing (as root, with apt-get), or skips the test loudly.
+// The cluster runs as the postgres OS user, so the test must be root.
+func requirePostgres(t *testing.T) {
+	t.Helper()
+	skip := func(why string) {
+		msg := "SKIPPING the external Notary server test on PostgreSQL: " + why +
+			"; install it with: sudo apt-get install postgresql (or run `make deps-postgres` as root), and run the tests as root"
+		fmt.Fprintf(os.Stderr, "\n!!! %s: %s\n\n", t.Name(), msg)
+		t.Skip(msg)
+	}
+	if os.Geteuid() != 0 {
+		skip("the throwaway cluster runs as the postgres OS user and we are not root")
+	}
+	if postgresBinDir() == "" {
+		apt, err := exec.LookPath("apt-get")
+		if err != nil {
+			skip("no " + postgresBinGlob + " and apt-get is not available")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "sh", "-c", apt+" install -y -q --no-install-recommends postgresql || ("+
+			apt+" update -q && "+apt+" install -y -q --no-install-recommends postgresql)")
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			skip(fmt.Sprintf("apt-get install postgresql failed: %v\n%s", err, out))
+		}
+		if postgresBinDir() == "" {
+			skip("the postgresql package installed no " + postgresBinGlob)
+		}
+	}
+	if _, err := user.Lookup("postgres"); err != nil {
+		skip("there is no postgres OS user: " + err.Error())
+	}
+}
+
+// notaryServerSchema is notary-server's PostgreSQL schema (Debian's notary
+// package ships no migrations): the tables of upstream's
+// migrations/server/postgresql, which its gorm models read and write.
+// tuf_files holds every version of every role's metadata; changefeed one
+// row per published timestamp or deletion, in ID order.
+const notaryServerSchema = `
+CREATE TABLE tuf_files (
+	id         serial PRIMARY KEY,
+	created_at timestamp NULL DEFAULT NULL,
+	updated_at timestamp NULL DEFAULT NULL,
+	deleted_at timestamp NULL DEFAULT NULL,
+	gun        varchar(255) NOT NULL,
+	role       varchar(255) NOT NULL,
+	version    integer NOT NULL,
+	data       bytea NOT NULL,
+	sha256     char(64) DEFAULT NULL,
+	UNIQUE (gun, role, version)
+);
+CREATE INDEX tuf_files_sha256_idx ON tuf_files (sha256);
+
+CREATE TABLE change_category (
+	category varchar(20) PRIMARY KEY
+);
+INSERT INTO change_category VALUES ('update'), ('deletion');
+
+CREATE TABLE changefeed (
+	id         serial PRIMARY KEY,
+	created_at timestamp DEFAULT CURRENT_TIMESTAMP,
+	gun        varchar(255) NOT NULL,
+	version    integer NOT NULL,
+	sha256     char(64) DEFAULT NULL,
+	category   varchar(20) NOT NULL DEFAULT 'update' REFERENCES change_category
+);
+CREATE INDEX changefeed_gun_idx ON changefeed (gun);
+`
+
+// pgCluster is a throwaway PostgreSQL cluster with notary-server's database.
+type pgCluster struct {
+	URL string // notary-server's db_url
+	// run runs a PostgreSQL client program as the postgres OS user.
+	run            func(env []string, name string, args ...string) string
+	dir, port      string
+	dbName, dbUser string
+}
+
+// query runs sql in notary-server's database and returns its unaligned,
+// tuples-only output.
+func (c *pgCluster) query(t *testing.T, sql string) string {
+	t.Helper()
+	return strings.TrimSpace(c.run(nil, "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+		"-h", c.dir, "-p", c.port, "-U", "postgres", "-d", c.dbName, "-c", sql))
+}
+
+// startPostgres starts a throwaway PostgreSQL cluster as the postgres OS
+// user on a free loopback port and creates notary-server's database, user
+// and schema. The cluster is stopped and removed when the test ends.
+func startPostgres(t *testing.T) *pgCluster {
+	t.Helper()
+	bin := postgresBinDir()
+	pgUser, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(pgUser.Uid)
+	gid, _ := strconv.Atoi(pgUser.Gid)
+	// Not under t.TempDir: its parents are root's, mode 0700.
+	dir, err := os.MkdirTemp("", "trustdeck-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	data, logFile := filepath.Join(dir, "data"), filepath.Join(dir, "postgres.log")
+	asPostgres := func(env []string, name string, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
+		cmd.Dir = dir
+		cmd.Env = append([]string{"HOME=" + dir, "PATH=" + bin + ":/usr/bin:/bin", "LC_ALL=C"}, env...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			log, _ := os.ReadFile(logFile)
+			t.Fatalf("%s %s: %v\n%s\npostgres log:\n%s", name, strings.Join(args, " "), err, out, log)
+		}
+		return string(out)
+	}
+	// Local (socket) connections of the postgres user are trusted; TCP
+	// connections, notary-server's, need the password.
+	asPostgres(nil, "initdb", "-D", data, "-U", "postgres", "-E", "UTF8", "--no-sync",
+		"--auth-local=trust", "--auth-host=scram-sha-256")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	asPostgres(nil, "pg_ctl", "-D", data, "-l", logFile, "-w", "-t", "60",
+		"-o", "-p "+port+" -k "+dir+" -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+	t.Cleanup(func() {
+		cmd := exec.Command(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("stop the PostgreSQL cluster: %v\n%s", err, out)
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(logFile)
+			t.Logf("postgres log (last 4000 bytes):\n%s", log[max(0, len(log)-4000):])
+		}
+	})
+	const dbUser, dbPass, dbName = "notary", "notary-test-pass", "notaryserver"
+	sock := []string{"-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", dir, "-p", port}
+	asPostgres(nil, "psql", append(sock, "-U", "postgres", "-d", "postgres",
+		"-c", "CREATE USER "+dbUser+" PASSWORD '"+dbPass+"'",
+		"-c", "CREATE DATABASE "+dbName+" OWNER "+dbUser)...)
+	// The schema is applied as notary-server's user, over TCP with its
+	// password, so that its tables are its own.
+	schema := filepath.Join(dir, "notary-server-schema.sql")
+	if err := os.WriteFile(schema, []byte(notaryServerSchema), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	asPostgres([]string{"PGPASSWORD=" + dbPass}, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+		"-h", "127.0.0.1", "-p", port, "-U", dbUser, "-d", dbName, "-f", schema)
+	return &pgCluster{
+		URL: "postgres://" + dbUser + ":" + dbPass + "@127.0.0.1:" + port + "/" + dbName + "?sslmode=disable",
+		run: asPostgres, dir: dir, port: port, dbName: dbName, dbUser: dbUser,
+	}
 }
