@@ -108,7 +108,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, password string, log *slog.Lo
 	}
 	if generated {
 		// Printed once, on the very first start; it is never stored in clear.
-		log.Warn("created the first administrator: log in as admin with this password and change it",
+		log.Warn("created the first administrator: log in as admin with this password and change it (My keys → Change your password)",
 			"username", "admin", "password", password)
 	} else {
 		log.Info("created the first administrator from TRUSTDECK_ADMIN_PASSWORD", "username", "admin")
@@ -363,4 +363,23 @@ func (s *Service) GuardKeyPassphrase(u *User, wrongCode string, op func() error)
 		s.keyPass.fail(key)
 	}
 	return err
+}
+
+// ChangePassword sets u's password after checking the current one. Every
+// session of u ends; the caller starts a new one.
+func (s *Service) ChangePassword(ctx context.Context, u *User, current, next, clientAddr string) error {
+	if _, err := s.Authenticate(ctx, u.Username, current, clientAddr); err != nil {
+		if errs.KindOf(err) == errs.Unauthenticated {
+			return errs.Invalidf("wrong_password", "The current password is wrong.")
+		}
+		return err
+	}
+	if len(next) < MinPasswordLength {
+		return errs.Invalidf("weak_password", "The password must have at least %d characters.", MinPasswordLength)
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	return s.st.SetPasswordHash(ctx, u.ID, hash)
 }

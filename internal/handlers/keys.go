@@ -241,12 +241,16 @@ func (s *Server) apiKeyDelete(c echo.Context) error {
 // --- users' public signing keys ---
 
 func (s *Server) profilePage(c echo.Context, status int, errMsg string) error {
+	return s.profilePageWith(c, status, views.ProfilePage{Error: errMsg})
+}
+
+func (s *Server) profilePageWith(c echo.Context, status int, v views.ProfilePage) error {
 	u := currentUser(c)
 	list, err := s.UserKeys.List(c.Request().Context(), u.ID)
 	if err != nil {
 		return err
 	}
-	v := views.ProfilePage{Username: u.Username, Error: errMsg}
+	v.Username = u.Username
 	now := time.Now()
 	for _, k := range list {
 		kr := views.KeyRow{ID: k.ID, ShortID: k.ID[:min(12, len(k.ID))], Type: k.Type, Algorithm: k.Algorithm,
@@ -352,4 +356,36 @@ func (s *Server) apiUserKeyList(c echo.Context) error {
 		out = append(out, toUserKeyJSON(k))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"keys": out})
+}
+
+// passwordSubmit changes the signed-in user's password, ends every session
+// of that user and starts a new one for this browser.
+func (s *Server) passwordSubmit(c echo.Context) error {
+	u := currentUser(c)
+	next := c.FormValue("new_password")
+	var err error
+	if next != c.FormValue("new_password_confirm") {
+		err = errs.Invalidf("password_mismatch", "The two new passwords differ.")
+	} else {
+		err = s.Accounts.ChangePassword(c.Request().Context(), u, c.FormValue("current_password"), next, c.RealIP())
+	}
+	if err != nil {
+		if !userError(err) && errs.KindOf(err) != errs.TooMany {
+			return err
+		}
+		status, _, msg := classify(err)
+		return s.profilePageWith(c, status, views.ProfilePage{PasswordError: msg})
+	}
+	token, err := s.Accounts.StartSession(c.Request().Context(), u)
+	if err != nil {
+		return err
+	}
+	sess, _ := s.Sessions.Get(c.Request(), sessionCookie)
+	sess.Values[sessionIDValue] = token
+	sess.AddFlash("Password changed. Other sessions were signed out.")
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	s.Log.Info("password changed", "user", u.Username)
+	return c.Redirect(http.StatusSeeOther, "/profile/keys")
 }

@@ -50,3 +50,43 @@ func TestNoticeIsAFlashNotAQueryParameter(t *testing.T) {
 		t.Fatal("the flash notice was shown twice")
 	}
 }
+
+func TestChangePasswordEndsOtherSessions(t *testing.T) {
+	s := testserver.Start(t)
+	s.MustCreateUser(t, "carol", "first-password", "", "")
+	here, elsewhere := s.NewBrowser(t), s.NewBrowser(t)
+	here.Login("carol", "first-password")
+	elsewhere.Login("carol", "first-password")
+	here.Get("/profile/keys")
+	for _, tc := range []struct {
+		form   url.Values
+		status int
+		alert  string
+	}{
+		{url.Values{"current_password": {"wrong-password"}, "new_password": {"second-password"}, "new_password_confirm": {"second-password"}}, 400, "current password is wrong"},
+		{url.Values{"current_password": {"first-password"}, "new_password": {"second-password"}, "new_password_confirm": {"other-password"}}, 400, "differ"},
+		{url.Values{"current_password": {"first-password"}, "new_password": {"short"}, "new_password_confirm": {"short"}}, 400, "at least 8"},
+	} {
+		resp, body := here.PostForm("/profile/password", tc.form)
+		if resp.StatusCode != tc.status || !strings.Contains(body, tc.alert) {
+			t.Fatalf("%v: %d, want %d with %q", tc.form, resp.StatusCode, tc.status, tc.alert)
+		}
+	}
+	resp, _ := here.PostForm("/profile/password", url.Values{"current_password": {"first-password"},
+		"new_password": {"second-password"}, "new_password_confirm": {"second-password"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change: %d", resp.StatusCode)
+	}
+	if resp, body := here.Get("/profile/keys"); resp.StatusCode != 200 || !strings.Contains(body, "Password changed") {
+		t.Fatalf("this browser after the change: %d", resp.StatusCode)
+	}
+	if resp, _ := elsewhere.Get("/repositories"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the other session survived the password change: %d", resp.StatusCode)
+	}
+	if resp, _ := s.API(t, "carol", "first-password", "GET", "/api/v1/repositories", nil); resp.StatusCode != 401 {
+		t.Fatalf("old password still works: %d", resp.StatusCode)
+	}
+	if resp, _ := s.API(t, "carol", "second-password", "GET", "/api/v1/repositories", nil); resp.StatusCode != 200 {
+		t.Fatalf("new password refused: %d", resp.StatusCode)
+	}
+}

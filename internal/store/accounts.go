@@ -170,3 +170,19 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, "DELETE FROM sessions WHERE expires_at <= ?", now())
 	return err
 }
+
+// SetPasswordHash replaces a user's password hash and ends all their
+// sessions (other devices must sign in with the new password).
+func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string) error {
+	return s.tx(ctx, func(t *sql.Tx) error {
+		res, err := t.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", hash, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		_, err = t.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = ?", userID)
+		return err
+	})
+}

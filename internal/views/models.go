@@ -308,9 +308,10 @@ type VaultPage struct {
 
 // ProfilePage shows the viewer's registered public keys.
 type ProfilePage struct {
-	Username string
-	Keys     []KeyRow
-	Error    string
+	Username      string
+	Keys          []KeyRow
+	Error         string
+	PasswordError string
 }
 
 // DeleteWizard is the "Delete repository" page: its steps follow the real
