@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -83,23 +84,71 @@ func TestInspectParity(t *testing.T) {
 	if *update && !live {
 		t.Fatal("-update records docker's output: it needs docker")
 	}
-	p := newParity(t)
-	var box *machine
+	p := newParity(t, nil)
+	var dockerRun func(args ...string) result
 	var version string
 	if live {
-		box = p.w.newMachine("docker-box")
+		box := p.w.newMachine("docker-box")
 		box.dockerLogin(reader)
+		dockerRun = box.docker
 		version = strings.TrimSpace(box.mustDocker("--version").stdout)
 	}
+	p.run(t, dockerRun, version, nil)
+}
+
+// TestInspectParityExternal runs the cases of TestInspectParity against an
+// external Notary server (Debian's notary-server, memory backend): the
+// repositories are built with the notary CLI directly on notary-server, and
+// trustdeck reads them through --notary-url. The API is compared with docker
+// trust inspect talking to notary-server and with the same goldens.
+//
+// notary-server has no authentication, so docker reads dev/secret there:
+// the live comparison of no-read-access is skipped (trustdeck's answer, by
+// its own access rules, is still compared with the golden).
+func TestInspectParityExternal(t *testing.T) {
+	t.Parallel()
+	requireNotaryServer(t)
+	live := !dockerMissing(t, "the live comparison with docker trust inspect",
+		"trustdeck's answers are still compared with the recorded goldens in "+parityDir)
+	if *update {
+		t.Skip("the goldens are recorded by TestInspectParity")
+	}
+	ns := startNotaryServer(t, map[string]any{"backend": "memory"})
+	p := newParity(t, ns)
+	var dockerRun func(args ...string) result
+	if live {
+		dockerRun = p.w.newExtMachine("docker-box", ns).docker
+	}
+	p.run(t, dockerRun, "", map[string]string{
+		"no-read-access": "notary-server has no authentication: docker reads dev/secret, which reader may not read in trustdeck",
+	})
+	if live {
+		// The reason of the skip above still holds.
+		if r := dockerRun("trust", "inspect", p.w.gun("dev", "secret")+":v1"); !r.ok() {
+			t.Errorf("docker should read dev/secret on notary-server (no authentication there):\n%s", r)
+		}
+	}
+}
+
+// run runs the cases: the API with docker (when dockerRun is not nil) and
+// both with the goldens. noLive names the cases whose live comparison with
+// docker is skipped, and why.
+func (p *parity) run(t *testing.T, dockerRun func(args ...string) result, version string, noLive map[string]string) {
+	live := dockerRun != nil
 	for _, c := range parityCases {
 		t.Run(c.name, func(t *testing.T) {
 			refs := p.refs(c.refs)
 			rec := goldenRecord{args: strings.Join(c.refs, " "), docker: version, outputs: map[string]inspectOutput{}}
+			live := live
+			if why, ok := noLive[c.name]; ok && live {
+				t.Logf("no live comparison with docker: %s", why)
+				live = false
+			}
 			for _, mode := range []string{"json", "pretty"} {
 				pretty := mode == "pretty"
 				api := p.api(t, refs, pretty)
 				if live {
-					d := p.docker(t, box, refs, pretty)
+					d := p.docker(t, dockerRun, refs, pretty)
 					compareOutput(t, mode+": trustdeck vs docker", api, d)
 					rec.outputs[mode] = p.norm.output(d)
 				}
@@ -121,6 +170,7 @@ func TestInspectParity(t *testing.T) {
 // of the cases, and what normalises their outputs.
 type parity struct {
 	w    *world
+	ns   *notaryServer // the external notary-server, nil for the embedded one
 	norm *normalizer
 }
 
@@ -128,19 +178,37 @@ type parity struct {
 // signs them with the notary CLI as jeff (write on prod). prod/uninit stays
 // without trust data; prod/absent is not in the catalog; dev/secret is
 // signed by admin in a namespace where reader, who inspects, has no role.
-func newParity(t *testing.T) *parity {
+//
+// With ns, trustdeck runs with --notary-url at that notary-server, the
+// repositories are created in trustdeck's catalog through the API and the
+// notary CLI signs directly on notary-server (no accounts there); <HOST> is
+// then the registry host of the GUNs, not trustdeck's address.
+func newParity(t *testing.T, ns *notaryServer) *parity {
 	t.Helper()
-	w := newWorld(t)
-	p := &parity{w: w, norm: &normalizer{host: w.host, labels: map[string]string{}, values: map[string]string{}}}
+	var w *world
+	// notaryAs runs the notary CLI on the laptop as a trustdeck account (the
+	// account is ignored by notary-server, which has no authentication).
+	var notaryAs func(a account, args ...string)
+	if ns == nil {
+		w = newWorld(t)
+		laptop := w.newMachine("laptop")
+		notaryAs = func(a account, args ...string) { laptop.mustNotary(a, args...) }
+	} else {
+		w = newWorld(t, "--notary-url", ns.URL, "--notary-ca", ns.CAFile,
+			"--registry-host", extRegistry, "--notary-poll-interval", "200ms")
+		w.host = extRegistry // w.gun names GUNs under the registry host
+		laptop := w.newExtMachine("laptop", ns)
+		notaryAs = func(_ account, args ...string) { laptop.mustNotary(args...) }
+	}
+	p := &parity{w: w, ns: ns, norm: &normalizer{host: w.host, labels: map[string]string{}, values: map[string]string{}}}
 	for _, name := range []string{"plain", "one", "two", "disagree", "natural", "roles", "empty", "uninit"} {
 		w.s.MustCreateRepo(t, "prod", name)
 	}
-	laptop := w.newMachine("laptop")
 	keys := map[string]signerKey{}
 	for _, name := range []string{"jeff", "ian", "ci"} {
 		k := w.newSignerKey(name)
 		keys[name] = k
-		laptop.mustNotary(jeff, "key", "import", k.keyFile, "--role", name)
+		notaryAs(jeff, "key", "import", k.keyFile, "--role", name)
 		id := canonicalCertID(t, k.certFile)
 		p.norm.label(id, "<key:"+name+">")
 		p.norm.label(id[:12], "<key:"+name+":12>")
@@ -150,7 +218,7 @@ func newParity(t *testing.T) *parity {
 		p.norm.label(sha256Hex(content), "<sha256:"+label+">")
 		return w.writeFile(filepath.Join("targets", label+".json"), content)
 	}
-	n := func(args ...string) { laptop.mustNotary(jeff, args...) }
+	n := func(args ...string) { notaryAs(jeff, args...) }
 	gun := func(name string) string { return w.gun("prod", name) }
 	releasedBy := func(signers ...string) []string {
 		out := []string{"--roles", "targets/releases"}
@@ -232,13 +300,13 @@ func newParity(t *testing.T) *parity {
 	// dev/secret: signed, but reader may not read it.
 	w.s.MustCreateRepo(t, "dev", "secret")
 	g = w.gun("dev", "secret")
-	laptop.mustNotary(admin, "init", g)
-	laptop.mustNotary(admin, "add", g, "v1", file("secret-v1"))
-	laptop.mustNotary(admin, "publish", g)
+	notaryAs(admin, "init", g)
+	notaryAs(admin, "add", g, "v1", file("secret-v1"))
+	notaryAs(admin, "publish", g)
 
 	// The administrative keys are the key IDs root.json lists.
 	for _, name := range []string{"plain", "one", "two", "disagree", "natural", "roles", "empty"} {
-		root, targets := adminKeyIDs(t, w, gun(name))
+		root, targets := p.adminKeyIDs(t, gun(name))
 		for i, id := range root {
 			p.norm.label(id, fmt.Sprintf("<root:%s:%d>", name, i+1))
 		}
@@ -276,6 +344,31 @@ func adminKeyIDs(t *testing.T, w *world, gun string) (root, targets []string) {
 	if err != nil {
 		t.Fatalf("root.json of %s: %v", gun, err)
 	}
+	return rootKeyIDs(t, gun, raw)
+}
+
+// adminKeyIDs reads the key IDs root.json lists for root and targets from
+// trustdeck's TUF store, or from the external notary-server.
+func (p *parity) adminKeyIDs(t *testing.T, gun string) (root, targets []string) {
+	t.Helper()
+	if p.ns == nil {
+		return adminKeyIDs(t, p.w, gun)
+	}
+	resp, err := p.ns.client().Get(p.ns.URL + "/v2/" + gun + "/_trust/tuf/root.json")
+	if err != nil {
+		t.Fatalf("root.json of %s: %v", gun, err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("root.json of %s on notary-server: %d %v %s", gun, resp.StatusCode, err, raw)
+	}
+	return rootKeyIDs(t, gun, raw)
+}
+
+// rootKeyIDs reads the key IDs root.json (raw) lists for root and targets.
+func rootKeyIDs(t *testing.T, gun string, raw []byte) (root, targets []string) {
+	t.Helper()
 	var meta struct {
 		Signed struct {
 			Roles map[string]struct {
@@ -311,13 +404,13 @@ type inspectOutput struct {
 // targets and targets/releases disagree on a tag's digest, docker prints the
 // tag's two rows in Go map order, which changes from run to run; the rows of
 // one tag are put in digest order (trustdeck's order). Nothing else moves.
-func (p *parity) docker(t *testing.T, box *machine, refs []string, pretty bool) inspectOutput {
+func (p *parity) docker(t *testing.T, dockerRun func(args ...string) result, refs []string, pretty bool) inspectOutput {
 	t.Helper()
 	args := []string{"trust", "inspect"}
 	if pretty {
 		args = append(args, "--pretty")
 	}
-	r := box.docker(append(args, refs...)...)
+	r := dockerRun(append(args, refs...)...)
 	if r.err != nil || (r.exit != 0 && r.exit != 1) {
 		t.Fatalf("docker trust inspect should exit 0 or 1:\n%s", r)
 	}

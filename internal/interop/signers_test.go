@@ -1054,7 +1054,7 @@ func compareInspect(t *testing.T, p *parity, box *machine, when string, refList 
 				mode = "pretty"
 			}
 			what := fmt.Sprintf("%s: inspect %s %s: trustdeck vs docker", when, mode, strings.Join(refs, " "))
-			compareOutput(t, what, p.api(t, refs, pretty), p.docker(t, box, refs, pretty))
+			compareOutput(t, what, p.api(t, refs, pretty), p.docker(t, box.docker, refs, pretty))
 		}
 	}
 }
