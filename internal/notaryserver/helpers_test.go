@@ -27,61 +27,14 @@ import (
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/signed"
+
+	"github.com/trustdeck/trustdeck/internal/testnotary"
 )
 
 func TestMain(m *testing.M) {
 	// notary's client and handlers log every step through logrus.
 	logrus.SetLevel(logrus.ErrorLevel)
 	os.Exit(m.Run())
-}
-
-// lockedCrypto serialises a CryptoService that is not safe for concurrent
-// use (signed.Ed25519, GenericKeyStore). The lead's real one is.
-type lockedCrypto struct {
-	mu sync.Mutex
-	cs signed.CryptoService
-}
-
-func (l *lockedCrypto) Create(role data.RoleName, gun data.GUN, algorithm string) (data.PublicKey, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.Create(role, gun, algorithm)
-}
-
-func (l *lockedCrypto) AddKey(role data.RoleName, gun data.GUN, key data.PrivateKey) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.AddKey(role, gun, key)
-}
-
-func (l *lockedCrypto) GetKey(keyID string) data.PublicKey {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.GetKey(keyID)
-}
-
-func (l *lockedCrypto) GetPrivateKey(keyID string) (data.PrivateKey, data.RoleName, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.GetPrivateKey(keyID)
-}
-
-func (l *lockedCrypto) RemoveKey(keyID string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.RemoveKey(keyID)
-}
-
-func (l *lockedCrypto) ListKeys(role data.RoleName) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.ListKeys(role)
-}
-
-func (l *lockedCrypto) ListAllKeys() map[string]data.RoleName {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.ListAllKeys()
 }
 
 // authCall is one call of the test Authorizer.
@@ -206,7 +159,7 @@ func newTestEnv(t *testing.T, adjust ...func(*Config)) *testEnv {
 	e := &testEnv{
 		t:      t,
 		store:  storage.NewMemStorage(),
-		crypto: &lockedCrypto{cs: signed.NewEd25519()},
+		crypto: testnotary.Locked(signed.NewEd25519()),
 		auth:   &testAuth{},
 		hooks:  &testHooks{},
 	}

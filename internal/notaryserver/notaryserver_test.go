@@ -19,6 +19,8 @@ import (
 	"github.com/theupdateframework/notary/passphrase"
 	"github.com/theupdateframework/notary/trustmanager"
 	"github.com/theupdateframework/notary/tuf/data"
+
+	"github.com/trustdeck/trustdeck/internal/testnotary"
 )
 
 // targetsByName lists what a fresh client sees: target name → role.
@@ -319,7 +321,7 @@ func TestConcurrentPublishes(t *testing.T) {
 
 // The default key algorithm (ECDSA) with notary's own key store.
 func TestDefaultKeyAlgorithm(t *testing.T) {
-	cs := &lockedCrypto{cs: cryptoservice.NewCryptoService(trustmanager.NewKeyMemoryStore(passphrase.ConstantRetriever("x")))}
+	cs := testnotary.Locked(cryptoservice.NewCryptoService(trustmanager.NewKeyMemoryStore(passphrase.ConstantRetriever("x"))))
 	e := newTestEnv(t, func(c *Config) { c.Crypto = cs; c.KeyAlgorithm = "" })
 	admin, _ := e.initRepo("example.com/ecdsa")
 	e.addTarget(admin, "targets", "v1", "one")

@@ -28,61 +28,13 @@ import (
 	"github.com/theupdateframework/notary/tuf/utils"
 
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
+	"github.com/trustdeck/trustdeck/internal/testnotary"
 )
 
 func TestMain(m *testing.M) {
 	// notary's client and server log every step through logrus.
 	logrus.SetLevel(logrus.ErrorLevel)
 	os.Exit(m.Run())
-}
-
-// lockedCrypto serialises a CryptoService that is not safe for concurrent
-// use (signed.Ed25519), for the test server.
-type lockedCrypto struct {
-	mu sync.Mutex
-	cs signed.CryptoService
-}
-
-func (l *lockedCrypto) Create(role data.RoleName, gun data.GUN, alg string) (data.PublicKey, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.Create(role, gun, alg)
-}
-
-func (l *lockedCrypto) AddKey(role data.RoleName, gun data.GUN, key data.PrivateKey) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.AddKey(role, gun, key)
-}
-
-func (l *lockedCrypto) GetKey(id string) data.PublicKey {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.GetKey(id)
-}
-
-func (l *lockedCrypto) GetPrivateKey(id string) (data.PrivateKey, data.RoleName, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.GetPrivateKey(id)
-}
-
-func (l *lockedCrypto) RemoveKey(id string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.RemoveKey(id)
-}
-
-func (l *lockedCrypto) ListKeys(role data.RoleName) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.ListKeys(role)
-}
-
-func (l *lockedCrypto) ListAllKeys() map[string]data.RoleName {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cs.ListAllKeys()
 }
 
 // countingTransport counts the requests the reader sends, by path.
@@ -141,7 +93,7 @@ func newEnv(t testing.TB) *env {
 	e := &env{t: t, store: storage.NewMemStorage()}
 	e.srv = httptest.NewServer(notaryserver.New(notaryserver.Config{
 		Store:        e.store,
-		Crypto:       &lockedCrypto{cs: signed.NewEd25519()},
+		Crypto:       testnotary.Locked(signed.NewEd25519()),
 		KeyAlgorithm: data.ED25519Key,
 	}))
 	t.Cleanup(e.srv.Close)
