@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	}
 	summaries := trust.NewSummarizer(reader, summaryStore, cat.GUN, log)
 	a.background = append(a.background, summaries.Run)
-	deleter := removal.HTTPDeleter(notaryURL, notaryRT, withActor)
+	deleter := notaryclient.Deleter(notaryURL, notaryRT, withActor)
 	if cfg.External() {
 		deleter = auditedDeleter(deleter, auditLog, cat, summaries)
 		poller := discovery.New(discovery.Config{URL: cfg.NotaryURL, Transport: notaryRT, Interval: cfg.NotaryPollInterval,

@@ -78,7 +78,6 @@ const (
 	SignerRevoke = "signer.revoke"
 	TagRevoke    = "tag.revoke"
 	KeyImport    = "key.import"
-	KeyGenerate  = "key.generate"
 	KeyDelete    = "key.delete"
 	KeyExport    = "key.export"
 	UserKeyAdd   = "user_key.register"

@@ -63,8 +63,9 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 		tv.Tags = append(tv.Tags, views.SignedTagRow{Tag: t.SignedTag, Digest: t.Digest, Signers: slices.Sorted(slices.Values(t.Signers))})
 	}
 	sortTagRows(tv.Tags, tv.Sort)
+	signers := repo.Signers()
 	var ids []string
-	for _, sg := range repo.Signers() {
+	for _, sg := range signers {
 		for _, k := range sg.Keys {
 			ids = append(ids, k.ID)
 		}
@@ -75,7 +76,7 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 			return tv, err
 		}
 	}
-	for _, sg := range repo.Signers() {
+	for _, sg := range signers {
 		row := views.SignerRow{Name: sg.Name}
 		tv.SignerNames = append(tv.SignerNames, sg.Name)
 		for _, k := range sg.Keys {

@@ -15,8 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -80,7 +78,8 @@ func (s *Service) State(ctx context.Context, namespace, name string) (*State, er
 		return nil, err
 	}
 	st := &State{Repository: r}
-	s.reader.Invalidate(r.GUN)
+	// Load always fetches the current timestamp, so the state is fresh
+	// without dropping the verified cache.
 	repo, err := s.reader.Load(ctx, r.GUN)
 	switch {
 	case errors.Is(err, trust.ErrNoTrustData):
@@ -121,7 +120,6 @@ type Manifest struct {
 // every role's JSON exactly as the server serves it, named as the Notary API
 // names it, under one top folder, with manifest.json and README.txt.
 func (s *Service) Backup(ctx context.Context, gun, actor string) (filename string, archive []byte, err error) {
-	s.reader.Invalidate(gun)
 	repo, err := s.reader.Load(ctx, gun)
 	if errors.Is(err, trust.ErrNoTrustData) {
 		return "", nil, errs.NotFoundf("no_trust_data", "%s has no trust data to back up.", gun)
@@ -242,30 +240,4 @@ func (s *Service) DeleteRepository(ctx context.Context, namespace, name string) 
 	}
 	s.reader.Invalidate(st.Repository.GUN)
 	return nil
-}
-
-// HTTPDeleter returns a DeleteTrustFunc that sends
-// `DELETE /v2/<gun>/_trust/tuf/` through rt (trustdeck's in-process round
-// tripper to its own Notary server, or a client of an external one).
-func HTTPDeleter(baseURL string, rt http.RoundTripper, withActor func(context.Context, string) context.Context) DeleteTrustFunc {
-	return func(ctx context.Context, gun, actor string) error {
-		if withActor != nil {
-			ctx = withActor(ctx, actor)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, baseURL+"/v2/"+gun+"/_trust/tuf/", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := rt.RoundTrip(req)
-		if err != nil {
-			return errs.Unavailablef("notary_unreachable", "The Notary server could not be reached to delete %s: %s", gun, err.Error())
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if resp.StatusCode >= 300 {
-			return errs.Unavailablef("notary_delete_failed", "The Notary server refused to delete the trust data of %s (%d): %s",
-				gun, resp.StatusCode, strings.TrimSpace(string(body)))
-		}
-		return nil
-	}
 }

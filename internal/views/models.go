@@ -233,11 +233,6 @@ type RepoTrustState struct {
 	LastSigned    time.Time
 }
 
-// TrustManage is what the repository page offers an administrator.
-type TrustManage struct {
-	CanManage bool // namespace or global admin
-}
-
 // InitForm is the initialise-trust form.
 type InitForm struct {
 	Namespace string
