@@ -125,6 +125,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	remote := func(gun string) (notarystorage.RemoteStore, error) {
 		return notarystorage.NewNotaryServerStore(notaryURL, data.GUN(gun), notaryRT)
 	}
+	// The signer service publishes on behalf of a user: the embedded server
+	// records its trust.update under that user's name. An external server
+	// cannot learn it (trustdeck audits its own writes there).
+	remoteAs := func(gun, actor string) (notarystorage.RemoteStore, error) {
+		rt := notaryRT
+		if !cfg.External() {
+			rt = notaryserver.ActingAs(rt, actor)
+		}
+		return notarystorage.NewNotaryServerStore(notaryURL, data.GUN(gun), rt)
+	}
 	reader := trust.NewReader(remote)
 	keyVault := vault.New(st, a.Secrets)
 	var summaryStore trust.SummaryStore = st
@@ -146,7 +156,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Trust:      reader,
 		Vault:      keyVault,
 		UserKeys:   vault.NewUserKeys(st),
-		Signers:    signers.New(remote, reader, keyVault, log),
+		Signers:    signers.New(remoteAs, reader, keyVault, log),
 		Removal:    removal.New(reader, keyVault, cat, deleter),
 		Summaries:  summaries,
 		Accounts:   acc,

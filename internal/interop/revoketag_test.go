@@ -188,6 +188,7 @@ func TestRevokeTag(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d tag.revoke events, want 2 (refusals are not audited as revocations):\n%s", n, eventList(events))
 	}
+	expectPublishedAs(t, events)
 }
 
 // revokeTagRole is one role's fieldset on the revoke form.

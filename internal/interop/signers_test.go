@@ -208,6 +208,7 @@ func TestSignerLifecycle(t *testing.T) {
 	if n := countEvents(events, "signer.revoke"); n != 1 {
 		t.Errorf("%d signer.revoke events, want 1 (refusals are not audited as revocations):\n%s", n, eventList(events))
 	}
+	expectPublishedAs(t, events)
 }
 
 // TestSignersWithCLIHeldKeysDocker: a repository initialised on the command
@@ -656,6 +657,7 @@ func TestSignerAPIAccess(t *testing.T) {
 	expectEvent(t, events, nsAdmin.name, "key.delete", "targets key "+repoID)
 	expectEvent(t, events, nsAdmin.name, "key.import", "targets key "+repoID)
 	expectNoEventBy(t, events, reader.name, jeff.name, outsider.name)
+	expectPublishedAs(t, events)
 	for action, n := range map[string]int{"signer.add": 2, "signer.revoke": 2, "key.import": 1, "trust.initialise": 1} {
 		if got := countEvents(events, action); got != n {
 			t.Errorf("%d %s events, want %d:\n%s", got, action, n, eventList(events))
@@ -887,6 +889,38 @@ func (w *world) mustExportKey(a account, id string) string {
 		w.t.Fatalf("export key %s as %s: %d %s", id, a.name, status, body)
 	}
 	return body
+}
+
+// expectPublishedAs checks that every publish trustdeck made for a user
+// (trust initialisation, signer add and revoke, tag revoke) reached the
+// embedded Notary server on that user's behalf: the trust.update the server
+// recorded just before the operation's own event names the same actor, and
+// no trust.update names trustdeck itself.
+func expectPublishedAs(t *testing.T, events []auditEvent) {
+	t.Helper()
+	var last *auditEvent // the latest trust.update since the last operation
+	n := 0
+	for i, e := range events {
+		switch e.Action {
+		case "trust.update":
+			if e.Actor == "trustdeck" {
+				t.Errorf("trust.update %s names trustdeck instead of the user who acted:\n%s", e, eventList(events))
+			}
+			last = &events[i]
+		case "trust.initialise", "signer.add", "signer.revoke", "tag.revoke":
+			n++
+			switch {
+			case last == nil:
+				t.Errorf("no trust.update before %s:\n%s", e, eventList(events))
+			case last.Actor != e.Actor:
+				t.Errorf("the publish of %s was recorded by the Notary server as %s:\n%s", e, last, eventList(events))
+			}
+			last = nil
+		}
+	}
+	if n == 0 {
+		t.Errorf("no trust operation in the audit:\n%s", eventList(events))
+	}
 }
 
 func countEvents(events []auditEvent, action string) int {

@@ -25,6 +25,25 @@ func InProcessActor(ctx context.Context) string {
 	return "trustdeck"
 }
 
+// ActingAs returns a round tripper that sends every request through rt with
+// actor set on its context (WithActor). trustdeck publishes to its embedded
+// server through notary's client, whose requests carry no context of the
+// caller's: an operation made for a user builds its remote store over
+// ActingAs(InProcess(…), user), so the server's hooks name that user. Over a
+// network transport the actor goes nowhere.
+func ActingAs(rt http.RoundTripper, actor string) http.RoundTripper {
+	return actingAs{rt: rt, actor: actor}
+}
+
+type actingAs struct {
+	rt    http.RoundTripper
+	actor string
+}
+
+func (t actingAs) RoundTrip(r *http.Request) (*http.Response, error) {
+	return t.rt.RoundTrip(r.WithContext(WithActor(r.Context(), t.actor)))
+}
+
 // IsInProcess reports whether r came through InProcess: trustdeck itself
 // reading its embedded server. No network client can set this.
 func IsInProcess(ctx context.Context) bool {

@@ -6,9 +6,11 @@ import (
 	"encoding/pem"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,15 +82,28 @@ func newEnvWith(t *testing.T, hooks notaryserver.Hooks) *env {
 	rt := notaryserver.InProcess(notaryserver.New(notaryserver.Config{
 		Store:  st.TUF(),
 		Crypto: vault.NewServerCrypto(st, sec),
+		Auth:   inProcessAuth{},
 		Logger: log,
 		Hooks:  hooks,
 	}))
 	remote := func(gun string) (notarystorage.RemoteStore, error) {
 		return notarystorage.NewNotaryServerStore("https://trustdeck.internal", data.GUN(gun), rt)
 	}
+	// As the app wires it: the service's publishes name their actor.
+	publish := func(gun, actor string) (notarystorage.RemoteStore, error) {
+		return notarystorage.NewNotaryServerStore("https://trustdeck.internal", data.GUN(gun), notaryserver.ActingAs(rt, actor))
+	}
 	e := &env{t: t, ctx: ctx, st: st, vault: vault.New(st, sec), remote: remote, reader: trust.NewReader(remote)}
-	e.svc = New(remote, e.reader, e.vault, log)
+	e.svc = New(publish, e.reader, e.vault, log)
 	return e
+}
+
+// inProcessAuth lets every request through, naming the actor its context
+// carries (as trustdeck's Authorizer does for in-process requests).
+type inProcessAuth struct{}
+
+func (inProcessAuth) Authorize(_ http.ResponseWriter, r *http.Request, _ string, _ ...string) (string, bool) {
+	return notaryserver.InProcessActor(r.Context()), true
 }
 
 // load reads gun through a fresh reader (nothing cached).
@@ -276,3 +291,45 @@ func (h refuseWrites) Admit(_ context.Context, _, gun string, write bool) error 
 func (refuseWrites) Updated(context.Context, string, string, []notaryserver.RoleVersion) {}
 func (refuseWrites) Deleted(context.Context, string, string)                             {}
 func (refuseWrites) Rotated(context.Context, string, string, string)                     {}
+
+// update is one change the server's hooks saw: who made it and the roles
+// it wrote.
+type update struct {
+	actor, gun string
+	roles      []string
+}
+
+// recordUpdates is server hooks recording every update.
+type recordUpdates struct {
+	mu      sync.Mutex
+	updates []update
+}
+
+func (h *recordUpdates) Admit(context.Context, string, string, bool) error { return nil }
+func (h *recordUpdates) Updated(_ context.Context, actor, gun string, written []notaryserver.RoleVersion) {
+	u := update{actor: actor, gun: gun}
+	for _, w := range written {
+		u.roles = append(u.roles, w.Role)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.updates = append(h.updates, u)
+}
+func (h *recordUpdates) Deleted(context.Context, string, string)         {}
+func (h *recordUpdates) Rotated(context.Context, string, string, string) {}
+
+// count is how many updates were recorded since the last take.
+func (h *recordUpdates) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.updates)
+}
+
+// take returns the updates recorded since the last take.
+func (h *recordUpdates) take() []update {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := h.updates
+	h.updates = nil
+	return out
+}

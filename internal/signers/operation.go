@@ -20,11 +20,13 @@ import (
 	"github.com/trustdeck/trustdeck/internal/errs"
 )
 
-// operation is one change of one GUN: a notary client repository over a
-// fresh cache and changelist, with a crypto service that holds only the
-// keys given to open. It is dropped when the operation ends.
+// operation is one change of one GUN, made on behalf of one actor: a notary
+// client repository over a fresh cache and changelist, with a crypto service
+// that holds only the keys given to open, and the remote store (made for the
+// actor) it publishes to. It is dropped when the operation ends.
 type operation struct {
-	repo client.Repository
+	repo   client.Repository
+	remote store.RemoteStore
 }
 
 // roleKey is a private key and the role it signs for.
@@ -35,9 +37,9 @@ type roleKey struct {
 
 func keyFor(role data.RoleName, key data.PrivateKey) roleKey { return roleKey{role, key} }
 
-// open prepares an operation on gun with keys.
-func (s *Service) open(gun string, keys ...roleKey) (*operation, error) {
-	remote, err := s.remote(gun)
+// open prepares an operation on gun, on behalf of actor, with keys.
+func (s *Service) open(gun, actor string, keys ...roleKey) (*operation, error) {
+	remote, err := s.remote(gun, actor)
 	if err != nil {
 		return nil, &errs.Error{Kind: errs.Unavailable, Code: "trust_server_unavailable",
 			Message: fmt.Sprintf("The trust server could not be reached to change %s.", gun), Err: err}
@@ -58,7 +60,7 @@ func (s *Service) open(gun string, keys ...roleKey) (*operation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signers: notary client for %s: %w", gun, err)
 	}
-	return &operation{repo: repo}, nil
+	return &operation{repo: repo, remote: remote}, nil
 }
 
 // fixedKeys is a crypto service that never makes keys: Create answers the

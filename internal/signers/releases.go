@@ -9,6 +9,7 @@ import (
 	"github.com/docker/go/canonical/json"
 	"github.com/theupdateframework/notary"
 	"github.com/theupdateframework/notary/cryptoservice"
+	store "github.com/theupdateframework/notary/storage"
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/utils"
 
@@ -86,7 +87,7 @@ func (s *Service) changeReleases(op *operation, gun string, add []data.PublicKey
 	// Drop what the verified data showed and what the server holds now (the
 	// same, unless someone published meanwhile: nothing may survive the
 	// reset under the retired key's signature).
-	stored, err := s.storedTargets(gun, trust.RoleReleases)
+	stored, err := storedTargets(op.remote, gun, trust.RoleReleases)
 	if err != nil {
 		return err
 	}
@@ -105,12 +106,9 @@ func (s *Service) changeReleases(op *operation, gun string, add []data.PublicKey
 }
 
 // storedTargets reads the target names of role's current metadata on the
-// server, unverified (it does not verify: that is why it is reset).
-func (s *Service) storedTargets(gun, role string) ([]string, error) {
-	remote, err := s.remote(gun)
-	if err != nil {
-		return nil, err
-	}
+// server (through the operation's remote), unverified (it does not verify:
+// that is why it is reset).
+func storedTargets(remote store.RemoteStore, gun, role string) ([]string, error) {
 	raw, err := remote.GetSized(role, notary.MaxDownloadSize)
 	if err != nil {
 		return nil, err

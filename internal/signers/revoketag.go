@@ -128,7 +128,7 @@ func (s *Service) RevokeTag(ctx context.Context, gun, tag string, keys map[strin
 		names = append(names, r.Role)
 	}
 
-	op, err := s.open(gun, opKeys...)
+	op, err := s.open(gun, actor, opKeys...)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/theupdateframework/notary"
 	"github.com/theupdateframework/notary/cryptoservice"
+	store "github.com/theupdateframework/notary/storage"
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/utils"
 
@@ -111,9 +112,17 @@ type Impact struct {
 	RequiresConfirm bool
 }
 
+// Remote returns the notary server's store for gun, for an operation made on
+// behalf of actor (the trustdeck account the operation's own audit event
+// names). Every publish of an operation goes through the store it returns, so
+// a server that can learn the actor (trustdeck's embedded one, through
+// notaryserver.ActingAs) records the change under that name too. A Remote
+// may ignore actor.
+type Remote func(gun, actor string) (store.RemoteStore, error)
+
 // Service runs the signer operations.
 type Service struct {
-	remote trust.Remote
+	remote Remote
 	reader *trust.Reader
 	vault  KeyVault
 	log    *slog.Logger
@@ -121,10 +130,10 @@ type Service struct {
 	locks  gunLocks
 }
 
-// New returns a Service publishing through remote (the same Remote the
-// reader uses) and reading through reader, which it invalidates after every
-// publish.
-func New(remote trust.Remote, reader *trust.Reader, vault KeyVault, log *slog.Logger) *Service {
+// New returns a Service publishing through remote (a store of the same
+// server the reader reads) and reading through reader, which it invalidates
+// after every publish.
+func New(remote Remote, reader *trust.Reader, vault KeyVault, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -187,7 +196,7 @@ func (s *Service) Initialise(ctx context.Context, gun, rootPassphrase, repoPassp
 		s.discard(gun, rootKey.ID())
 		return nil, err
 	}
-	rootCert, err := s.initialise(ctx, gun, rootKey, targetsKey)
+	rootCert, err := s.initialise(ctx, gun, actor, rootKey, targetsKey)
 	if err != nil {
 		s.discard(gun, rootKey.ID(), targetsKey.ID())
 		return nil, err
@@ -201,7 +210,7 @@ func (s *Service) Initialise(ctx context.Context, gun, rootPassphrase, repoPassp
 // initialise publishes the first trust data of gun, signed with rootKey
 // (wrapped in a self-signed certificate, as docker does) and targetsKey. It
 // returns the root certificate's key.
-func (s *Service) initialise(ctx context.Context, gun string, rootKey, targetsKey data.PrivateKey) (data.PublicKey, error) {
+func (s *Service) initialise(ctx context.Context, gun, actor string, rootKey, targetsKey data.PrivateKey) (data.PublicKey, error) {
 	start := s.now()
 	cert, err := cryptoservice.GenerateCertificate(rootKey, data.GUN(gun), start, start.Add(rootCertValidity))
 	if err != nil {
@@ -211,7 +220,7 @@ func (s *Service) initialise(ctx context.Context, gun string, rootKey, targetsKe
 	if rootCert == nil {
 		return nil, fmt.Errorf("signers: root certificate for %s: unsupported key type %s", gun, rootKey.Algorithm())
 	}
-	op, err := s.open(gun, keyFor(data.CanonicalRootRole, rootKey), keyFor(data.CanonicalTargetsRole, targetsKey))
+	op, err := s.open(gun, actor, keyFor(data.CanonicalRootRole, rootKey), keyFor(data.CanonicalTargetsRole, targetsKey))
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +337,7 @@ func (s *Service) AddSigner(ctx context.Context, gun, name string, pub *keys.Pub
 		opKeys = append(opKeys, keyFor(data.RoleName(trust.RoleReleases), retired))
 		add = append(add, cert)
 	}
-	op, err := s.open(gun, opKeys...)
+	op, err := s.open(gun, actor, opKeys...)
 	if err != nil {
 		return err
 	}
@@ -345,7 +354,7 @@ func (s *Service) AddSigner(ctx context.Context, gun, name string, pub *keys.Pub
 		return err
 	}
 	if resetAfter {
-		op, err := s.open(gun, keyFor(data.RoleName(trust.RoleReleases), retired))
+		op, err := s.open(gun, actor, keyFor(data.RoleName(trust.RoleReleases), retired))
 		if err == nil {
 			err = s.changeReleases(op, gun, nil, releasesPlan{reset: true})
 			if err != nil {
@@ -427,7 +436,7 @@ func (s *Service) Revoke(ctx context.Context, gun, name string, repoKey RepoKey,
 		opKeys = append(opKeys, keyFor(data.RoleName(trust.RoleReleases), retired))
 		add = append(add, cert)
 	}
-	op, err := s.open(gun, opKeys...)
+	op, err := s.open(gun, actor, opKeys...)
 	if err != nil {
 		return p.impact, err
 	}
