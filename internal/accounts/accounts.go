@@ -244,6 +244,9 @@ func (s *Service) RoleIn(ctx context.Context, u *User, namespace string) (Role, 
 	if u.IsAdmin {
 		return RoleAdmin, nil
 	}
+	if namespace == names.Foreign {
+		return RoleNone, nil // foreign repositories are for global administrators
+	}
 	r, err := s.st.MemberRole(ctx, namespace, u.ID)
 	if err != nil || r == "" {
 		return RoleNone, err
@@ -256,6 +259,9 @@ func (s *Service) Require(ctx context.Context, u *User, namespace string, min Ro
 	r, err := s.RoleIn(ctx, u, namespace)
 	if err != nil {
 		return err
+	}
+	if r < min && namespace == names.Foreign {
+		return errs.Forbiddenf("forbidden", "Only global administrators manage repositories outside the registry host.")
 	}
 	if r < min {
 		return errs.Forbiddenf("forbidden", "You need the %s role on namespace %q for this.", min, namespace)

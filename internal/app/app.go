@@ -99,6 +99,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	auditLog := audit.New(st, log)
 	serverKeys := vault.NewServerCrypto(st, a.Secrets)
 	cat := catalog.New(st, cfg.RegistryHost)
+	if cfg.External() {
+		cat.ListForeign() // an external server holds whatever GUNs its clients pushed
+	}
 	notaryCfg := notaryserver.Config{Store: st.TUF(), Crypto: serverKeys, Logger: log}
 	// trustdeck reads its own Notary server in-process, through the same
 	// handler clients use (srv is set below); authorization happens in the
@@ -175,6 +178,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 			CreateOnPush:       cfg.CreateOnPush,
 			ServerKeys:         serverKeys,
 		}
+	}
+	if a.Changefeed != nil {
+		srv.Changefeed = a.Changefeed
 	}
 	a.Handler = srv.Routes()
 	ok = true

@@ -23,6 +23,10 @@ type Repository struct {
 	GUN       string    `json:"gun"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"`
+	// Foreign marks a GUN outside <registry host>/<namespace>/<name>, found
+	// on an external Notary server: its Namespace is names.Foreign and its
+	// Name is the whole GUN.
+	Foreign bool `json:"foreign,omitempty"`
 	// Trust is the repository's trust summary (lists only; nil until the
 	// first summary was computed).
 	Trust *TrustState `json:"trust,omitempty"`
@@ -46,8 +50,11 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// FullName is "namespace/name".
-func (r Repository) FullName() string { return r.Namespace + "/" + r.Name }
+// FullName is "namespace/name", or the GUN of a foreign repository.
+func (r Repository) FullName() string { return names.Display(r.Namespace, r.Name) }
+
+// Path is the repository's page, /repositories/<namespace>/<name>.
+func (r Repository) Path() string { return names.RepoPath(r.Namespace, r.Name) }
 
 // Page is one page of a listing.
 type Page struct {
@@ -61,6 +68,7 @@ type Page struct {
 type Service struct {
 	st           *store.Store
 	registryHost string
+	foreign      bool
 }
 
 // New returns the catalog; registryHost is the host in image names.
@@ -68,16 +76,70 @@ func New(st *store.Store, registryHost string) *Service {
 	return &Service{st: st, registryHost: registryHost}
 }
 
+// ListForeign makes the catalog accept foreign repositories: GUNs that are
+// docker repository names but not <registry host>/<namespace>/<name>. It is
+// for an external Notary server, which holds whatever GUNs its clients
+// pushed; the embedded server only serves the registry host's GUNs.
+func (s *Service) ListForeign() { s.foreign = true }
+
+// AcceptsForeign reports whether ListForeign was called.
+func (s *Service) AcceptsForeign() bool { return s.foreign }
+
+// ParseGUN returns the catalog namespace and name of a GUN someone typed,
+// or an Invalid error saying which GUNs this catalog holds.
+func (s *Service) ParseGUN(gun string) (namespace, name string, err error) {
+	gun = strings.TrimSpace(gun)
+	if namespace, name, ok := s.SplitGUN(gun); ok {
+		return namespace, name, nil
+	}
+	if err := names.GUN(gun); err != nil {
+		return "", "", err
+	}
+	return "", "", errs.Invalidf("invalid_gun", "%s is not a GUN of this trustdeck: they look like %s/<namespace>/<name>.", gun, s.registryHost)
+}
+
+// validName checks namespace/name is a name this catalog can hold.
+func (s *Service) validName(namespace, name string) error {
+	if namespace != names.Foreign {
+		return names.Repository(namespace, name)
+	}
+	if !s.foreign {
+		return errs.Invalidf("invalid_name", "Repositories outside %s are listed only in front of an external Notary server.", s.registryHost)
+	}
+	if err := names.GUN(name); err != nil {
+		return err
+	}
+	if _, _, ok := s.splitRegular(name); ok {
+		return errs.Invalidf("invalid_name", "%s is under %s: use its namespace and name.", name, s.registryHost)
+	}
+	return nil
+}
+
 // RegistryHost is the host that prefixes every GUN.
 func (s *Service) RegistryHost() string { return s.registryHost }
 
 // GUN returns the Notary GUN of namespace/name.
 func (s *Service) GUN(namespace, name string) string {
+	if namespace == names.Foreign {
+		return name
+	}
 	return s.registryHost + "/" + namespace + "/" + name
 }
 
-// SplitGUN returns the namespace and name of a GUN under the registry host.
+// SplitGUN returns the catalog namespace and name of a GUN: those of
+// <registry host>/<namespace>/<name>, or, when the catalog lists foreign
+// repositories, names.Foreign and the GUN itself for any other docker name.
 func (s *Service) SplitGUN(gun string) (namespace, name string, ok bool) {
+	if namespace, name, ok = s.splitRegular(gun); ok || !s.foreign {
+		return namespace, name, ok
+	}
+	if names.GUN(gun) != nil {
+		return "", "", false
+	}
+	return names.Foreign, gun, true
+}
+
+func (s *Service) splitRegular(gun string) (namespace, name string, ok bool) {
 	rest, found := strings.CutPrefix(gun, s.registryHost+"/")
 	if !found {
 		return "", "", false
@@ -91,7 +153,7 @@ func (s *Service) SplitGUN(gun string) (namespace, name string, ok bool) {
 
 func (s *Service) wrap(r *store.Repository) *Repository {
 	out := &Repository{Namespace: r.Namespace, Name: r.Name, GUN: s.GUN(r.Namespace, r.Name),
-		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy}
+		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Foreign: r.Namespace == names.Foreign}
 	if t := r.Trust; t != nil {
 		out.Trust = &TrustState{State: t.State, SignedTags: t.SignedTags, Signers: t.Signers,
 			NearestExpiry: timePtr(t.NearestExpiry), NearestExpiryRole: t.NearestExpiryRole,
@@ -102,12 +164,12 @@ func (s *Service) wrap(r *store.Repository) *Repository {
 
 // Create adds namespace/name to the catalog.
 func (s *Service) Create(ctx context.Context, namespace, name, createdBy string) (*Repository, error) {
-	if err := names.Repository(namespace, name); err != nil {
+	if err := s.validName(namespace, name); err != nil {
 		return nil, err
 	}
 	r, err := s.st.CreateRepository(ctx, namespace, name, createdBy)
 	if errors.Is(err, store.ErrConflict) {
-		return nil, errs.Conflictf("repository_exists", "The repository %s/%s already exists.", namespace, name)
+		return nil, errs.Conflictf("repository_exists", "The repository %s already exists.", names.Display(namespace, name))
 	}
 	if err != nil {
 		return nil, err
@@ -117,7 +179,7 @@ func (s *Service) Create(ctx context.Context, namespace, name, createdBy string)
 
 // Get returns one repository or a NotFound error.
 func (s *Service) Get(ctx context.Context, namespace, name string) (*Repository, error) {
-	if names.Repository(namespace, name) != nil {
+	if s.validName(namespace, name) != nil {
 		return nil, notFound(namespace, name)
 	}
 	r, err := s.st.Repository(ctx, namespace, name)
@@ -131,7 +193,7 @@ func (s *Service) Get(ctx context.Context, namespace, name string) (*Repository,
 }
 
 func notFound(namespace, name string) error {
-	return errs.NotFoundf("repository_not_found", "There is no repository %s/%s.", namespace, name)
+	return errs.NotFoundf("repository_not_found", "There is no repository %s.", names.Display(namespace, name))
 }
 
 // Delete removes namespace/name from the catalog.

@@ -11,9 +11,14 @@
 // by GUN and kind of change, within ownWindow, in memory: a change trustdeck
 // made just before a restart is audited once more, as outside.
 //
-// Limitation: GUNs outside --registry-host (or not shaped
-// <registry host>/<namespace>/<name>) are not entered into the catalog; the
-// poller logs each once.
+// GUNs outside --registry-host, or not shaped
+// <registry host>/<namespace>/<name>, are entered under their full name when
+// the catalog lists foreign repositories (catalog.ListForeign); a GUN that is
+// not a docker repository name at all is skipped with one log line.
+//
+// A change ID below the stored position means the server's changefeed
+// started again (notary-server's memory backend after a restart, or another
+// database): the poller then reads it again from the start.
 package discovery
 
 import (
@@ -24,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +37,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/names"
 	"github.com/trustdeck/trustdeck/internal/store"
 )
 
@@ -92,8 +99,28 @@ type Poller struct {
 
 	mu         sync.Mutex
 	lastErr    string
+	lastRead   time.Time
+	restarts   int
 	skipped    map[string]bool
 	discovered int
+}
+
+// Status is what the pages say about discovery.
+type Status struct {
+	URL        string
+	Interval   time.Duration
+	Error      string    // the last poll's error; "" after a good poll
+	LastRead   time.Time // the last good poll; zero before the first
+	Discovered int       // repositories entered since trustdeck started
+	Restarts   int       // times the server's changefeed was found started again
+}
+
+// Status reports the poller's state.
+func (p *Poller) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Status{URL: p.cfg.URL, Interval: p.cfg.Interval, Error: p.lastErr, LastRead: p.lastRead,
+		Discovered: p.discovered, Restarts: p.restarts}
 }
 
 // Discovered counts the repositories the poller entered into the catalog.
@@ -136,6 +163,8 @@ func (p *Poller) report(err error) {
 	msg := ""
 	if err != nil {
 		msg = err.Error()
+	} else {
+		p.lastRead = time.Now()
 	}
 	switch {
 	case msg == p.lastErr:
@@ -176,12 +205,16 @@ func (p *Poller) Poll(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		f, err := p.fetch(ctx, cursor)
+		f, err := p.fetch(ctx, cursor, Records)
 		if err != nil {
 			return err
 		}
 		if len(f.Records) == 0 {
-			return nil
+			restarted, err := p.restarted(ctx, cursor)
+			if err != nil || !restarted {
+				return err
+			}
+			continue
 		}
 		latest := map[string]store.GUNChange{}
 		var order []string
@@ -213,11 +246,43 @@ func (p *Poller) Poll(ctx context.Context) error {
 	}
 }
 
-func (p *Poller) fetch(ctx context.Context, cursor string) (*feed, error) {
+// restarted checks, when nothing follows the stored position, whether the
+// server's latest change ID lies below it: then its changefeed started again,
+// and the position goes back to the start (true).
+func (p *Poller) restarted(ctx context.Context, cursor string) (bool, error) {
+	pos, err := strconv.ParseInt(cursor, 10, 64)
+	if err != nil || pos <= 0 {
+		return false, nil // nothing read yet, or IDs that are not numbers
+	}
+	f, err := p.fetch(ctx, "-1", -1) // the most recent change
+	if err != nil {
+		return false, err
+	}
+	latest := int64(0)
+	if len(f.Records) > 0 {
+		if latest, err = strconv.ParseInt(f.Records[len(f.Records)-1].ID, 10, 64); err != nil {
+			return false, nil
+		}
+	}
+	if latest >= pos {
+		return false, nil
+	}
+	p.cfg.Log.Warn("notary changefeed: the server's change IDs started again (a restarted memory backend or another database); reading it from the start",
+		"server", p.cfg.URL, "stored", cursor, "latest", latest)
+	if err := p.cfg.Store.SaveChangefeed(ctx, p.cfg.URL, "0", nil); err != nil {
+		return false, err
+	}
+	p.mu.Lock()
+	p.restarts++
+	p.mu.Unlock()
+	return true, nil
+}
+
+func (p *Poller) fetch(ctx context.Context, cursor string, records int) (*feed, error) {
 	if cursor == "" {
 		cursor = "0"
 	}
-	q := url.Values{"change_id": {cursor}, "records": {fmt.Sprint(Records)}}
+	q := url.Values{"change_id": {cursor}, "records": {strconv.Itoa(records)}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.URL+"/v2/_trust/changefeed?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
@@ -232,8 +297,10 @@ func (p *Poller) fetch(ctx context.Context, cursor string) (*feed, error) {
 		return nil, fmt.Errorf("reading the changefeed: %w", err)
 	}
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("the Notary server refuses the global changefeed (HTTP %d): trustdeck's account needs * access (registry:catalog:*)", resp.StatusCode)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, fmt.Errorf("the Notary server refuses the global changefeed (HTTP 401): it did not accept trustdeck's credentials; check --notary-username and --notary-password, and that the account has * on registry:catalog:*")
+	case resp.StatusCode == http.StatusForbidden:
+		return nil, fmt.Errorf("the Notary server refuses the global changefeed (HTTP 403): trustdeck's account needs * access on registry:catalog:*")
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("the Notary server answered the changefeed with HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body[:min(len(body), 300)])))
 	}
@@ -253,7 +320,7 @@ func (p *Poller) apply(ctx context.Context, c change) error {
 		p.skipped[c.GUN] = true
 		p.mu.Unlock()
 		if first {
-			p.cfg.Log.Info("notary changefeed: skipping a GUN that is not <registry host>/<namespace>/<name> (not shown in trustdeck)",
+			p.cfg.Log.Info("notary changefeed: skipping a GUN that is not a docker repository name (not shown in trustdeck)",
 				"gun", c.GUN)
 		}
 		return nil
@@ -277,7 +344,7 @@ func (p *Poller) apply(ctx context.Context, c change) error {
 		p.cfg.Audit.Record(ctx, audit.Event{At: c.CreatedAt, Actor: CreatedBy, Action: audit.RepoCreate, GUN: c.GUN,
 			Namespace: ns, Name: name, Source: Source,
 			Detail: "discovered from the Notary server's changefeed (" + p.cfg.URL + ")"})
-		p.cfg.Log.Info("notary changefeed: repository discovered", "repository", ns+"/"+name)
+		p.cfg.Log.Info("notary changefeed: repository discovered", "repository", names.Display(ns, name))
 	default:
 		return err
 	}

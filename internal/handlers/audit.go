@@ -31,9 +31,13 @@ func (s *Server) auditQuery(c echo.Context) (audit.Query, error) {
 	if repo := c.QueryParam("repository"); repo != "" {
 		ns, name, ok := strings.Cut(repo, "/")
 		if !ok {
-			return q, errs.Invalidf("invalid_name", "repository must be namespace/name.")
+			return q, errs.Invalidf("invalid_name", "repository must be namespace/name (or ~/<GUN> outside the registry host).")
 		}
-		if err := names.Repository(ns, name); err != nil {
+		check := names.Repository
+		if ns == names.Foreign {
+			check = func(_, gun string) error { return names.GUN(gun) }
+		}
+		if err := check(ns, name); err != nil {
 			return q, err
 		}
 		if err := s.Accounts.Require(ctx, u, ns, accounts.RoleAdmin); err != nil {

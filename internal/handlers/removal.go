@@ -100,7 +100,7 @@ func (s *Server) deleteTrustSubmit(c echo.Context) error {
 	if err := s.deleteTrust(c, r, c.FormValue("confirm"), c.FormValue("delete_keys") == "true"); err != nil {
 		return s.wizardFailure(c, r, err)
 	}
-	return s.redirectWithNotice(c, "/repositories/"+r.Namespace+"/"+r.Name+"/delete", "Trust data of "+r.GUN+" deleted.")
+	return s.redirectWithNotice(c, r.Path()+"/delete", "Trust data of "+r.GUN+" deleted.")
 }
 
 func (s *Server) deleteRepository(c echo.Context, r *catalog.Repository) error {
@@ -238,7 +238,7 @@ func (s *Server) tagRevokeSubmit(c echo.Context) error {
 		f.Error = msg
 		return render(c, status, views.TagRevokePage(s.page(c, "Revoke tag", "repositories"), f))
 	}
-	return s.redirectWithNotice(c, "/repositories/"+r.Namespace+"/"+r.Name, "Tag "+tag+" revoked.")
+	return s.redirectWithNotice(c, r.Path(), "Tag "+tag+" revoked.")
 }
 
 func (s *Server) apiRevokeTag(c echo.Context) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/names"
 	"github.com/trustdeck/trustdeck/internal/views"
 )
 
@@ -20,13 +21,14 @@ import (
 // may read its namespace. Without read the answer is 404, whether or not the
 // repository exists, so names do not leak.
 func (s *Server) repoForRead(c echo.Context) (*catalog.Repository, accounts.Role, error) {
-	ns, name := c.Param("ns"), c.Param("name")
+	ns := c.Param("ns")
+	name := names.NameFromPath(ns, c.Param("name"))
 	role, err := s.Accounts.RoleIn(c.Request().Context(), currentUser(c), ns)
 	if err != nil {
 		return nil, role, err
 	}
 	if role < accounts.RoleRead {
-		return nil, role, errs.NotFoundf("repository_not_found", "There is no repository %s/%s you can see.", ns, name)
+		return nil, role, errs.NotFoundf("repository_not_found", "There is no repository %s you can see.", names.Display(ns, name))
 	}
 	r, err := s.Catalog.Get(c.Request().Context(), ns, name)
 	return r, role, err
@@ -78,6 +80,7 @@ func (s *Server) repositoryList(c echo.Context) error {
 	}
 	q, sort, filter := c.QueryParam("q"), c.QueryParam("sort"), c.QueryParam("filter")
 	l := views.RepoList{Query: q, Sort: sort, Filter: filter, Total: p.Total, Page: p.Page, Pages: max(p.Pages, 1), CanCreate: canCreate}
+	l.Discovery = s.discoveryState(c)
 	now := time.Now()
 	for _, r := range p.Repositories {
 		l.Rows = append(l.Rows, views.RepoRow{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN,
@@ -111,7 +114,24 @@ func (s *Server) repositoryNewForm(c echo.Context) error {
 		return errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators create repositories.")
 	}
 	return render(c, http.StatusOK, views.NewRepositoryPage(s.page(c, "New repository", "repositories"),
-		views.RepoForm{Namespaces: nss}))
+		views.RepoForm{Namespaces: nss, AcceptGUN: s.acceptsGUN(c)}))
+}
+
+// acceptsGUN reports whether the caller may name a new repository by a whole
+// GUN: global administrators, when the catalog lists GUNs outside the
+// registry host (in front of an external Notary server).
+func (s *Server) acceptsGUN(c echo.Context) bool {
+	u := currentUser(c)
+	return s.Catalog.AcceptsForeign() && u != nil && u.IsAdmin
+}
+
+// newRepositoryName is the namespace and name of a repository to create,
+// given by namespace and name or, where accepted, by a whole GUN.
+func (s *Server) newRepositoryName(ns, name, gun string) (string, string, error) {
+	if strings.TrimSpace(gun) == "" {
+		return strings.TrimSpace(ns), strings.TrimSpace(name), nil
+	}
+	return s.Catalog.ParseGUN(gun)
 }
 
 // createRepository checks the caller administers the namespace, then creates.
@@ -132,9 +152,12 @@ func (s *Server) createRepository(c echo.Context, ns, name string) (*catalog.Rep
 }
 
 func (s *Server) repositoryCreate(c echo.Context) error {
-	ns := strings.TrimSpace(c.FormValue("namespace"))
-	name := strings.TrimSpace(c.FormValue("name"))
-	r, err := s.createRepository(c, ns, name)
+	gun := strings.TrimSpace(c.FormValue("gun"))
+	ns, name, err := s.newRepositoryName(c.FormValue("namespace"), c.FormValue("name"), gun)
+	var r *catalog.Repository
+	if err == nil {
+		r, err = s.createRepository(c, ns, name)
+	}
 	if err != nil {
 		kind := errs.KindOf(err)
 		if kind != errs.Invalid && kind != errs.Conflict {
@@ -143,9 +166,10 @@ func (s *Server) repositoryCreate(c echo.Context) error {
 		status, _, msg := classify(err)
 		_, nss, _ := s.canCreateSomewhere(c)
 		return render(c, status, views.NewRepositoryPage(s.page(c, "New repository", "repositories"),
-			views.RepoForm{Namespace: ns, Name: name, Error: msg, Namespaces: nss}))
+			views.RepoForm{Namespace: strings.TrimSpace(c.FormValue("namespace")), Name: strings.TrimSpace(c.FormValue("name")),
+				GUN: gun, AcceptGUN: s.acceptsGUN(c), Error: msg, Namespaces: nss}))
 	}
-	return s.redirectWithNotice(c, "/repositories/"+r.Namespace+"/"+r.Name, "Repository "+r.FullName()+" created.")
+	return s.redirectWithNotice(c, r.Path(), "Repository "+r.FullName()+" created.")
 }
 
 func (s *Server) repositoryShow(c echo.Context) error {
@@ -187,11 +211,16 @@ func (s *Server) apiRepositoryCreate(c echo.Context) error {
 	var in struct {
 		Namespace string `json:"namespace"`
 		Name      string `json:"name"`
+		GUN       string `json:"gun"` // instead of namespace and name
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	r, err := s.createRepository(c, in.Namespace, in.Name)
+	ns, name, err := s.newRepositoryName(in.Namespace, in.Name, in.GUN)
+	if err != nil {
+		return err
+	}
+	r, err := s.createRepository(c, ns, name)
 	if err != nil {
 		return err
 	}
@@ -215,6 +244,20 @@ func (s *Server) apiRepositoryDelete(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// discoveryState reports the changefeed's state; the server's address and
+// the error's detail are for global administrators.
+func (s *Server) discoveryState(c echo.Context) *views.DiscoveryState {
+	if s.Changefeed == nil {
+		return nil
+	}
+	st := s.Changefeed.Status()
+	d := &views.DiscoveryState{Failing: st.Error != "", LastRead: st.LastRead}
+	if u := currentUser(c); u != nil && u.IsAdmin {
+		d.Server, d.Error = st.URL, st.Error
+	}
+	return d
 }
 
 // trustStateView turns a stored summary into the list's view model.

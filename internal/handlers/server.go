@@ -16,6 +16,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/accounts"
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/discovery"
 	"github.com/trustdeck/trustdeck/internal/removal"
 	"github.com/trustdeck/trustdeck/internal/signers"
 	"github.com/trustdeck/trustdeck/internal/trust"
@@ -56,9 +57,17 @@ type Server struct {
 	// Notary, when set, serves the embedded Notary API under /v2/ and the
 	// token service under /auth/token.
 	Notary *Notary
+	// Changefeed, in front of an external Notary server, reports the
+	// discovery of repositories from its changefeed.
+	Changefeed ChangefeedStatus
 
 	notaryOnce    sync.Once
 	notaryHandler http.Handler
+}
+
+// ChangefeedStatus is the discovery poller as the pages see it.
+type ChangefeedStatus interface {
+	Status() discovery.Status
 }
 
 // maxBody is the request body limit of the UI and the JSON API.

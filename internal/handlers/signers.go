@@ -271,7 +271,7 @@ func (s *Server) addSignerSubmit(c echo.Context) error {
 		}
 		return render(c, status, views.AddSignerPage(s.page(c, "Add signer", "repositories"), f))
 	}
-	return s.redirectWithNotice(c, "/repositories/"+r.Namespace+"/"+r.Name+"#signers", "Signer "+name+" added.")
+	return s.redirectWithNotice(c, r.Path()+"#signers", "Signer "+name+" added.")
 }
 
 func (s *Server) apiAddSigner(c echo.Context) error {
@@ -366,7 +366,7 @@ func (s *Server) revokeSignerSubmit(c echo.Context) error {
 		m.Error = msg
 		return render(c, status, views.RevokeSignerPage(s.page(c, "Revoke signer", "repositories"), m))
 	}
-	return s.redirectWithNotice(c, "/repositories/"+r.Namespace+"/"+r.Name+"#signers", "Signer "+signer+" revoked.")
+	return s.redirectWithNotice(c, r.Path()+"#signers", "Signer "+signer+" revoked.")
 }
 
 func (s *Server) apiRevokeSigner(c echo.Context) error {

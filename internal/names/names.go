@@ -4,6 +4,7 @@ package names
 
 import (
 	"regexp"
+	"strings"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
 )
@@ -55,4 +56,70 @@ func Username(s string) error {
 			"The username %q is not valid: 1 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit.", s)
 	}
 	return nil
+}
+
+// Foreign is the catalog namespace of repositories whose GUN is not
+// <registry host>/<namespace>/<name>: GUNs under other registries or of
+// another shape, found on an external Notary server. Their catalog name is
+// the whole GUN. No account can be a member of it ("~" is not a valid
+// namespace); only global administrators see these repositories.
+const Foreign = "~"
+
+var (
+	domainRE = regexp.MustCompile(`^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?$`)
+)
+
+// GUN validates a GUN as docker writes them: a repository name with an
+// optional registry host, "host[:port]/path/components", each path component
+// as Component demands. It is the shape of every GUN docker can sign.
+func GUN(gun string) error {
+	bad := func(why string) error {
+		return errs.Invalidf("invalid_gun", "The GUN %q is not a docker repository name: %s.", gun, why)
+	}
+	if gun == "" {
+		return errs.Invalidf("invalid_gun", "The GUN is empty.")
+	}
+	if len(gun) > MaxRepositoryLength {
+		return bad("longer than 255 characters")
+	}
+	parts := strings.Split(gun, "/")
+	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
+		if !domainRE.MatchString(parts[0]) {
+			return bad("the registry host is not host[:port]")
+		}
+		parts = parts[1:]
+	}
+	for _, p := range parts {
+		if !componentRE.MatchString(p) {
+			return bad("use lowercase letters and digits in each path component, separated by '.', '_', '__' or '-'")
+		}
+	}
+	return nil
+}
+
+// RepoPath is the page of a catalog repository: /repositories/<ns>/<name>.
+// A foreign repository's name (its GUN) is written with '+' for '/', which
+// no docker name contains, so that it stays one path segment.
+func RepoPath(namespace, name string) string {
+	if namespace == Foreign {
+		name = strings.ReplaceAll(name, "/", "+")
+	}
+	return "/repositories/" + namespace + "/" + name
+}
+
+// NameFromPath reverses RepoPath for the name segment of a route.
+func NameFromPath(namespace, segment string) string {
+	if namespace == Foreign {
+		return strings.ReplaceAll(segment, "+", "/")
+	}
+	return segment
+}
+
+// Display is how a repository is named to people: "namespace/name", or the
+// whole GUN of a foreign repository.
+func Display(namespace, name string) string {
+	if namespace == Foreign {
+		return name
+	}
+	return namespace + "/" + name
 }

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/trustdeck/trustdeck/internal/names"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -20,7 +22,7 @@ func tagSortURL(r RepoDetail, sort string) string {
 		v.Set("signer", r.Trust.SignerFilter)
 	}
 	v.Set("sort", sort)
-	return "/repositories/" + r.Namespace + "/" + r.Name + "?" + v.Encode() + "#signed-tags"
+	return repoPath(r.Namespace, r.Name) + "?" + v.Encode() + "#signed-tags"
 }
 
 // shortKey is a key ID cut to docker's 12 characters.
@@ -46,3 +48,14 @@ func namesSuffix(names []string) string {
 	}
 	return ": " + strings.Join(names, ", ")
 }
+
+// repoPath is the page of the repository namespace/name.
+func repoPath(namespace, name string) string { return names.RepoPath(namespace, name) }
+
+// repoName is how the repository is named on pages: namespace/name, or the
+// GUN of a repository outside the registry host.
+func repoName(namespace, name string) string { return names.Display(namespace, name) }
+
+// isForeign reports a repository outside the registry host (its namespace is
+// names.Foreign).
+func isForeign(namespace string) bool { return namespace == names.Foreign }

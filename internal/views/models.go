@@ -2,7 +2,11 @@
 // function of the view models in this file: no I/O, no services.
 package views
 
-import "time"
+import (
+	"time"
+
+	"github.com/trustdeck/trustdeck/internal/names"
+)
 
 // Page carries what the layout needs on every page.
 type Page struct {
@@ -50,6 +54,18 @@ type RepoList struct {
 	PrevURL   string
 	NextURL   string
 	CanCreate bool
+	// Discovery is the external Notary server's changefeed (nil with the
+	// embedded server).
+	Discovery *DiscoveryState
+}
+
+// DiscoveryState says whether repositories are being discovered from an
+// external Notary server's changefeed.
+type DiscoveryState struct {
+	Server   string // the server's URL; global administrators only
+	Error    string // why the changefeed cannot be read; "" when it can (detail for global administrators)
+	Failing  bool
+	LastRead time.Time // zero before the first good read
 }
 
 // RepoForm is the create-repository form.
@@ -58,6 +74,11 @@ type RepoForm struct {
 	Name       string
 	Error      string
 	Namespaces []string // namespaces the viewer administers (suggestions); nil for global admins
+	// GUN is the other way to name it: a whole GUN, offered (AcceptGUN) to
+	// global administrators in front of an external Notary server, where
+	// GUNs outside the registry host are listed under their full name.
+	GUN       string
+	AcceptGUN bool
 }
 
 // RepoDetail is the repository page.
@@ -326,8 +347,9 @@ type DeleteWizard struct {
 	Error      string
 }
 
-// FullName is namespace/name, what the admin types to confirm.
-func (d DeleteWizard) FullName() string { return d.Namespace + "/" + d.Name }
+// FullName is namespace/name (a foreign repository's GUN), what the admin
+// types to confirm.
+func (d DeleteWizard) FullName() string { return names.Display(d.Namespace, d.Name) }
 
 // TagRevokeForm is the form that removes a tag from the roles trustdeck can
 // sign (docker trust revoke).
