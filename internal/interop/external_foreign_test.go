@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// foreignRepo is a repository as GET /api/v1/repositories lists it.
-type foreignRepo struct {
+// listedRepo is a repository as GET /api/v1/repositories lists it.
+type listedRepo struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	GUN       string `json:"gun"`
@@ -19,18 +19,19 @@ type foreignRepo struct {
 	Trust     *struct {
 		State      string `json:"state"`
 		SignedTags int    `json:"signed_tags"`
+		LastSigned string `json:"last_signed"`
 	} `json:"trust"`
 }
 
 // listed returns the repositories a's search for q finds.
-func (w *world) listed(a account, q string) []foreignRepo {
+func (w *world) listed(a account, q string) []listedRepo {
 	w.t.Helper()
 	resp, body := w.s.API(w.t, a.name, a.pass, http.MethodGet, "/api/v1/repositories?q="+url.QueryEscape(q), nil)
 	if resp.StatusCode != http.StatusOK {
 		w.t.Fatalf("list repositories as %s: %d %s", a.name, resp.StatusCode, body)
 	}
 	var list struct {
-		Repositories []foreignRepo `json:"repositories"`
+		Repositories []listedRepo `json:"repositories"`
 	}
 	if err := json.Unmarshal([]byte(body), &list); err != nil {
 		w.t.Fatal(err)
@@ -38,13 +39,13 @@ func (w *world) listed(a account, q string) []foreignRepo {
 	return list.Repositories
 }
 
-func findRepo(list []foreignRepo, gun string) (foreignRepo, bool) {
+func findRepo(list []listedRepo, gun string) (listedRepo, bool) {
 	for _, r := range list {
 		if r.GUN == gun {
 			return r, true
 		}
 	}
-	return foreignRepo{}, false
+	return listedRepo{}, false
 }
 
 // TestExternalForeignGUNs: in front of an external notary-server, GUNs
@@ -73,7 +74,7 @@ func TestExternalForeignGUNs(t *testing.T) {
 	// The same namespace/name under the registry host is another repository.
 	alice.mustNotary("init", extRegistry+"/team/app", "-p")
 
-	var repo foreignRepo
+	var repo listedRepo
 	waitFor(t, gun+" to be discovered and summarised", 20*time.Second, func() (bool, string) {
 		var ok bool
 		repo, ok = findRepo(w.listed(admin, "registry.other.example"), gun)

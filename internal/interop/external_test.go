@@ -8,7 +8,9 @@ package interop
 // through it.
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,9 +18,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"html"
+	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -91,9 +97,10 @@ type notaryServer struct {
 }
 
 // startNotaryServer writes a test CA, a certificate for 127.0.0.1 and the
-// server's JSON configuration (storage is its "storage" section), and starts
+// server's JSON configuration (storage is its "storage" section; each extra
+// map adds or replaces top-level sections, such as "auth"), and starts
 // notary-server on a free port.
-func startNotaryServer(t *testing.T, storage map[string]any) *notaryServer {
+func startNotaryServer(t *testing.T, storage map[string]any, extra ...map[string]any) *notaryServer {
 	t.Helper()
 	dir := t.TempDir()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -133,12 +140,18 @@ func startNotaryServer(t *testing.T, storage map[string]any) *notaryServer {
 	s.addr = ln.Addr().String()
 	ln.Close()
 	s.URL = "https://" + s.addr
-	conf, _ := json.MarshalIndent(map[string]any{
+	sections := map[string]any{
 		"server":        map[string]any{"http_addr": s.addr, "tls_cert_file": certFile, "tls_key_file": keyFile},
 		"trust_service": map[string]any{"type": "local", "hostname": "", "port": "", "key_algorithm": "ecdsa"},
 		"logging":       map[string]any{"level": "info"},
 		"storage":       storage,
-	}, "", "  ")
+	}
+	for _, e := range extra {
+		for k, v := range e {
+			sections[k] = v
+		}
+	}
+	conf, _ := json.MarshalIndent(sections, "", "  ")
 	write("server-config.json", conf)
 	s.start()
 	t.Cleanup(func() {
@@ -342,6 +355,9 @@ func testExternalNotaryServer(t *testing.T, ns *notaryServer, db *pgCluster) {
 	// signer operations sign with the repository key alone).
 	alice.mustNotary("key", "rotate", gun, "snapshot", "-r")
 	alice.mustNotary("add", gun, "v1", artifact)
+	// v3, in the same publish (one change on the changefeed), is revoked
+	// through trustdeck below.
+	alice.mustNotary("add", gun, "v3", w.writeFile("artifact-v3", []byte("external artifact v3")))
 	alice.mustNotary("publish", gun)
 	haveDocker := !dockerMissing(t, "the docker CLI parts of the external Notary server test",
 		"discovery, the repository page and trustdeck's own operations are still checked")
@@ -353,35 +369,16 @@ func testExternalNotaryServer(t *testing.T, ns *notaryServer, db *pgCluster) {
 		alice.mustNotary("add", gun, "v2", v2, "--roles", "targets/releases", "--roles", "targets/bob")
 		alice.mustNotary("publish", gun)
 	}
-	// A GUN outside the registry host is skipped.
+	// A GUN outside the registry host is listed under its full name
+	// (TestExternalForeignGUNs checks the rest).
 	alice.mustNotary("init", "elsewhere.example/x/y", "-p")
 
 	// Discovery: the repository appears in the catalog, created by the changefeed.
-	var repo struct {
-		GUN       string `json:"gun"`
-		CreatedBy string `json:"created_by"`
-		Trust     *struct {
-			State      string `json:"state"`
-			SignedTags int    `json:"signed_tags"`
-			LastSigned string `json:"last_signed"`
-		} `json:"trust"`
-	}
+	var repo listedRepo
 	waitFor(t, "prod/app to be discovered from the changefeed", 20*time.Second, func() (bool, string) {
-		resp, body := s.API(t, admin.name, admin.pass, http.MethodGet, "/api/v1/repositories?q=app", nil)
-		if resp.StatusCode != http.StatusOK {
-			return false, body
-		}
-		var list struct {
-			Repositories []json.RawMessage `json:"repositories"`
-		}
-		json.Unmarshal([]byte(body), &list)
-		for _, r := range list.Repositories {
-			json.Unmarshal(r, &repo)
-			if repo.GUN == gun && repo.Trust != nil && repo.Trust.State == "signed" {
-				return true, body
-			}
-		}
-		return false, body
+		var ok bool
+		repo, ok = findRepo(w.listed(admin, "app"), gun)
+		return ok && repo.Trust != nil && repo.Trust.State == "signed", fmt.Sprintf("%+v", repo)
 	})
 	if repo.CreatedBy != "changefeed" {
 		t.Errorf("created_by %q, want changefeed", repo.CreatedBy)
@@ -391,8 +388,9 @@ func testExternalNotaryServer(t *testing.T, ns *notaryServer, db *pgCluster) {
 	}
 	// The GUN outside the registry host was published last: wait for the
 	// poller to reach it.
-	waitFor(t, "a log line for the skipped GUN outside the registry host", 20*time.Second, func() (bool, string) {
-		return strings.Contains(s.Logs.String(), "elsewhere.example/x/y"), ""
+	waitFor(t, "the GUN outside the registry host to be listed", 20*time.Second, func() (bool, string) {
+		r, ok := findRepo(w.listed(admin, "elsewhere"), "elsewhere.example/x/y")
+		return ok && r.Foreign && r.Name == "elsewhere.example/x/y", fmt.Sprintf("%+v", r)
 	})
 
 	// The repository page shows the signed tag.
@@ -508,7 +506,12 @@ func testExternalNotaryServer(t *testing.T, ns *notaryServer, db *pgCluster) {
 		}
 	}
 
-	// trustdeck's own publishes are audited with its actor, not again as outside.
+	// Tag revocation and backup through trustdeck, against notary-server.
+	testExternalRevokeTags(t, w, ns, alice, b, gun, haveDocker)
+	testExternalBackup(t, w, ns, b, gun, db, haveDocker)
+
+	// trustdeck's own publishes (signers, tag revocations) are audited with
+	// its actor, not again as outside.
 	time.Sleep(time.Second) // several poll intervals
 	events = w.audit("prod/app")
 	if _, ok := findEvent(events, "admin", "signer.add", "carol"); !ok {
@@ -785,4 +788,373 @@ func startPostgres(t *testing.T) *pgCluster {
 		URL: "postgres://" + dbUser + ":" + dbPass + "@127.0.0.1:" + port + "/" + dbName + "?sslmode=disable",
 		run: asPostgres, dir: dir, port: port, dbName: dbName, dbUser: dbUser,
 	}
+}
+
+// ---- tag revocation and backup against notary-server
+
+// extFetch GETs path on notary-server with its TLS client.
+func extFetch(t *testing.T, ns *notaryServer, path string) (int, []byte) {
+	t.Helper()
+	resp, err := ns.client().Get(ns.URL + path)
+	if err != nil {
+		t.Fatalf("GET %s on notary-server: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s on notary-server: %v", path, err)
+	}
+	return resp.StatusCode, body
+}
+
+// extRole is the current metadata of role of gun as notary-server serves it.
+func extRole(t *testing.T, ns *notaryServer, gun, role string) []byte {
+	t.Helper()
+	status, body := extFetch(t, ns, "/v2/"+gun+"/_trust/tuf/"+role+".json")
+	if status != http.StatusOK {
+		t.Fatalf("GET %s.json of %s on notary-server: %d %s", role, gun, status, body)
+	}
+	return body
+}
+
+// extMeta is the part of a role's metadata these checks read.
+type extMeta struct {
+	Signed struct {
+		Version int `json:"version"`
+		Targets map[string]struct {
+			Hashes map[string][]byte `json:"hashes"`
+		} `json:"targets"`
+		Delegations struct {
+			Roles []struct {
+				Name string `json:"name"`
+			} `json:"roles"`
+		} `json:"delegations"`
+	} `json:"signed"`
+}
+
+func extParse(t *testing.T, what string, body []byte) extMeta {
+	t.Helper()
+	var m extMeta
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, body)
+	}
+	return m
+}
+
+// extTags lists the tags role of gun holds on notary-server, with their
+// sha256 (lowercase hex).
+func extTags(t *testing.T, ns *notaryServer, gun, role string) map[string]string {
+	t.Helper()
+	m := extParse(t, role+".json of "+gun, extRole(t, ns, gun, role))
+	out := map[string]string{}
+	for name, tg := range m.Signed.Targets {
+		out[name] = hex.EncodeToString(tg.Hashes["sha256"])
+	}
+	return out
+}
+
+// extVersions reads the current version of each role of gun from
+// notary-server (roles without metadata are absent from the map).
+func extVersions(t *testing.T, ns *notaryServer, gun string, roles ...string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, role := range roles {
+		status, body := extFetch(t, ns, "/v2/"+gun+"/_trust/tuf/"+role+".json")
+		if status == http.StatusNotFound {
+			continue
+		}
+		if status != http.StatusOK {
+			t.Fatalf("GET %s.json of %s on notary-server: %d %s", role, gun, status, body)
+		}
+		out[role] = extParse(t, role+".json of "+gun, body).Signed.Version
+	}
+	return out
+}
+
+// extRevokeExpect checks, from machines without cached trust data talking to
+// notary-server directly, that gun lists exactly the tags of want: with
+// notary list and, when docker is installed, with docker trust inspect (JSON
+// and --pretty), which the inspect API must equal byte for byte; without
+// docker the inspect API alone is checked against want.
+func extRevokeExpect(t *testing.T, w *world, ns *notaryServer, gun, when string, haveDocker bool, want map[string]revokeTagWant) {
+	t.Helper()
+	wantTags := slices.Sorted(maps.Keys(want))
+	all := []string{"v1", "v2", "v3"}
+	expectRows := func(tool, out string) {
+		t.Helper()
+		for _, tag := range all {
+			row := tableRow(out, tag)
+			switch tw, ok := want[tag]; {
+			case ok && (len(row) < 2 || row[1] != tw.digest):
+				t.Errorf("%s: %s should list %s with digest %s:\n%s", when, tool, tag, tw.digest, out)
+			case !ok && row != nil:
+				t.Errorf("%s: %s still lists %s:\n%s", when, tool, tag, out)
+			}
+		}
+	}
+	box := w.newExtMachine("ext-"+revokeTagBoxName(when), ns)
+	expectRows("notary list", box.mustNotary("list", gun).stdout)
+
+	inspect := func(pretty bool) string {
+		t.Helper()
+		q := url.Values{"ref": {gun}}
+		if pretty {
+			q.Set("pretty", "1")
+		}
+		resp, body := w.s.API(t, admin.name, admin.pass, http.MethodGet, "/api/v1/trust/inspect?"+q.Encode(), nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: GET /api/v1/trust/inspect?%s: %d %s", when, q.Encode(), resp.StatusCode, body)
+		}
+		return body
+	}
+	apiJSON, apiPretty := inspect(false), inspect(true)
+	if got := revokeTagInspected(t, apiJSON, want); !slices.Equal(got, wantTags) {
+		t.Errorf("%s: the inspect API lists tags %v, want %v:\n%s", when, got, wantTags, apiJSON)
+	}
+	if !haveDocker {
+		t.Logf("%s: docker trust inspect not run (docker is not installed)", when)
+		return
+	}
+	dockerJSON := box.mustDocker("trust", "inspect", gun).stdout
+	if got := revokeTagInspected(t, dockerJSON, want); !slices.Equal(got, wantTags) {
+		t.Errorf("%s: docker trust inspect lists tags %v, want %v:\n%s", when, got, wantTags, dockerJSON)
+	}
+	dockerPretty := box.mustDocker("trust", "inspect", "--pretty", gun).stdout
+	t.Logf("%s: docker trust inspect --pretty %s:\n%s", when, gun, dockerPretty)
+	expectRows("docker trust inspect --pretty", dockerPretty)
+	if apiJSON != dockerJSON {
+		t.Errorf("%s: the inspect API differs from docker trust inspect:\n%s", when, lineDiff(apiJSON, dockerJSON))
+	}
+	if apiPretty != dockerPretty {
+		t.Errorf("%s: the pretty inspect API differs from docker trust inspect --pretty:\n%s", when, lineDiff(apiPretty, dockerPretty))
+	}
+}
+
+// testExternalRevokeTags revokes signed tags of gun through trustdeck, which
+// publishes to notary-server: v3 (held by targets alone) with the revoke
+// form as admin, the repository key unlocked from the vault; with docker, v2
+// (held by targets/releases and targets/bob) through the API as pat, a
+// namespace admin, with bob's key file as a one-off key. A wrong passphrase
+// first changes nothing on notary-server each time. docker trust inspect and
+// notary list, against notary-server directly, then no longer show the
+// revoked tag and still show the others; the audit names the trustdeck
+// account that revoked each.
+func testExternalRevokeTags(t *testing.T, w *world, ns *notaryServer, alice *extMachine, b *testserver.Browser, gun string, haveDocker bool) {
+	digest := func(tag string) string { return sha256Hex([]byte("external artifact " + tag)) }
+	want := map[string]revokeTagWant{"v1": {digest("v1"), "Repo Admin"}, "v3": {digest("v3"), "Repo Admin"}}
+	delegations := []string{}
+	if haveDocker {
+		want["v2"] = revokeTagWant{digest("v2"), "bob"}
+		delegations = []string{"targets/releases", "targets/bob"}
+	}
+	roles := append([]string{"root", "targets", "snapshot", "timestamp"}, delegations...)
+	extRevokeExpect(t, w, ns, gun, "before revoking", haveDocker, want)
+
+	// v3 with the revoke form: it lists targets alone, with the vault's key.
+	page := "/repositories/prod/app/tags/revoke"
+	resp, body := b.Get(page + "?tag=v3")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s?tag=v3: %d\n%s", page, resp.StatusCode, body)
+	}
+	form := revokeTagFormRoles(t, body)
+	if got := slices.Sorted(maps.Keys(form)); !slices.Equal(got, []string{"targets"}) {
+		t.Fatalf("the revoke page of v3 lists roles %v, want targets alone:\n%s", got, body)
+	}
+	if f := form["targets"]; !f.vaultHolds || !strings.Contains(f.text, digest("v3")) {
+		t.Errorf("the revoke page should show v3's digest %s and the vault's repository key:\n%s", digest("v3"), f.text)
+	}
+	before := extVersions(t, ns, gun, roles...)
+	resp, body = w.revokeTagPostForm(t, b, page, "v3", form, map[string]string{"targets": "not-the-passphrase"})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `role="alert"`) ||
+		!strings.Contains(html.UnescapeString(body), "targets: Wrong passphrase") {
+		t.Errorf("revoke v3 with a wrong passphrase: %d, want 400 and an alert naming targets:\n%s", resp.StatusCode, body)
+	}
+	if got := extVersions(t, ns, gun, roles...); !maps.Equal(got, before) {
+		t.Fatalf("a refused revocation changed the trust data on notary-server: versions %v → %v", before, got)
+	}
+	resp, body = w.revokeTagPostForm(t, b, page, "v3", form, map[string]string{"targets": trustPassphrase})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/repositories/prod/app" {
+		t.Fatalf("revoke v3 with the form: %d to %q, want 303 to /repositories/prod/app:\n%s",
+			resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	after := extVersions(t, ns, gun, roles...)
+	for _, role := range roles {
+		v := before[role]
+		if role == "targets" || role == "snapshot" || role == "timestamp" {
+			v++
+		}
+		if after[role] != v {
+			t.Errorf("revoking v3 from targets: %s on notary-server went from version %d to %d, want %d",
+				role, before[role], after[role], v)
+		}
+	}
+	if tags := extTags(t, ns, gun, "targets"); tags["v1"] != digest("v1") || tags["v3"] != "" {
+		t.Errorf("targets.json on notary-server after revoking v3: tags %v, want v1 (%s) and no v3", tags, digest("v1"))
+	}
+	delete(want, "v3")
+	extRevokeExpect(t, w, ns, gun, "after revoking v3 with the form", haveDocker, want)
+	if resp, body := b.Get(page + "?tag=v3"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the revoke page of the revoked v3: %d, want 404:\n%s", resp.StatusCode, body)
+	}
+
+	events := w.audit("prod/app")
+	expectEvent(t, events, "admin", "tag.revoke", "tag v3", "removed from targets")
+	wantRevokes := 1
+
+	if haveDocker {
+		// v2 through the API, by a namespace admin, with bob's key file
+		// (the one docker trust key load wrote) for both roles holding it.
+		pat := account{"pat", "pat-password-123"}
+		w.s.MustCreateUser(t, pat.name, pat.pass, "prod", "admin")
+		bobID, bobPEM := revokeTagKeyFile(t, alice.machine, "bob")
+		api := "/api/v1/repositories/prod/app/tags/revoke"
+		keys := func(pass string) map[string]any {
+			k := map[string]string{"key": bobPEM, "passphrase": pass}
+			return map[string]any{"targets/releases": k, "targets/bob": k}
+		}
+		before = extVersions(t, ns, gun, roles...)
+		resp, body := w.s.API(t, pat.name, pat.pass, http.MethodPost, api, map[string]any{"tag": "v2", "keys": keys("not-the-passphrase")})
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"wrong_passphrase"`) {
+			t.Errorf("API revoke of v2 with a wrong passphrase: %d %s, want 400 wrong_passphrase", resp.StatusCode, body)
+		}
+		if got := extVersions(t, ns, gun, roles...); !maps.Equal(got, before) {
+			t.Fatalf("a refused API revocation changed the trust data on notary-server: versions %v → %v", before, got)
+		}
+		resp, body = w.s.API(t, pat.name, pat.pass, http.MethodPost, api, map[string]any{"tag": "v2", "keys": keys(trustPassphrase)})
+		var reply struct {
+			Tag         string   `json:"tag"`
+			RemovedFrom []string `json:"removed_from"`
+		}
+		if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &reply) != nil || reply.Tag != "v2" ||
+			!slices.Equal(slices.Sorted(slices.Values(reply.RemovedFrom)), []string{"targets/bob", "targets/releases"}) {
+			t.Fatalf("API revoke of v2 from targets/releases and targets/bob with bob's key %s: %d %s", bobID, resp.StatusCode, body)
+		}
+		after = extVersions(t, ns, gun, roles...)
+		for _, role := range roles {
+			v := before[role]
+			if role == "targets/releases" || role == "targets/bob" || role == "snapshot" || role == "timestamp" {
+				v++
+			}
+			if after[role] != v {
+				t.Errorf("revoking v2 from the delegations: %s on notary-server went from version %d to %d, want %d",
+					role, before[role], after[role], v)
+			}
+		}
+		for _, role := range delegations {
+			if tags := extTags(t, ns, gun, role); len(tags) != 0 {
+				t.Errorf("%s.json on notary-server still holds %v after revoking v2", role, tags)
+			}
+		}
+		delete(want, "v2")
+		extRevokeExpect(t, w, ns, gun, "after revoking v2 through the API", haveDocker, want)
+		// alice's machine, whose cache knew v2, sees the revocation too.
+		if out := alice.mustDocker("trust", "inspect", gun).stdout; !slices.Equal(revokeTagInspected(t, out, want), []string{"v1"}) {
+			t.Errorf("docker trust inspect on alice's machine after revoking v2 should list v1 alone:\n%s", out)
+		}
+		events = w.audit("prod/app")
+		expectEvent(t, events, "pat", "tag.revoke", "tag v2", "targets/releases", "targets/bob")
+		wantRevokes++
+	}
+	n := 0
+	for _, e := range events {
+		if e.Action == "tag.revoke" {
+			n++
+			if e.Actor != "admin" && e.Actor != "pat" {
+				t.Errorf("tag.revoke audited with actor %q, want the trustdeck account: %s", e.Actor, e)
+			}
+		}
+	}
+	if n != wantRevokes {
+		t.Errorf("%d tag.revoke events, want %d (refusals are no revocations):\n%s", n, wantRevokes, eventList(events))
+	}
+}
+
+// testExternalBackup downloads the backup of prod/app from trustdeck (the
+// API as admin, and the repository page's link in the admin's browser) and
+// checks it is what notary-server serves: the roles its targets.json
+// delegates to, each file byte for byte the current metadata served, and
+// also served under the manifest's sha256 (on PostgreSQL, the sha256 of the
+// newest row in tuf_files); the archive verifies against its own root, and
+// tag revocations made through trustdeck are in it.
+func testExternalBackup(t *testing.T, w *world, ns *notaryServer, b *testserver.Browser, gun string, db *pgCluster, haveDocker bool) {
+	arch := rmBackup(t, w, admin, "prod/app")
+	var delegations []string
+	for _, r := range extParse(t, "targets.json of "+gun, extRole(t, ns, gun, "targets")).Signed.Delegations.Roles {
+		delegations = append(delegations, r.Name)
+	}
+	if haveDocker && (!slices.Contains(delegations, "targets/releases") || !slices.Contains(delegations, "targets/bob")) {
+		t.Errorf("targets.json on notary-server delegates to %v, want targets/releases and targets/bob", delegations)
+	}
+	if slices.Contains(delegations, "targets/carol") {
+		t.Errorf("targets.json on notary-server still delegates to the revoked carol: %v", delegations)
+	}
+	rmCheckBackupNames(t, arch, delegations...)
+	rmCheckManifest(t, arch, gun, admin.name)
+	rmVerifyTUF(t, gun, arch)
+	if len(arch.manifest.Files) != 4+len(delegations) {
+		t.Errorf("the manifest lists %d files, want %d: %+v", len(arch.manifest.Files), 4+len(delegations), arch.manifest.Files)
+	}
+	for _, f := range arch.manifest.Files {
+		content := arch.files[f.File]
+		if served := extRole(t, ns, gun, f.Role); !bytes.Equal(served, content) {
+			t.Errorf("%s of the backup differs from what notary-server serves:\nbackup: %s\nserved: %s", f.File, content, served)
+		}
+		status, byHash := extFetch(t, ns, "/v2/"+gun+"/_trust/tuf/"+f.Role+"."+f.SHA256+".json")
+		if status != http.StatusOK || !bytes.Equal(byHash, content) {
+			t.Errorf("notary-server does not serve %s by the manifest's sha256 %s: %d", f.Role, f.SHA256, status)
+		}
+		if db != nil {
+			row := db.query(t, "SELECT version || ' ' || sha256 FROM tuf_files WHERE gun = '"+gun+"' AND role = '"+f.Role+"' ORDER BY version DESC LIMIT 1")
+			if want := strconv.Itoa(f.Version) + " " + f.SHA256; row != want {
+				t.Errorf("the newest %s in tuf_files is %q, the backup's manifest says %q", f.Role, row, want)
+			}
+		}
+	}
+	if tags := extParse(t, "targets.json of the backup", arch.files["targets.json"]).Signed.Targets; len(tags) != 1 || tags["v1"].Hashes == nil {
+		t.Errorf("targets.json of the backup holds %v, want v1 alone (v3 was revoked)", slices.Sorted(maps.Keys(tags)))
+	}
+
+	// The browser's download (the repository page's link): the same files.
+	resp, body := b.Get("/repositories/prod/app/trust/backup")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/gzip" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), `attachment; filename="`) {
+		t.Fatalf("the backup download in the browser: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Disposition"))
+	}
+	files := extUntar(t, body)
+	if got, want := slices.Sorted(maps.Keys(files)), slices.Sorted(maps.Keys(arch.files)); !slices.Equal(got, want) {
+		t.Errorf("the browser's backup holds %v, the API's %v", got, want)
+	}
+	for _, f := range arch.manifest.Files {
+		if !bytes.Equal(files[f.File], arch.files[f.File]) {
+			t.Errorf("%s differs between the browser's and the API's backup", f.File)
+		}
+	}
+}
+
+// extUntar unpacks a gzip'd tar archive into its regular files, by path
+// below the top folder.
+func extUntar(t *testing.T, archive string) map[string][]byte {
+	t.Helper()
+	gz, err := gzip.NewReader(strings.NewReader(archive))
+	if err != nil {
+		t.Fatalf("backup is not gzip: %v", err)
+	}
+	tr := tar.NewReader(gz)
+	out := map[string][]byte{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("backup tar: %v", err)
+		}
+		_, rest, _ := strings.Cut(hdr.Name, "/")
+		content, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[rest] = content
+	}
+	return out
 }

@@ -61,7 +61,24 @@ type Transport struct {
 	mu       sync.Mutex
 	tokens   map[string]cachedToken // by realm, service and scope
 	scopeFor map[string]challenge   // last challenge by request class
+	refused  map[string]refusal     // by realm: credentials refused, wait before asking again
 }
+
+// refusal is a realm's refusal of trustdeck's credentials. Asking again at
+// every poll and page would lock the service account out at realms that
+// throttle failed logins, so the next request waits, longer each time.
+type refusal struct {
+	count int
+	until time.Time
+	err   error
+}
+
+// Backoff after the realm refuses the credentials: RefusalBackoff, doubled
+// at each further refusal up to MaxRefusalBackoff; a token obtained resets it.
+const (
+	RefusalBackoff    = time.Minute
+	MaxRefusalBackoff = 30 * time.Minute
+)
 
 type cachedToken struct {
 	token   string
@@ -71,7 +88,8 @@ type cachedToken struct {
 // New builds a Transport; it fails when the TLS files cannot be read.
 func New(o Options) (*Transport, error) {
 	t := &Transport{base: o.Base, user: o.Username, pass: o.Password, timeout: o.Timeout, log: o.Log,
-		now: time.Now, tokens: map[string]cachedToken{}, scopeFor: map[string]challenge{}}
+		now: time.Now, tokens: map[string]cachedToken{}, scopeFor: map[string]challenge{},
+		refused: map[string]refusal{}}
 	if t.timeout <= 0 {
 		t.timeout = 30 * time.Second
 	}
@@ -319,6 +337,12 @@ func (t *Transport) fetchToken(ctx context.Context, ch challenge) (string, error
 	if ok && t.now().Before(c.expires) {
 		return c.token, nil
 	}
+	t.mu.Lock()
+	ref, waiting := t.refused[ch.realm]
+	t.mu.Unlock()
+	if waiting && t.now().Before(ref.until) {
+		return "", fmt.Errorf("%w (not asking again before %s)", ref.err, ref.until.UTC().Format(time.RFC3339))
+	}
 	u, err := url.Parse(ch.realm)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return "", fmt.Errorf("the challenge's realm %q is not an http(s) URL", ch.realm)
@@ -351,7 +375,15 @@ func (t *Transport) fetchToken(ctx context.Context, ch challenge) (string, error
 		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("token service answered %s: %s", resp.Status, strings.TrimSpace(string(body[:min(len(body), 300)])))
+		err := fmt.Errorf("token service answered %s: %s", resp.Status, strings.TrimSpace(string(body[:min(len(body), 300)])))
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusTooManyRequests {
+			t.mu.Lock()
+			n := t.refused[ch.realm].count + 1
+			wait := min(RefusalBackoff<<min(n-1, 10), MaxRefusalBackoff)
+			t.refused[ch.realm] = refusal{count: n, until: t.now().Add(wait), err: err}
+			t.mu.Unlock()
+		}
+		return "", err
 	}
 	var r tokenReply
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -376,6 +408,7 @@ func (t *Transport) fetchToken(ctx context.Context, ch challenge) (string, error
 	expires := issued.Add(ttl - min(ttl/10, 10*time.Second))
 	t.mu.Lock()
 	t.tokens[ch.key()] = cachedToken{token: tok, expires: expires}
+	delete(t.refused, ch.realm)
 	t.mu.Unlock()
 	return tok, nil
 }

@@ -29,6 +29,7 @@ type fakeNotary struct {
 	srv        *httptest.Server
 	mu         sync.Mutex
 	fetches    []string // scopes of token requests
+	realmCalls int      // every request to the realm, refused or not
 	challenges int
 	bodies     []string
 	user, pass string
@@ -40,6 +41,9 @@ func newFakeNotary(t *testing.T) *fakeNotary {
 	f := &fakeNotary{user: "svc", pass: "pw", ttl: 300, revoked: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/auth/token", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.realmCalls++
+		f.mu.Unlock()
 		u, p, ok := r.BasicAuth()
 		if !ok || u != f.user || p != f.pass {
 			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
@@ -208,6 +212,56 @@ func TestRefusals(t *testing.T) {
 	}
 	if len(f.fetches) != 0 {
 		t.Errorf("token requests for a 403: %q", f.fetches)
+	}
+}
+
+// A realm that refuses the credentials is not asked again at every request
+// (that would lock the service account out where the realm throttles), but
+// after a growing wait; a good token resets the wait.
+func TestRefusedCredentialsBackOff(t *testing.T) {
+	f := newFakeNotary(t)
+	tr, err := New(Options{CAFile: caFile(t, f.srv), Username: f.user, Password: "wrong"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tr.now = func() time.Time { return now }
+	get := func() int {
+		status, _ := do(t, tr, "GET", f.srv.URL+"/v2/reg.example/prod/app/_trust/tuf/root.json", "")
+		return status
+	}
+	calls := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.realmCalls }
+	for range 5 {
+		if s := get(); s != http.StatusUnauthorized {
+			t.Fatalf("wrong credentials: %d, want the server's 401", s)
+		}
+	}
+	if n := calls(); n != 1 {
+		t.Errorf("%d realm requests for 5 requests within the backoff, want 1", n)
+	}
+	now = now.Add(RefusalBackoff + time.Second)
+	get()
+	if n := calls(); n != 2 {
+		t.Errorf("%d realm requests after the first backoff, want 2", n)
+	}
+	now = now.Add(RefusalBackoff + time.Second) // the second wait is twice as long
+	get()
+	if n := calls(); n != 2 {
+		t.Errorf("%d realm requests within the doubled backoff, want 2", n)
+	}
+	now = now.Add(RefusalBackoff)
+	tr.pass = f.pass // the password is corrected (as after a restart with the right one)
+	if s := get(); s != http.StatusOK {
+		t.Errorf("right credentials after the backoff: %d", s)
+	}
+	if n := calls(); n != 3 {
+		t.Errorf("%d realm requests, want 3", n)
+	}
+	tr.mu.Lock()
+	left := len(tr.refused)
+	tr.mu.Unlock()
+	if left != 0 {
+		t.Errorf("the refusal is still remembered after a token was obtained")
 	}
 }
 

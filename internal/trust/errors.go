@@ -48,10 +48,19 @@ func classify(gun string, err, ctxErr error) error {
 		return unreachable(gun, err)
 	case store.ErrServerUnavailable:
 		if code := statusOf(e); code == 401 || code == 403 {
+			// Only an external server asks for credentials: trustdeck's own
+			// account (--notary-username) was refused, or lacks access.
+			msg := fmt.Sprintf("The trust server refused to serve the trust data of %s (HTTP 403 Forbidden): "+
+				"trustdeck's Notary account has no access to it.", gun)
+			if code == 401 {
+				msg = fmt.Sprintf("The trust server refused to serve the trust data of %s (HTTP 401 Unauthorized): "+
+					"it did not accept trustdeck's credentials. Check trustdeck's Notary account "+
+					"(--notary-username, --notary-password) and its access to this repository.", gun)
+			}
 			return &errs.Error{
 				Kind:    errs.Unavailable,
 				Code:    "trust_server_refused",
-				Message: fmt.Sprintf("The trust server refused to serve the trust data of %s (HTTP %d).", gun, code),
+				Message: msg,
 				Err:     fmt.Errorf("%w: %w", ErrUnauthorized, err),
 			}
 		}

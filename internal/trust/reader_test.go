@@ -153,6 +153,10 @@ func TestLoadErrors(t *testing.T) {
 			if errs.KindOf(err) != tt.kind {
 				t.Errorf("kind %v, want %v (%v)", errs.KindOf(err), tt.kind, err)
 			}
+			if e, ok := errs.As(err); ok && tt.want == ErrUnauthorized &&
+				(!strings.Contains(e.Message, "HTTP 401") || !strings.Contains(e.Message, "credentials")) {
+				t.Errorf("message %q does not say that the server refused trustdeck's credentials (401)", e.Message)
+			}
 		})
 	}
 
