@@ -38,6 +38,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/names"
+	"github.com/trustdeck/trustdeck/internal/notaryclient"
 	"github.com/trustdeck/trustdeck/internal/store"
 )
 
@@ -289,6 +290,9 @@ func (p *Poller) fetch(ctx context.Context, cursor string, records int) (*feed, 
 	}
 	resp, err := p.cfg.Transport.RoundTrip(req)
 	if err != nil {
+		if why := notaryclient.Explain(err); why != "" {
+			return nil, fmt.Errorf("the Notary server is unreachable: %s: %w", why, err)
+		}
 		return nil, fmt.Errorf("the Notary server is unreachable: %w", err)
 	}
 	defer resp.Body.Close()

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trustdeck/trustdeck/internal/tlsutil"
 )
 
 // listedRepo is a repository as GET /api/v1/repositories lists it.
@@ -171,5 +173,38 @@ func TestExternalForeignGUNs(t *testing.T) {
 	}
 	if _, page := b.Get("/repositories"); strings.Contains(page, "cannot read the Notary server") {
 		t.Errorf("list page still warns after the server came back")
+	}
+}
+
+// TestExternalNotaryServerTLSFailure: with a CA bundle that does not trust
+// the server, every page renders and names the certificate as the cause.
+func TestExternalNotaryServerTLSFailure(t *testing.T) {
+	requireNotaryServer(t)
+	ns := startNotaryServer(t, map[string]any{"backend": "memory"})
+	other, err := tlsutil.Ensure(t.TempDir(), []string{"127.0.0.1"}) // another CA
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, "--notary-url", ns.URL, "--notary-ca", other.CACert,
+		"--registry-host", extRegistry, "--notary-poll-interval", "200ms")
+	s := w.s
+	s.MustCreateRepo(t, "prod", "app")
+	b := s.NewBrowser(t)
+	b.Login(admin.name, admin.pass)
+	const cause = "not signed by a trusted CA (check --notary-ca)"
+	waitFor(t, "the list page to name the certificate", 20*time.Second, func() (bool, string) {
+		resp, page := b.Get("/repositories")
+		return resp.StatusCode == http.StatusOK && strings.Contains(page, cause), page
+	})
+	for _, p := range []string{"/repositories/prod/app", "/repositories/prod/app/delete"} {
+		resp, page := b.Get(p)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, cause) {
+			t.Errorf("GET %s: %d, want 200 naming the certificate:\n%.3000s", p, resp.StatusCode, page)
+		}
+	}
+	resp, body := s.API(t, admin.name, admin.pass, http.MethodDelete, "/api/v1/repositories/prod/app/trust",
+		map[string]string{"confirm": "prod/app"})
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "trusted CA") {
+		t.Errorf("delete trust data: %d %s, want 503 naming the certificate", resp.StatusCode, body)
 	}
 }

@@ -23,7 +23,11 @@ func Deleter(baseURL string, rt http.RoundTripper, withActor func(context.Contex
 		}
 		resp, err := rt.RoundTrip(req)
 		if err != nil {
-			return errs.Unavailablef("notary_unreachable", "The Notary server could not be reached to delete %s: %s", gun, err.Error())
+			why := Explain(err)
+			if why == "" {
+				why = err.Error()
+			}
+			return errs.Unavailablef("notary_unreachable", "The Notary server could not be reached to delete %s: %s.", gun, why)
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

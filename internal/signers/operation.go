@@ -18,6 +18,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/validation"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/notaryclient"
 )
 
 // operation is one change of one GUN, made on behalf of one actor: a notary
@@ -124,8 +125,11 @@ func writeError(gun, op string, err error) error {
 			fmt.Sprintf("The trust data of %s has expired (%v); it must be re-signed first.", gun, err))
 	case errors.As(err, &unavailable), errors.As(err, &network), errors.As(err, &offline),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return wrap(errs.Unavailable, "trust_server_unavailable",
-			fmt.Sprintf("The trust server could not complete the change to %s.", gun))
+		msg := fmt.Sprintf("The trust server could not complete the change to %s.", gun)
+		if why := notaryclient.Explain(err); why != "" {
+			msg = fmt.Sprintf("The trust server could not complete the change to %s: %s.", gun, why)
+		}
+		return wrap(errs.Unavailable, "trust_server_unavailable", msg)
 	}
 	return wrap(errs.Internal, "publish_failed", fmt.Sprintf("Changing the trust data of %s failed.", gun))
 }

@@ -10,6 +10,7 @@ import (
 	store "github.com/theupdateframework/notary/storage"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/notaryclient"
 )
 
 // Sentinels of Load's errors; test with errors.Is. Every error Load returns
@@ -90,7 +91,7 @@ func unreachable(gun string, cause error) error {
 	return &errs.Error{
 		Kind:    errs.Unavailable,
 		Code:    "trust_server_unavailable",
-		Message: fmt.Sprintf("The trust server could not be reached to read %s.", gun),
+		Message: unreachableMessage(gun, cause),
 		Err:     fmt.Errorf("%w: %w", ErrUnreachable, cause),
 	}
 }
@@ -106,4 +107,13 @@ func statusOf(e store.ErrServerUnavailable) int {
 		return 0
 	}
 	return int(f.Int())
+}
+
+// unreachableMessage says why the server could not be reached, where the
+// cause is known (TLS, timeouts, refused connections).
+func unreachableMessage(gun string, cause error) string {
+	if why := notaryclient.Explain(cause); why != "" {
+		return fmt.Sprintf("The trust server could not be reached to read %s: %s.", gun, why)
+	}
+	return fmt.Sprintf("The trust server could not be reached to read %s.", gun)
 }

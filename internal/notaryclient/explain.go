@@ -1,0 +1,54 @@
+package notaryclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"syscall"
+
+	"github.com/theupdateframework/notary/storage"
+)
+
+// Explain says in a few words why a request to a Notary server failed at
+// the network level, with what to check: "" when err is none of the known
+// causes. notary's storage.NetworkError (which does not unwrap) is looked
+// into.
+func Explain(err error) string {
+	var ne storage.NetworkError
+	if errors.As(err, &ne) && ne.Wrapped != nil {
+		err = ne.Wrapped
+	}
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+		recordHdr tls.RecordHeaderError
+		alert     tls.AlertError
+		dns       *net.DNSError
+		netErr    net.Error
+	)
+	switch {
+	case errors.As(err, &unknownCA):
+		return "its TLS certificate is not signed by a trusted CA (check --notary-ca)"
+	case errors.As(err, &hostname):
+		return "its TLS certificate is not valid for that host name (" + hostname.Error() + ")"
+	case errors.As(err, &invalid):
+		return "its TLS certificate is not valid (" + invalid.Error() + ")"
+	case errors.As(err, &verify):
+		return "its TLS certificate was not accepted (" + verify.Err.Error() + ")"
+	case errors.As(err, &alert):
+		return "it ended the TLS handshake (" + alert.Error() + "; does it want a client certificate, --notary-client-cert?)"
+	case errors.As(err, &recordHdr):
+		return "it does not speak TLS on that port (is --notary-url https:// the right address?)"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "it did not answer in time (--notary-timeout)"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the connection was refused (is it running?)"
+	case errors.As(err, &dns):
+		return "its host name does not resolve"
+	}
+	return ""
+}
