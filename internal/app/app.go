@@ -39,11 +39,19 @@ import (
 )
 
 // The registry token service's identity: tokens carry iss=TokenIssuer and
-// aud=TokenService, and the Notary API's challenge names TokenService.
+// aud=TokenService, and the Notary API's challenge names TokenService. An
+// external notary-server whose realm is trustdeck is configured with both.
 const (
 	TokenIssuer  = "trustdeck"
 	TokenService = "trustdeck"
 )
+
+// TokenCertFile is where, under the data directory, trustdeck keeps the
+// self-signed certificate of its token signing key
+// (<data>/secrets/token-signing.pem): the rootcertbundle of an external
+// notary-server whose token realm is trustdeck. It is rewritten when missing
+// or when the key changed.
+var TokenCertFile = filepath.Join("tls", "token-signing.crt")
 
 // App is a configured trustdeck, ready to serve.
 type App struct {
@@ -55,6 +63,8 @@ type App struct {
 	TLS     *tls.Config
 	// CAFile is the CA clients should trust ("" with --tls-cert).
 	CAFile string
+	// TokenCert is the path of the token signing key's certificate.
+	TokenCert string
 	// Changefeed follows the external Notary server (nil when embedded).
 	Changefeed *discovery.Poller
 	// background work that runs while the server serves.
@@ -87,6 +97,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if err := a.setupTLS(); err != nil {
 		return nil, err
 	}
+	tokenIssuer := tokens.NewIssuer(a.Secrets.TokenKey, TokenIssuer, TokenService, tokens.DefaultTTL)
+	tokenCert, err := a.setupTokenCertificate(tokenIssuer)
+	if err != nil {
+		return nil, err
+	}
 	acc := accounts.New(st)
 	if err := acc.EnsureAdmin(ctx, cfg.AdminPassword, log); err != nil {
 		return nil, err
@@ -116,8 +131,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if cfg.External() {
 		// An external Notary server: no embedded API; every read and write
 		// goes through the TLS/token transport (see external.go).
-		rt, err := notaryclient.New(notaryclient.Options{CAFile: cfg.NotaryCA, CertFile: cfg.NotaryClientCert,
-			KeyFile: cfg.NotaryClientKey, Username: cfg.NotaryUsername, Password: cfg.NotaryPassword,
+		// trustdeck's own CA is trusted too: the server's token realm may be
+		// trustdeck itself.
+		rt, err := notaryclient.New(notaryclient.Options{CAFile: cfg.NotaryCA, OwnCAFile: a.CAFile,
+			CertFile: cfg.NotaryClientCert, KeyFile: cfg.NotaryClientKey,
+			Username: cfg.NotaryUsername, Password: cfg.NotaryPassword,
 			Timeout: cfg.NotaryTimeout, Log: log})
 		if err != nil {
 			return nil, err
@@ -170,13 +188,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		PublicHost: cfg.PublicHost,
 		HSTS:       !isLocal(cfg.PublicHostname()),
 	}
+	// The token service runs in both modes: it is the embedded Notary API's
+	// realm, and can be an external notary-server's (which then trusts
+	// tokenCert). Its tokens are worthless to a server that does not.
+	srv.Tokens = &handlers.TokenService{
+		Issuer:             tokenIssuer,
+		AllowAnonymousPull: cfg.AllowAnonymousPull,
+		Certificate:        tokenCert,
+	}
 	if !cfg.External() {
 		srv.Notary = &handlers.Notary{
-			Config:             notaryCfg,
-			Tokens:             tokens.NewIssuer(a.Secrets.TokenKey, TokenIssuer, TokenService, tokens.DefaultTTL),
-			AllowAnonymousPull: cfg.AllowAnonymousPull,
-			CreateOnPush:       cfg.CreateOnPush,
-			ServerKeys:         serverKeys,
+			Config:       notaryCfg,
+			CreateOnPush: cfg.CreateOnPush,
+			ServerKeys:   serverKeys,
 		}
 	}
 	if a.Changefeed != nil {
@@ -203,6 +227,22 @@ func (a *App) setupTLS() error {
 	}
 	a.TLS = tlsutil.ServerConfig(cert)
 	return nil
+}
+
+// setupTokenCertificate writes (or keeps) the certificate of the token
+// signing key and returns it (PEM).
+func (a *App) setupTokenCertificate(iss *tokens.Issuer) ([]byte, error) {
+	a.TokenCert = filepath.Join(a.Config.DataDir, TokenCertFile)
+	pem, change, err := tokens.EnsureCertificate(a.TokenCert, a.Secrets.TokenKey, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("token signing certificate: %w", err)
+	}
+	if change == tokens.CertificateReplaced {
+		a.Log.Warn("the token signing certificate was replaced: it did not match the token signing key; "+
+			"a Notary server whose token realm is trustdeck refuses its tokens until its rootcertbundle is the new certificate",
+			"certificate", a.TokenCert, "kid", iss.KeyID())
+	}
+	return pem, nil
 }
 
 func isLocal(host string) bool {
@@ -271,9 +311,13 @@ func (a *App) logStart(addr net.Addr) {
 	a.Log.Info("trustdeck listening", "addr", addr.String(), "url", "https://"+a.Config.PublicHost+"/",
 		"registry_host", a.Config.RegistryHost, "data", a.Config.DataDir)
 	if a.Config.External() {
-		a.Log.Info("external Notary server: the embedded Notary API and token service are off",
+		a.Log.Info("external Notary server: the embedded Notary API is off",
 			"notary_url", a.Config.NotaryURL, "poll_interval", a.Config.NotaryPollInterval)
 	}
+	certPath, _ := filepath.Abs(a.TokenCert)
+	a.Log.Info("token service: a Notary server with token auth and these options accepts trustdeck's tokens (README: In front of an existing Notary server)",
+		"realm", "https://"+a.Config.PublicHost+"/auth/token", "service", TokenService, "issuer", TokenIssuer,
+		"rootcertbundle", certPath, "certificate_url", "https://"+a.Config.PublicHost+handlers.TokenCertificatePath)
 	if a.CAFile != "" {
 		abs, _ := filepath.Abs(a.CAFile)
 		a.Log.Info("TLS: clients must trust the generated CA",

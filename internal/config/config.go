@@ -118,9 +118,9 @@ func ParseServe(args []string, getenv func(string) string, out io.Writer) (*Conf
 	}
 	fs.Usage = func() {
 		fmt.Fprint(out, "Usage: trustdeck serve [flags]\n\nStarts the web UI, the JSON API, the token service and the embedded Notary server on one HTTPS listener.\n"+
-			"With --notary-url, trustdeck serves no Notary API and no token service of its own: it reads and manages\n"+
-			"the external Notary server (notary-server + notary-signer) instead, and discovers its repositories from\n"+
-			"the server's changefeed.\n\nFlags:\n")
+			"With --notary-url, trustdeck serves no Notary API of its own: it reads and manages the external Notary\n"+
+			"server (notary-server + notary-signer) instead, and discovers its repositories from the server's changefeed;\n"+
+			"its token service can be that server's realm (README: \"In front of an existing Notary server\").\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprint(out, "\nEnvironment only:\n  TRUSTDECK_ADMIN_PASSWORD\tpassword of the first account, admin, created on first start (default: random, logged once)\n")
 	}

@@ -20,7 +20,7 @@ const (
 func (c *Config) notaryOptions() []option {
 	return []option{
 		{flag: "notary-url", env: "TRUSTDECK_NOTARY_URL", str: &c.NotaryURL,
-			help: "https URL of an external Notary server (notary-server); switches off the embedded Notary API and token service"},
+			help: "https URL of an external Notary server (notary-server); switches off the embedded Notary API (the token service stays: it can be that server's realm)"},
 		{flag: "notary-ca", env: "TRUSTDECK_NOTARY_CA", str: &c.NotaryCA,
 			help: "PEM CA bundle that signs the external Notary server's certificate (default: the system's CAs)"},
 		{flag: "notary-client-cert", env: "TRUSTDECK_NOTARY_CLIENT_CERT", str: &c.NotaryClientCert,

@@ -369,7 +369,9 @@ func TestBadInputAPI(t *testing.T) {
 		apiCase{name: "unknown route", method: "GET", path: "/api/v1/nope", status: 404, code: "not_found"},
 		apiCase{name: "unknown route outside v1", method: "GET", path: "/api/v2/repositories", status: 404, code: "not_found"},
 		apiCase{name: "unknown method on a route", method: "PATCH", path: "/api/v1/repositories",
-			body: map[string]string{"namespace": "prod", "name": "x"}, status: 404, code: "not_found"},
+			body: map[string]string{"namespace": "prod", "name": "x"}, status: 405, code: "method_not_allowed"},
+		apiCase{name: "unknown method on a route with parameters", method: "PUT", path: "/api/v1/repositories/prod/app/trust",
+			body: map[string]string{}, status: 405, code: "method_not_allowed"},
 		apiCase{name: "namespace path with no member", method: "PUT", path: "/api/v1/namespaces/prod/members/",
 			body: map[string]string{"role": "read"}, status: 404, code: "not_found"},
 	)
@@ -389,6 +391,21 @@ func TestBadInputAPI(t *testing.T) {
 				t.Errorf("error {%q, %q}, want code %q and a message saying %q", code, msg, tc.code, tc.msg)
 			}
 		})
+	}
+	// 405 says which methods the address takes; anonymous callers get it too
+	// (the routes are documented), pages as HTML.
+	for _, c := range []struct{ user, method, path, allow, ctype string }{
+		{"alice", "PATCH", "/api/v1/repositories", "GET, POST", "application/json"},
+		{"-", "PUT", "/api/v1/repositories/prod/app/trust", "POST, DELETE", "application/json"},
+		{"alice", "DELETE", "/repositories/prod/app", "GET", "text/html"},
+		{"alice", "PUT", "/login", "GET, POST", "text/html"},
+	} {
+		resp, _ := apiCase{method: c.method, path: c.path, user: c.user, body: map[string]string{}}.do(t, s)
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != c.allow ||
+			!strings.HasPrefix(resp.Header.Get("Content-Type"), c.ctype) {
+			t.Errorf("%s %s: %d, Allow %q, %s; want 405, Allow %q, %s", c.method, c.path, resp.StatusCode,
+				resp.Header.Get("Allow"), resp.Header.Get("Content-Type"), c.allow, c.ctype)
+		}
 	}
 	noServerErrors(t, s)
 }

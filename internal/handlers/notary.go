@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/theupdateframework/notary/tuf/data"
@@ -19,11 +18,10 @@ import (
 )
 
 // Notary is the embedded Notary server's configuration in the HTTP layer.
+// Its clients authenticate with the tokens of Server.Tokens, which it needs.
 type Notary struct {
-	Config             notaryserver.Config // Store and Crypto; Auth and Hooks are set here
-	Tokens             *tokens.Issuer
-	AllowAnonymousPull bool
-	CreateOnPush       bool
+	Config       notaryserver.Config // Store and Crypto; Auth and Hooks are set here
+	CreateOnPush bool
 	// ServerKeys, when set, forgets a GUN's server-held timestamp and
 	// snapshot keys once its trust data is deleted, so a repository created
 	// again under the same name starts clean.
@@ -34,10 +32,6 @@ type Notary struct {
 type ServerKeyRemover interface {
 	RemoveKeysOfGUN(ctx context.Context, gun data.GUN) (int, error)
 }
-
-// catalogScope is the token access that lets a global admin read the global
-// changefeed (notary's "*" on no particular GUN).
-var catalogScope = tokens.Access{Type: "registry", Name: "catalog", Actions: []string{"*"}}
 
 // NotaryHandler is the embedded Notary API with trustdeck's authorization
 // and hooks, built once. trustdeck's own reader calls it in-process too, so
@@ -56,103 +50,13 @@ func (s *Server) NotaryHandler() http.Handler {
 }
 
 func (s *Server) mountNotary(e *echo.Echo) {
+	if s.Tokens == nil {
+		panic("handlers: the embedded Notary API needs the token service (Server.Tokens)")
+	}
 	h := echo.WrapHandler(s.NotaryHandler())
 	e.Any("/v2", h)
 	e.Any("/v2/", h)
 	e.Any("/v2/*", h)
-	e.GET("/auth/token", s.token)
-}
-
-func (s *Server) tokenRealm() string { return "https://" + s.PublicHost + "/auth/token" }
-
-// token is the registry token service docker and notary clients call with
-// HTTP basic credentials: it grants, per requested scope, the actions the
-// account's namespace role allows.
-func (s *Server) token(c echo.Context) error {
-	q := c.QueryParams()
-	if svc := q.Get("service"); svc != "" && svc != s.Notary.Tokens.Service() {
-		return tokenError(c, http.StatusBadRequest, "invalid_request",
-			fmt.Sprintf("unknown service %q: this token service serves %q", svc, s.Notary.Tokens.Service()))
-	}
-	var requested []tokens.Access
-	for _, sc := range q["scope"] {
-		acc, err := tokens.ParseScope(sc)
-		if err != nil {
-			return tokenError(c, http.StatusBadRequest, "invalid_scope", "invalid scope "+fmt.Sprintf("%q", sc))
-		}
-		requested = append(requested, acc...)
-	}
-	var u *accounts.User
-	subject := ""
-	if user, pass, ok := c.Request().BasicAuth(); ok {
-		var err error
-		u, err = s.Accounts.Authenticate(c.Request().Context(), user, pass, c.RealIP())
-		if err != nil {
-			status, code, msg := classify(err)
-			if status == http.StatusUnauthorized {
-				c.Response().Header().Set("WWW-Authenticate", `Basic realm="trustdeck"`)
-			}
-			return tokenError(c, status, code, msg)
-		}
-		subject = u.Username
-	}
-	granted := []tokens.Access{}
-	for _, a := range requested {
-		allowed, err := s.allowedActions(c.Request().Context(), u, a)
-		if err != nil {
-			return err
-		}
-		var acts []string
-		for _, act := range a.Actions {
-			if slices.Contains(allowed, act) {
-				acts = append(acts, act)
-			}
-		}
-		if len(acts) > 0 {
-			granted = append(granted, tokens.Access{Type: a.Type, Name: a.Name, Actions: acts})
-		}
-	}
-	tok, exp, iat, err := s.Notary.Tokens.Issue(subject, granted)
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]any{
-		"token": tok, "access_token": tok,
-		"expires_in": int(exp.Sub(iat) / time.Second), "issued_at": iat.UTC().Format(time.RFC3339),
-	})
-}
-
-// allowedActions returns what u may do on one requested resource. GUNs
-// outside trustdeck's registry host, or not shaped namespace/name, get
-// nothing; a namespace needs no repository yet (the catalog guard explains
-// what is missing when the request reaches the Notary API).
-func (s *Server) allowedActions(ctx context.Context, u *accounts.User, a tokens.Access) ([]string, error) {
-	switch {
-	case a.Type == catalogScope.Type && a.Name == catalogScope.Name:
-		if u != nil && u.IsAdmin {
-			return []string{"*"}, nil
-		}
-		return nil, nil
-	case a.Type != "repository":
-		return nil, nil
-	}
-	ns, _, ok := s.Catalog.SplitGUN(a.Name)
-	if !ok {
-		return nil, nil
-	}
-	if u == nil {
-		if s.Notary.AllowAnonymousPull {
-			return []string{"pull"}, nil
-		}
-		return nil, nil
-	}
-	role, err := s.Accounts.RoleIn(ctx, u, ns)
-	return role.NotaryActions(), err
-}
-
-func tokenError(c echo.Context, status int, code, msg string) error {
-	return c.JSON(status, map[string]any{"errors": []map[string]string{{"code": strings.ToUpper(code), "message": msg}}})
 }
 
 // notaryAuth checks the bearer token of every Notary API request.
@@ -172,15 +76,15 @@ func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string
 	}
 	var claims *tokens.Claims
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		if c, err := s.Notary.Tokens.Verify(strings.TrimPrefix(h, "Bearer ")); err == nil {
+		if c, err := s.Tokens.Issuer.Verify(strings.TrimPrefix(h, "Bearer ")); err == nil {
 			claims = c
 		}
 	}
 	if claims == nil {
-		if gun != "" && s.Notary.AllowAnonymousPull && slices.Equal(actions, []string{"pull"}) {
+		if gun != "" && s.Tokens.AllowAnonymousPull && slices.Equal(actions, []string{"pull"}) {
 			return "anonymous", true
 		}
-		challenge(w, s.tokenRealm(), s.Notary.Tokens.Service(), scope, "")
+		challenge(w, s.tokenRealm(), s.Tokens.Issuer.Service(), scope, "")
 		return "", false
 	}
 	for _, act := range actions {
@@ -191,7 +95,7 @@ func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string
 			ok = claims.Allows(catalogScope.Type, catalogScope.Name, "*")
 		}
 		if !ok {
-			challenge(w, s.tokenRealm(), s.Notary.Tokens.Service(), scope, "insufficient_scope")
+			challenge(w, s.tokenRealm(), s.Tokens.Issuer.Service(), scope, "insufficient_scope")
 			return "", false
 		}
 	}

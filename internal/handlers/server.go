@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/gorilla/sessions"
@@ -54,12 +55,18 @@ type Server struct {
 	Removal *removal.Service
 	// Audit records and lists who changed what.
 	Audit *audit.Log
-	// Notary, when set, serves the embedded Notary API under /v2/ and the
-	// token service under /auth/token.
+	// Tokens, when set, serves the registry token service at /auth/token
+	// and the certificate of its signing key at /auth/token/certificate
+	// (embedded Notary API or not: it can be an external server's realm).
+	Tokens *TokenService
+	// Notary, when set, serves the embedded Notary API under /v2/; it
+	// needs Tokens.
 	Notary *Notary
 	// Changefeed, in front of an external Notary server, reports the
 	// discovery of repositories from its changefeed.
 	Changefeed ChangefeedStatus
+
+	routes map[string]map[string]bool // real route paths by method (see unmatched)
 
 	notaryOnce    sync.Once
 	notaryHandler http.Handler
@@ -91,6 +98,9 @@ func (s *Server) Routes() *echo.Echo {
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/",
 		cacheStatic(http.FileServer(http.FS(assets))))))
 
+	if s.Tokens != nil {
+		s.mountTokens(e)
+	}
 	if s.Notary != nil {
 		s.mountNotary(e)
 	}
@@ -154,8 +164,46 @@ func (s *Server) Routes() *echo.Echo {
 	api.POST("/users/:username/keys", s.apiUserKeyAdd)
 	api.GET("/users/:username/keys", s.apiUserKeyList)
 
-	e.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
+	// A group with middleware registers a catch-all 404 route, which echo
+	// prefers to its 405: answer both here, after every route is known.
+	s.routes = realRoutes(e)
+	e.RouteNotFound("/*", s.unmatched)
+	e.RouteNotFound("/api/v1/*", s.unmatched)
 	return e
+}
+
+// realRoutes returns the paths of e's routes by method (not the catch-alls).
+func realRoutes(e *echo.Echo) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, r := range e.Routes() {
+		if r.Method == echo.RouteNotFound {
+			continue
+		}
+		if out[r.Method] == nil {
+			out[r.Method] = map[string]bool{}
+		}
+		out[r.Method][r.Path] = true
+	}
+	return out
+}
+
+// unmatched answers a request no route takes: 405 with Allow when the path
+// is a route's under other methods, 404 otherwise.
+func (s *Server) unmatched(c echo.Context) error {
+	path := echo.GetPath(c.Request())
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		probe := c.Echo().NewContext(nil, nil)
+		c.Echo().Router().Find(m, path, probe)
+		if s.routes[m][probe.Path()] {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		return echo.ErrNotFound
+	}
+	c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
+	return echo.ErrMethodNotAllowed
 }
 
 func cacheStatic(h http.Handler) http.Handler {

@@ -102,6 +102,16 @@ type notaryServer struct {
 // notary-server on a free port.
 func startNotaryServer(t *testing.T, storage map[string]any, extra ...map[string]any) *notaryServer {
 	t.Helper()
+	s := newNotaryServer(t)
+	s.run(storage, extra...)
+	return s
+}
+
+// newNotaryServer prepares a notary-server without starting it: a test CA,
+// a certificate for 127.0.0.1 and a free port, so that its URL and CA are
+// known to what must start first (run starts it).
+func newNotaryServer(t *testing.T) *notaryServer {
+	t.Helper()
 	dir := t.TempDir()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "notary test CA"},
@@ -131,8 +141,8 @@ func startNotaryServer(t *testing.T, storage map[string]any, extra ...map[string
 	}
 	s := &notaryServer{t: t, dir: dir, log: &bytes.Buffer{}}
 	s.CAFile = write("ca.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
-	certFile := write("server.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}))
-	keyFile := write("server.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: srvKeyDER}))
+	write("server.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}))
+	write("server.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: srvKeyDER}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +150,22 @@ func startNotaryServer(t *testing.T, storage map[string]any, extra ...map[string
 	s.addr = ln.Addr().String()
 	ln.Close()
 	s.URL = "https://" + s.addr
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			l := s.log.String()
+			t.Logf("notary-server log (last 6000 bytes):\n%s", l[max(0, len(l)-6000):])
+		}
+	})
+	return s
+}
+
+// run writes the server's configuration (see startNotaryServer) and starts it.
+func (s *notaryServer) run(storage map[string]any, extra ...map[string]any) {
+	s.t.Helper()
 	sections := map[string]any{
-		"server":        map[string]any{"http_addr": s.addr, "tls_cert_file": certFile, "tls_key_file": keyFile},
+		"server": map[string]any{"http_addr": s.addr, "tls_cert_file": filepath.Join(s.dir, "server.crt"),
+			"tls_key_file": filepath.Join(s.dir, "server.key")},
 		"trust_service": map[string]any{"type": "local", "hostname": "", "port": "", "key_algorithm": "ecdsa"},
 		"logging":       map[string]any{"level": "info"},
 		"storage":       storage,
@@ -152,16 +176,10 @@ func startNotaryServer(t *testing.T, storage map[string]any, extra ...map[string
 		}
 	}
 	conf, _ := json.MarshalIndent(sections, "", "  ")
-	write("server-config.json", conf)
+	if err := os.WriteFile(filepath.Join(s.dir, "server-config.json"), conf, 0o600); err != nil {
+		s.t.Fatal(err)
+	}
 	s.start()
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			l := s.log.String()
-			t.Logf("notary-server log (last 6000 bytes):\n%s", l[max(0, len(l)-6000):])
-		}
-	})
-	return s
 }
 
 func (s *notaryServer) start() {
@@ -339,11 +357,14 @@ func testExternalNotaryServer(t *testing.T, ns *notaryServer, db *pgCluster) {
 	gun := extRegistry + "/prod/app"
 	alice := w.newExtMachine("alice", ns)
 
-	// trustdeck serves no Notary API of its own.
-	for _, p := range []string{"/v2/", "/auth/token?service=trustdeck"} {
-		resp, body := s.API(t, "", "", http.MethodGet, p, nil)
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s on trustdeck: %d %s, want 404 (embedded Notary API off)", p, resp.StatusCode, body)
+	// trustdeck serves no Notary API of its own; its token service stays
+	// (TestExternalNotaryServerTokenAuth makes it notary-server's realm).
+	if resp, body := s.API(t, "", "", http.MethodGet, "/v2/", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /v2/ on trustdeck: %d %s, want 404 (embedded Notary API off)", resp.StatusCode, body)
+	}
+	for _, p := range []string{"/auth/token?service=trustdeck", "/auth/token/certificate"} {
+		if resp, body := s.API(t, "", "", http.MethodGet, p, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s on trustdeck: %d %s, want 200 (the token service stays on)", p, resp.StatusCode, body)
 		}
 	}
 

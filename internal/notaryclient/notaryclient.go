@@ -36,6 +36,9 @@ type Options struct {
 	// CAFile is a PEM bundle of CAs trusted for the server (and the token
 	// realm) in addition to the system's.
 	CAFile string
+	// OwnCAFile is trustdeck's own generated CA, trusted in addition: the
+	// server's token realm may be trustdeck itself ("" for none).
+	OwnCAFile string
 	// CertFile and KeyFile are a client certificate for mutual TLS.
 	CertFile, KeyFile string
 	// Username and Password are sent to the token realm ("" for none:
@@ -101,6 +104,11 @@ func New(o Options) (*Transport, error) {
 		if err != nil {
 			return nil, err
 		}
+		if o.OwnCAFile != "" {
+			if err := addCAs(tc, o.OwnCAFile); err != nil {
+				return nil, err
+			}
+		}
 		dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		t.base = &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
@@ -142,6 +150,24 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// addCAs adds the PEM certificates of file to tc's roots (the system's when
+// tc has none yet).
+func addCAs(tc *tls.Config, file string) error {
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if tc.RootCAs == nil {
+		if tc.RootCAs, err = x509.SystemCertPool(); err != nil || tc.RootCAs == nil {
+			tc.RootCAs = x509.NewCertPool()
+		}
+	}
+	if !tc.RootCAs.AppendCertsFromPEM(pemBytes) {
+		return fmt.Errorf("%s: no PEM certificate in the file", file)
+	}
+	return nil
 }
 
 // RoundTrip sends req, answering one token challenge if the server asks.

@@ -379,3 +379,21 @@ func TestParseChallenge(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnCA: trustdeck's own CA (its token realm may be trustdeck itself) is
+// trusted in addition to --notary-ca and the system's (TestTLS: a server of
+// an unknown CA is refused).
+func TestOwnCA(t *testing.T) {
+	own := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer own.Close()
+	tr, err := New(Options{OwnCAFile: caFile(t, own)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := do(t, tr, "GET", own.URL+"/", ""); s != http.StatusOK {
+		t.Errorf("a server of the own CA: %d", s)
+	}
+	if _, err := New(Options{OwnCAFile: filepath.Join(t.TempDir(), "missing.pem")}); err == nil {
+		t.Error("missing own CA file: no error")
+	}
+}
