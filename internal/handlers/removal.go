@@ -41,8 +41,17 @@ func (s *Server) deleteWizard(c echo.Context, r *catalog.Repository, status int,
 		for _, sg := range st.Repo.Signers() {
 			w.Signers = append(w.Signers, sg.Name)
 		}
+		expired := map[string]bool{}
+		for _, rm := range st.Expired {
+			expired[rm.Role] = true
+			w.Expired = append(w.Expired, views.ExpiryRow{Role: rm.Role, Version: rm.Version, Expires: rm.Expires, Status: "expired"})
+		}
 		for _, rm := range st.Repo.Roles {
-			w.Roles = append(w.Roles, views.ExpiryRow{Role: rm.Role, Version: rm.Version, Expires: rm.Expires})
+			row := views.ExpiryRow{Role: rm.Role, Version: rm.Version, Expires: rm.Expires}
+			if expired[rm.Role] {
+				row.Status = "expired"
+			}
+			w.Roles = append(w.Roles, row)
 		}
 	}
 	for _, k := range st.VaultKeys {

@@ -44,8 +44,20 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 		if errs.KindOf(err) == errs.Internal {
 			return tv, err
 		}
+		state := "error"
+		if errors.Is(err, trust.ErrExpired) {
+			// Sound but for expiry, it can still be backed up; otherwise say
+			// what else is wrong with it.
+			_, aerr := s.Trust.LoadAllowingExpiry(c.Request().Context(), r.GUN)
+			switch {
+			case aerr == nil:
+				state = "expired"
+			case errors.Is(aerr, trust.ErrVerification):
+				err = aerr
+			}
+		}
 		_, _, msg := classify(err)
-		tv.State, tv.Error = "error", msg
+		tv.State, tv.Error = state, msg
 		return tv, nil
 	}
 	tv.State = "ok"

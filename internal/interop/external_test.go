@@ -8,9 +8,7 @@ package interop
 // through it.
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -40,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustdeck/trustdeck/internal/testnotary"
 	"github.com/trustdeck/trustdeck/internal/testserver"
 )
 
@@ -1141,7 +1140,7 @@ func testExternalBackup(t *testing.T, w *world, ns *notaryServer, b *testserver.
 		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), `attachment; filename="`) {
 		t.Fatalf("the backup download in the browser: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Disposition"))
 	}
-	files := extUntar(t, body)
+	_, files := testnotary.Untar(t, []byte(body))
 	if got, want := slices.Sorted(maps.Keys(files)), slices.Sorted(maps.Keys(arch.files)); !slices.Equal(got, want) {
 		t.Errorf("the browser's backup holds %v, the API's %v", got, want)
 	}
@@ -1150,32 +1149,4 @@ func testExternalBackup(t *testing.T, w *world, ns *notaryServer, b *testserver.
 			t.Errorf("%s differs between the browser's and the API's backup", f.File)
 		}
 	}
-}
-
-// extUntar unpacks a gzip'd tar archive into its regular files, by path
-// below the top folder.
-func extUntar(t *testing.T, archive string) map[string][]byte {
-	t.Helper()
-	gz, err := gzip.NewReader(strings.NewReader(archive))
-	if err != nil {
-		t.Fatalf("backup is not gzip: %v", err)
-	}
-	tr := tar.NewReader(gz)
-	out := map[string][]byte{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("backup tar: %v", err)
-		}
-		_, rest, _ := strings.Cut(hdr.Name, "/")
-		content, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[rest] = content
-	}
-	return out
 }

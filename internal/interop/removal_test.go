@@ -11,19 +11,14 @@ package interop
 // those of other files of the package.
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,6 +30,8 @@ import (
 	"github.com/theupdateframework/notary/tuf"
 	"github.com/theupdateframework/notary/tuf/data"
 	_ "modernc.org/sqlite" // the "sqlite" driver of the failure injection
+
+	"github.com/trustdeck/trustdeck/internal/testnotary"
 )
 
 // TestRemovalWorkflow is the whole removal of a repository signed as in the
@@ -379,46 +376,7 @@ func rmBackup(t *testing.T, w *world, a account, repo string) rmArchive {
 	if _, after, ok := strings.Cut(resp.Header.Get("Content-Disposition"), `attachment; filename="`); ok {
 		b.filename = strings.TrimSuffix(after, `"`)
 	}
-	gz, err := gzip.NewReader(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("backup is not gzip: %v", err)
-	}
-	tr := tar.NewReader(gz)
-	b.files = map[string][]byte{}
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("backup tar: %v", err)
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			t.Errorf("backup entry %s is not a regular file (type %c)", hdr.Name, hdr.Typeflag)
-			continue
-		}
-		top, rest, ok := strings.Cut(hdr.Name, "/")
-		if !ok || rest == "" || path.Clean(hdr.Name) != hdr.Name || strings.Contains(hdr.Name, "..") {
-			t.Errorf("backup entry %q is not a clean path under one top folder", hdr.Name)
-			continue
-		}
-		if b.top == "" {
-			b.top = top
-		} else if top != b.top {
-			t.Errorf("backup entry %q is not under the top folder %q", hdr.Name, b.top)
-		}
-		content, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, dup := b.files[rest]; dup {
-			t.Errorf("backup holds %s twice", rest)
-		}
-		b.files[rest] = content
-	}
-	if err := gz.Close(); err != nil {
-		t.Errorf("backup gzip: %v", err)
-	}
+	b.top, b.files = testnotary.Untar(t, []byte(body))
 	if b.filename != b.top+".tar.gz" {
 		t.Errorf("backup file name %q (Content-Disposition %q), want the top folder %q + .tar.gz",
 			b.filename, resp.Header.Get("Content-Disposition"), b.top)

@@ -27,6 +27,9 @@ import (
 // Reader loads verified trust data.
 type Reader interface {
 	Load(ctx context.Context, gun string) (*trust.Repo, error)
+	// LoadAllowingExpiry verifies everything Load does but expiry; it reads
+	// repositories whose metadata expired, for their backup.
+	LoadAllowingExpiry(ctx context.Context, gun string) (*trust.Repo, error)
 	Invalidate(gun string)
 }
 
@@ -64,10 +67,13 @@ func New(reader Reader, keys Keys, cat Catalog, del DeleteTrustFunc) *Service {
 type State struct {
 	Repository *catalog.Repository
 	// Repo is the verified trust data; nil without trust data or when it
-	// could not be read (TrustError says why).
+	// could not be read (TrustError says why). If some of its metadata has
+	// expired, Repo was verified in every other respect and Expired lists
+	// the expired roles: docker refuses such data, but it can be backed up.
 	Repo       *trust.Repo
 	HasTrust   bool
 	TrustError error
+	Expired    []trust.RoleMeta
 	VaultKeys  []vault.KeyInfo
 }
 
@@ -80,19 +86,38 @@ func (s *Service) State(ctx context.Context, namespace, name string) (*State, er
 	st := &State{Repository: r}
 	// Load always fetches the current timestamp, so the state is fresh
 	// without dropping the verified cache.
-	repo, err := s.reader.Load(ctx, r.GUN)
+	repo, err := s.load(ctx, r.GUN)
 	switch {
 	case errors.Is(err, trust.ErrNoTrustData):
 	case err != nil:
 		// Unknown: treat as possibly present, so nothing is removed blindly.
 		st.HasTrust, st.TrustError = true, err
 	default:
-		st.Repo, st.HasTrust = repo, true
+		st.Repo, st.HasTrust, st.Expired = repo, true, repo.ExpiredRoles()
 	}
 	if st.VaultKeys, err = s.keys.List(ctx, r.GUN); err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// load reads gun's trust data as docker would verify it; if that fails only
+// because metadata expired, or leaves out delegations, it reads it again
+// verifying everything but expiry, so that expired (abandoned) repositories
+// and expired signers' roles can be backed up too. Data that fails any other
+// check is refused either way.
+func (s *Service) load(ctx context.Context, gun string) (*trust.Repo, error) {
+	repo, err := s.reader.Load(ctx, gun)
+	switch {
+	case errors.Is(err, trust.ErrExpired):
+		return s.reader.LoadAllowingExpiry(ctx, gun)
+	case err == nil && len(repo.SkippedRoles) > 0:
+		// Expired delegations are skipped by Load; keep them if they verify.
+		if all, aerr := s.reader.LoadAllowingExpiry(ctx, gun); aerr == nil {
+			return all, nil
+		}
+	}
+	return repo, err
 }
 
 // ManifestEntry describes one file of a backup.
@@ -101,8 +126,16 @@ type ManifestEntry struct {
 	File    string    `json:"file"`
 	Version int       `json:"version"`
 	Expires time.Time `json:"expires"`
-	SHA256  string    `json:"sha256"`
-	Size    int       `json:"size"`
+	// Expired is set when the role had expired at backup time.
+	Expired bool   `json:"expired,omitempty"`
+	SHA256  string `json:"sha256"`
+	Size    int    `json:"size"`
+}
+
+// ExpiredRole is a role whose metadata had expired at backup time.
+type ExpiredRole struct {
+	Role    string    `json:"role"`
+	Expires time.Time `json:"expires"`
 }
 
 // Manifest is manifest.json of a backup.
@@ -111,16 +144,24 @@ type Manifest struct {
 	CreatedAt time.Time       `json:"created_at"`
 	CreatedBy string          `json:"created_by"`
 	Files     []ManifestEntry `json:"files"`
-	// Skipped lists delegation roles whose metadata did not verify (expired
-	// or badly signed) and is therefore not in the backup.
+	// Expired lists the roles whose metadata had expired at backup time (they
+	// are in the backup, verified in every other respect). Docker refuses
+	// such trust data; it must be signed again, with those roles' keys,
+	// before anyone can pull with content trust.
+	Expired []ExpiredRole `json:"expired_roles,omitempty"`
+	// Skipped lists delegation roles whose metadata did not verify (badly
+	// signed, or listed by the snapshot but no longer delegated) and is
+	// therefore not in the backup.
 	Skipped []string `json:"skipped_roles,omitempty"`
 }
 
 // Backup returns a gzip'd tar archive of the GUN's current trust metadata:
 // every role's JSON exactly as the server serves it, named as the Notary API
 // names it, under one top folder, with manifest.json and README.txt.
+// Expired metadata is backed up too (see load); the manifest and the README
+// name the roles that had expired.
 func (s *Service) Backup(ctx context.Context, gun, actor string) (filename string, archive []byte, err error) {
-	repo, err := s.reader.Load(ctx, gun)
+	repo, err := s.load(ctx, gun)
 	if errors.Is(err, trust.ErrNoTrustData) {
 		return "", nil, errs.NotFoundf("no_trust_data", "%s has no trust data to back up.", gun)
 	}
@@ -141,11 +182,16 @@ func (s *Service) Backup(ctx context.Context, gun, actor string) (filename strin
 		_, err := tw.Write(body)
 		return err
 	}
+	expired := map[string]bool{}
+	for _, r := range repo.ExpiredRoles() {
+		expired[r.Role] = true
+		m.Expired = append(m.Expired, ExpiredRole{Role: r.Role, Expires: r.Expires.UTC()})
+	}
 	for _, r := range repo.Roles {
 		file := r.Role + ".json"
 		sum := sha256.Sum256(r.Raw)
 		m.Files = append(m.Files, ManifestEntry{Role: r.Role, File: file, Version: r.Version, Expires: r.Expires,
-			SHA256: hex.EncodeToString(sum[:]), Size: len(r.Raw)})
+			Expired: expired[r.Role], SHA256: hex.EncodeToString(sum[:]), Size: len(r.Raw)})
 		if err := add(file, r.Raw); err != nil {
 			return "", nil, err
 		}
@@ -155,8 +201,11 @@ func (s *Service) Backup(ctx context.Context, gun, actor string) (filename strin
 		return "", nil, err
 	}
 	text := readme(gun, top)
+	if len(m.Expired) > 0 {
+		text += expiredNote(at, m.Expired)
+	}
 	if len(m.Skipped) > 0 {
-		text += "\nINCOMPLETE: these delegation roles did not verify (expired or badly signed)\nand are not in this backup: " + strings.Join(m.Skipped, ", ") + "\n"
+		text += "\nINCOMPLETE: these delegation roles did not verify (badly signed, or no longer\ndelegated) and are not in this backup: " + strings.Join(m.Skipped, ", ") + "\n"
 	}
 	if err := add("README.txt", []byte(text)); err != nil {
 		return "", nil, err
@@ -189,6 +238,25 @@ of a multipart POST to /v2/<gun>/_trust/tuf/ — the server signs a new snapshot
 and timestamp. Signatures stay valid until each file's "expires"; after that,
 the keys that signed them (root, repository, signers) are needed to re-sign.
 `, gun, top, top)
+}
+
+// expiredNote is the README's section on roles that had expired.
+func expiredNote(at time.Time, expired []ExpiredRole) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nEXPIRED: when this backup was made (%s),\nthe metadata of these roles had already expired:\n", at.Format(time.RFC3339))
+	for _, e := range expired {
+		fmt.Fprintf(&b, "  %-20s expired %s\n", e.Role, e.Expires.UTC().Format(time.RFC3339))
+	}
+	b.WriteString(`Docker clients with content trust refuse expired metadata: an expired root,
+targets or snapshot makes the whole repository unreadable, an expired signer's
+role is ignored. Apart from expiry these files were verified as usual
+(signatures, thresholds, hashes and lengths) and are exactly as the Notary
+server served them. A Notary server refuses expired metadata in an upload (and
+docker would refuse it anyway): sign those roles anew with their keys (the
+root key for root, the repository key for targets, the signers' keys for their
+roles) before restoring them. manifest.json lists them under "expired_roles".
+`)
+	return b.String()
 }
 
 // DeleteTrust deletes the GUN's trust data on the Notary server (a no-op if

@@ -8,6 +8,7 @@ import (
 
 	"github.com/theupdateframework/notary/client"
 	store "github.com/theupdateframework/notary/storage"
+	"github.com/theupdateframework/notary/tuf/signed"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/notaryclient"
@@ -20,11 +21,13 @@ import (
 //	ErrUnreachable  errs.Unavailable  the trust server did not answer (network, 5xx, context)
 //	ErrUnauthorized errs.Unavailable  the trust server answered 401 or 403
 //	ErrVerification errs.Unavailable  the trust data failed verification (signatures, expiry, versions, root)
+//	ErrExpired      errs.Unavailable  (also ErrVerification) a role's metadata has expired; LoadAllowingExpiry may still read it
 var (
 	ErrNoTrustData  = errors.New("no trust data")
 	ErrUnreachable  = errors.New("trust server unreachable")
 	ErrUnauthorized = errors.New("trust server refused access")
 	ErrVerification = errors.New("trust data failed verification")
+	ErrExpired      = errors.New("trust data expired")
 )
 
 // classify turns an error of notary's client (or of the remote store) into
@@ -69,6 +72,17 @@ func classify(gun string, err, ctxErr error) error {
 	case store.ErrInvalidOperation:
 		// A 400 answer to a GET: the server does not accept the GUN or file name.
 		return unreachable(gun, err)
+	}
+	var expired signed.ErrExpired
+	if errors.As(err, &expired) {
+		return &errs.Error{
+			Kind: errs.Unavailable,
+			Code: "trust_data_expired",
+			Message: fmt.Sprintf("The trust data of %s has expired: its %s metadata expired on %s. "+
+				"Docker clients with content trust refuse it until it is signed again with the %s keys.",
+				gun, expired.Role, expired.Expired, expired.Role),
+			Err: fmt.Errorf("%w: %w: %w", ErrVerification, ErrExpired, err),
+		}
 	}
 	return &errs.Error{
 		Kind:    errs.Unavailable,

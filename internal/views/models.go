@@ -164,7 +164,8 @@ type AuditView struct {
 }
 
 // TrustView is the trust part of the repository page. State is "none" (no
-// trust data), "ok", or "error" (Error says what failed).
+// trust data), "ok", "error" (Error says what failed) or "expired" (Error
+// says which role expired; the trust data can still be backed up).
 type TrustView struct {
 	State          string
 	Error          string
@@ -338,9 +339,12 @@ type DeleteWizard struct {
 	GUN        string
 	HasTrust   bool
 	TrustError string
+	// Expired lists the roles whose metadata has expired: the trust data
+	// was verified in every other respect and can still be backed up.
+	Expired    []ExpiryRow
 	SignedTags int
 	Signers    []string
-	Roles      []ExpiryRow
+	Roles      []ExpiryRow // Status "expired" marks expired roles
 	LastUpdate time.Time
 	History    []AuditRow
 	VaultKeys  []VaultKeyRow
