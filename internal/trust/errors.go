@@ -68,6 +68,15 @@ func classify(gun string, err, ctxErr error) error {
 				Err:     fmt.Errorf("%w: %w", ErrUnauthorized, err),
 			}
 		}
+		if code := statusOf(e); code >= 500 {
+			// It answered, so it was reached: say it failed.
+			return &errs.Error{
+				Kind:    errs.Unavailable,
+				Code:    "trust_server_unavailable",
+				Message: fmt.Sprintf("The trust server failed to serve the trust data of %s (HTTP %d); its log says why.", gun, code),
+				Err:     fmt.Errorf("%w: %w", ErrUnreachable, err),
+			}
+		}
 		return unreachable(gun, err)
 	case store.ErrInvalidOperation:
 		// A 400 answer to a GET: the server does not accept the GUN or file name.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/data"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/store"
 	"github.com/trustdeck/trustdeck/internal/testnotary"
 )
 
@@ -245,4 +247,53 @@ func flipSignature(t *testing.T, b []byte) []byte {
 		out[j] = 'A'
 	}
 	return out
+}
+
+// summaryStore keeps the summaries a Summarizer writes.
+type summaryStore struct{ got map[string]store.TrustSummary }
+
+func (m *summaryStore) PutTrustSummary(_ context.Context, ns, name string, t store.TrustSummary) error {
+	m.got[ns+"/"+name] = t
+	return nil
+}
+func (m *summaryStore) LastTargetsChange(context.Context, string) (time.Time, error) {
+	return time.Time{}, nil
+}
+func (m *summaryStore) ReposWithoutSummary(context.Context) ([]store.Repository, error) {
+	return nil, nil
+}
+
+// The list shows an expired repository with what it holds and the expired
+// role as its nearest expiry, not as unreadable; tampered data stays an error.
+func TestSummaryOfExpiredRepository(t *testing.T) {
+	e := newEnv(t)
+	expired := time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Second)
+	e.storeFixture(testnotary.Fixture{
+		GUN:         "reg.test/old/app",
+		Expires:     map[string]time.Time{"targets": expired},
+		Delegations: []string{RoleReleases},
+		Targets:     map[string]map[string]string{RoleReleases: {"1": "c-1", "2": "c-2"}},
+	})
+	e.storeFixture(testnotary.Fixture{
+		GUN:     "reg.test/old/tampered",
+		Expires: map[string]time.Time{"targets": expired},
+		Targets: map[string]map[string]string{"targets": {"1": "c-1"}},
+		Tamper:  "targets",
+	})
+	st := &summaryStore{got: map[string]store.TrustSummary{}}
+	sum := NewSummarizer(NewReader(e.remote()), st, func(ns, name string) string { return "reg.test/" + ns + "/" + name },
+		slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	for _, name := range []string{"app", "tampered"} {
+		if err := sum.Refresh(ctx, "old", name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := st.got["old/app"]
+	if got.State != "signed" || got.SignedTags != 2 || got.NearestExpiryRole != "targets" || !got.NearestExpiry.Equal(expired) {
+		t.Errorf("summary of the expired repository %+v, want signed, 2 tags, nearest expiry targets at %s", got, expired)
+	}
+	if got := st.got["old/tampered"]; got.State != "error" || !strings.Contains(got.Error, "verification") && !strings.Contains(got.Error, "failed") {
+		t.Errorf("summary of the tampered repository %+v, want an error", got)
+	}
 }

@@ -157,6 +157,12 @@ func TestLoadErrors(t *testing.T) {
 				(!strings.Contains(e.Message, "HTTP 401") || !strings.Contains(e.Message, "credentials")) {
 				t.Errorf("message %q does not say that the server refused trustdeck's credentials (401)", e.Message)
 			}
+			if e, ok := errs.As(err); ok && tt.name == "server error" && !strings.Contains(e.Message, "failed to serve") {
+				t.Errorf("message %q does not say the server answered with a failure", e.Message)
+			}
+			if e, ok := errs.As(err); ok && tt.name == "unreachable" && !strings.Contains(e.Message, "connection was refused") {
+				t.Errorf("message %q does not say the connection was refused", e.Message)
+			}
 		})
 	}
 

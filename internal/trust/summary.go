@@ -117,6 +117,13 @@ func (s *Summarizer) Refresh(ctx context.Context, namespace, name string) error 
 
 func (s *Summarizer) compute(ctx context.Context, gun string) store.TrustSummary {
 	repo, err := s.reader.Load(ctx, gun)
+	if errors.Is(err, ErrExpired) {
+		// Docker refuses it, but it is sound otherwise: list what it holds,
+		// with the expired role as the nearest expiry (in the past).
+		if all, aerr := s.reader.LoadAllowingExpiry(ctx, gun); aerr == nil {
+			repo, err = all, nil
+		}
+	}
 	if errors.Is(err, ErrNoTrustData) {
 		return store.TrustSummary{State: "none"}
 	}
