@@ -196,14 +196,21 @@ func notFound(namespace, name string) error {
 	return errs.NotFoundf("repository_not_found", "There is no repository %s.", names.Display(namespace, name))
 }
 
-// Delete removes namespace/name from the catalog.
+// Delete removes namespace/name from the catalog; it refuses (Conflict)
+// while the embedded Notary server holds trust data of its GUN, checked in
+// the same statement, so a push that lands after the caller's own check
+// cannot be orphaned.
 func (s *Service) Delete(ctx context.Context, namespace, name string) error {
 	if _, err := s.Get(ctx, namespace, name); err != nil {
 		return err
 	}
-	err := s.st.DeleteRepository(ctx, namespace, name)
-	if errors.Is(err, store.ErrNotFound) {
+	gun := s.GUN(namespace, name)
+	err := s.st.DeleteRepository(ctx, namespace, name, gun)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return notFound(namespace, name)
+	case errors.Is(err, store.ErrConflict):
+		return errs.Conflictf("trust_data_exists", "%s has trust data (pushed just now?): back it up and delete the trust data first, then remove the repository.", gun)
 	}
 	return err
 }

@@ -69,16 +69,25 @@ func (s *Store) Repository(ctx context.Context, namespace, name string) (*Reposi
 		"SELECT "+repoCols+" FROM repositories WHERE namespace = ? AND name = ?", namespace, name))
 }
 
-// DeleteRepository removes a catalog entry; ErrNotFound if absent.
-func (s *Store) DeleteRepository(ctx context.Context, namespace, name string) error {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM repositories WHERE namespace = ? AND name = ?", namespace, name)
+// DeleteRepository removes a catalog entry whose GUN has no trust data in
+// the embedded server's tables: ErrNotFound if absent, ErrConflict if the
+// GUN has trust data.
+func (s *Store) DeleteRepository(ctx context.Context, namespace, name, gun string) error {
+	// In one statement with the check, so that trust data the embedded
+	// Notary server stored after the caller looked keeps its repository
+	// (ErrConflict); the external server's data is not in tuf_files.
+	res, err := s.db.ExecContext(ctx, `DELETE FROM repositories WHERE namespace = ? AND name = ?
+		AND NOT EXISTS (SELECT 1 FROM tuf_files WHERE gun = ?)`, namespace, name, gun)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil
 	}
-	return nil
+	if _, err := s.Repository(ctx, namespace, name); err != nil {
+		return err // ErrNotFound
+	}
+	return ErrConflict
 }
 
 // ListRepositories returns a page with trust summaries, and the total matching.

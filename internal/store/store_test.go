@@ -305,7 +305,7 @@ func TestStoreErrors(t *testing.T) {
 		{"duplicate repository", func() error { _, err := st.CreateRepository(ctx, "prod", "app", "x"); return err }(), store.ErrConflict},
 		{"unknown user", func() error { _, err := st.UserByName(ctx, "bob"); return err }(), store.ErrNotFound},
 		{"unknown repository", func() error { _, err := st.Repository(ctx, "prod", "nope"); return err }(), store.ErrNotFound},
-		{"delete unknown repository", st.DeleteRepository(ctx, "prod", "nope"), store.ErrNotFound},
+		{"delete unknown repository", st.DeleteRepository(ctx, "prod", "nope", "reg/prod/nope"), store.ErrNotFound},
 		{"unknown session", func() error { _, err := st.SessionUser(ctx, "nope"); return err }(), store.ErrNotFound},
 	}
 	for _, tt := range tests {

@@ -821,3 +821,34 @@ func TestTUFConcurrentSameVersion(t *testing.T) {
 		t.Errorf("%d changes, want 1", len(cs))
 	}
 }
+
+// A repository whose GUN has trust data in the embedded server's tables is
+// not removed from the catalog, even if the caller checked before the push.
+func TestDeleteRepositoryRefusesWhileTrustDataExists(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "trustdeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const gun = "reg.test/prod/app"
+	if _, err := s.CreateRepository(ctx, "prod", "app", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	mustUpdateMany(t, s.TUF(), gun, upd(gun, data.CanonicalRootRole, 1))
+	if err := s.DeleteRepository(ctx, "prod", "app", gun); err != ErrConflict {
+		t.Fatalf("delete with trust data: %v, want ErrConflict", err)
+	}
+	if _, err := s.Repository(ctx, "prod", "app"); err != nil {
+		t.Fatalf("the refused deletion removed the repository: %v", err)
+	}
+	if err := s.TUF().Delete(gun); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRepository(ctx, "prod", "app", gun); err != nil {
+		t.Fatalf("delete without trust data: %v", err)
+	}
+	if err := s.DeleteRepository(ctx, "prod", "app", gun); err != ErrNotFound {
+		t.Fatalf("delete again: %v, want ErrNotFound", err)
+	}
+}
