@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -141,9 +142,38 @@ func TestExternalForeignGUNs(t *testing.T) {
 	if resp, body := s.API(t, admin.name, admin.pass, http.MethodPost, "/api/v1/repositories", map[string]string{"gun": "Not A GUN"}); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("admin creates an invalid GUN: %d %s, want 400", resp.StatusCode, body)
 	}
+	// Its trust data is initialised from trustdeck on the external server,
+	// and a signer added; docker sees both.
+	const manualPath = "/api/v1/repositories/~/registry.third.example+ops+tool"
+	if resp, body := s.API(t, admin.name, admin.pass, http.MethodPost, manualPath+"/trust",
+		map[string]string{"root_passphrase": "root-pass-phrase-1", "repository_passphrase": trustPassphrase}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("initialise %s through trustdeck: %d %s", manual, resp.StatusCode, body)
+	}
+	if ns.status("/v2/"+manual+"/_trust/tuf/root.json") != http.StatusOK {
+		t.Errorf("no root.json of %s on notary-server after trustdeck initialised it", manual)
+	}
+	dora := w.newSignerKey("dora")
+	doraCert, _ := os.ReadFile(dora.certFile)
+	if resp, body := s.API(t, admin.name, admin.pass, http.MethodPost, manualPath+"/signers",
+		map[string]string{"name": "dora", "public_key": string(doraCert), "repository_passphrase": trustPassphrase}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("add signer dora to %s: %d %s", manual, resp.StatusCode, body)
+	}
+	if !dockerMissing(t, "docker's view of a repository trustdeck initialised on the external server", "trustdeck's own checks still run") {
+		out := alice.mustDocker("trust", "inspect", "--pretty", manual).stdout
+		if !strings.Contains(out, "dora") || !strings.Contains(out, "Administrative keys for "+manual) {
+			t.Errorf("docker trust inspect --pretty %s lacks signer dora:\n%s", manual, out)
+		}
+	}
+	if _, page := b.Get("/repositories/~/registry.third.example+ops+tool"); !strings.Contains(page, "dora") {
+		t.Errorf("the page of %s does not list signer dora", manual)
+	}
+
 	// The audit of a foreign repository is asked for as ~/<GUN>.
 	if _, ok := findEvent(w.audit("~/"+gun), "changefeed", "repository.create"); !ok {
 		t.Errorf("no repository.create by the changefeed in the audit of ~/%s", gun)
+	}
+	if _, ok := findEvent(w.audit("~/"+manual), "admin", "signer.add", "dora"); !ok {
+		t.Errorf("no signer.add of dora by admin in the audit of ~/%s: %v", manual, w.audit("~/"+manual))
 	}
 
 	// The list page says whether discovery works.
