@@ -68,8 +68,8 @@ func (c *Config) completeNotary() error {
 	if (c.NotaryUsername == "") != (c.NotaryPassword == "") {
 		return errors.New("--notary-username and --notary-password (TRUSTDECK_NOTARY_PASSWORD) go together")
 	}
-	if c.AllowAnonymousPull || c.CreateOnPush {
-		return errors.New("--allow-anonymous-pull and --create-on-push configure the embedded Notary server: the external server's own auth decides that with --notary-url")
+	if c.CreateOnPush {
+		return errors.New("--create-on-push configures the embedded Notary server: with --notary-url, repositories pushed to the external server are discovered from its changefeed")
 	}
 	switch {
 	case c.NotaryPollInterval == 0:

@@ -36,6 +36,13 @@ func TestExternalNotary(t *testing.T) {
 		t.Errorf("default poll interval %s", c.NotaryPollInterval)
 	}
 
+	// --allow-anonymous-pull governs trustdeck's token service, which an
+	// external server may use as its realm.
+	c, err = config.ParseServe([]string{"--notary-url", "https://n.example", "--allow-anonymous-pull"}, envOf(nil), io.Discard)
+	if err != nil || !c.AllowAnonymousPull {
+		t.Errorf("--allow-anonymous-pull with --notary-url: %v, %+v", err, c)
+	}
+
 	// The embedded default leaves every Notary setting empty.
 	c, err = config.ParseServe(nil, envOf(nil), io.Discard)
 	if err != nil {

@@ -70,11 +70,7 @@ func TestTokenServiceInExternalMode(t *testing.T) {
 	repo := func(gun string, actions ...string) tokens.Access {
 		return tokens.Access{Type: "repository", Name: gun, Actions: actions}
 	}
-	tests := []struct {
-		name, user string
-		scopes     []string
-		want       []tokens.Access
-	}{
+	tests := []tokenCase{
 		{"writer on prod", "writer", []string{"repository:" + prod + ":pull,push,*"}, []tokens.Access{repo(prod, "pull", "push")}},
 		{"writer on a new GUN of prod", "writer", []string{"repository:" + registry + "/prod/new:pull,push"}, []tokens.Access{repo(registry+"/prod/new", "pull", "push")}},
 		{"writer on dev", "writer", []string{"repository:" + dev + ":pull,push"}, nil},
@@ -87,10 +83,33 @@ func TestTokenServiceInExternalMode(t *testing.T) {
 		{"global admin on a foreign GUN", "admin", []string{"repository:" + foreign + ":pull,push,*"}, []tokens.Access{repo(foreign, "pull", "push", "*")}},
 		{"global admin on another shape", "admin", []string{"repository:" + prod + "/extra:*"}, []tokens.Access{repo(prod+"/extra", "*")}},
 		{"global admin on the changefeed", "admin", []string{"registry:catalog:*"}, []tokens.Access{{Type: "registry", Name: "catalog", Actions: []string{"*"}}}},
-		// (--allow-anonymous-pull is refused with --notary-url.)
 		{"anonymous on prod", "", []string{"repository:" + prod + ":pull"}, nil},
 		{"anonymous on a foreign GUN", "", []string{"repository:" + foreign + ":pull"}, nil},
 	}
+	checkTokens(t, s, tests)
+
+	// With --allow-anonymous-pull, anonymous clients may pull under the
+	// registry host, and nothing more.
+	anon := testserver.Start(t, "--notary-url", "https://127.0.0.1:1", "--registry-host", registry,
+		"--allow-anonymous-pull")
+	checkTokens(t, anon, []tokenCase{
+		{"anonymous pull on prod", "", []string{"repository:" + prod + ":pull"}, []tokens.Access{repo(prod, "pull")}},
+		{"anonymous push on prod", "", []string{"repository:" + prod + ":pull,push"}, []tokens.Access{repo(prod, "pull")}},
+		{"anonymous on a foreign GUN", "", []string{"repository:" + foreign + ":pull"}, nil},
+		{"anonymous on the changefeed", "", []string{"registry:catalog:*"}, nil},
+	})
+}
+
+// tokenCase is what one token request should be granted.
+type tokenCase struct {
+	name   string
+	user   string
+	scopes []string
+	want   []tokens.Access
+}
+
+func checkTokens(t *testing.T, s *testserver.Server, tests []tokenCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			pass := userPassword
