@@ -168,7 +168,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if cfg.External() {
 		deleter = auditedDeleter(deleter, auditLog, cat, summaries)
 		poller := discovery.New(discovery.Config{URL: cfg.NotaryURL, Transport: notaryRT, Interval: cfg.NotaryPollInterval,
-			Store: st, Catalog: cat, Audit: auditLog, Summaries: summaries, Reader: reader, Own: own, Log: log})
+			Store: st, Catalog: cat, Audit: auditLog, Summaries: summaries, Reader: reader, Own: own, OnRestart: summaries.EnqueueAll, Log: log})
 		a.Changefeed = poller
 		a.background = append(a.background, poller.Run)
 	}

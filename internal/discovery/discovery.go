@@ -91,6 +91,10 @@ type Config struct {
 	Summaries Summaries   // optional
 	Reader    Invalidator // optional
 	Own       *OwnWrites  // optional
+	// OnRestart, optional, runs when the server's changefeed is found
+	// started again: its trust data may have changed wholesale (a memory
+	// backend forgets everything), so every summary is worth refreshing.
+	OnRestart func(ctx context.Context)
 	Log       *slog.Logger
 }
 
@@ -276,6 +280,9 @@ func (p *Poller) restarted(ctx context.Context, cursor string) (bool, error) {
 	p.mu.Lock()
 	p.restarts++
 	p.mu.Unlock()
+	if p.cfg.OnRestart != nil {
+		p.cfg.OnRestart(ctx)
+	}
 	return true, nil
 }
 

@@ -72,6 +72,24 @@ func (s *Store) ReposWithoutSummary(ctx context.Context) ([]Repository, error) {
 	return out, rows.Err()
 }
 
+// RepositoryNames returns the namespace and name of every catalog entry.
+func (s *Store) RepositoryNames(ctx context.Context) ([][2]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT namespace, name FROM repositories ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var n [2]string
+		if err := rows.Scan(&n[0], &n[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
 // LastTargetsChange returns when any targets role of gun last changed.
 func (s *Store) LastTargetsChange(ctx context.Context, gun string) (time.Time, error) {
 	var at sql.NullString

@@ -262,6 +262,7 @@ func (m *summaryStore) LastTargetsChange(context.Context, string) (time.Time, er
 func (m *summaryStore) ReposWithoutSummary(context.Context) ([]store.Repository, error) {
 	return nil, nil
 }
+func (m *summaryStore) RepositoryNames(context.Context) ([][2]string, error) { return nil, nil }
 
 // The list shows an expired repository with what it holds and the expired
 // role as its nearest expiry, not as unreadable; tampered data stays an error.

@@ -15,6 +15,7 @@ type SummaryStore interface {
 	PutTrustSummary(ctx context.Context, namespace, name string, t store.TrustSummary) error
 	LastTargetsChange(ctx context.Context, gun string) (time.Time, error)
 	ReposWithoutSummary(ctx context.Context) ([]store.Repository, error)
+	RepositoryNames(ctx context.Context) ([][2]string, error)
 }
 
 // Summarizer keeps each repository's trust summary (state, signed tags,
@@ -51,6 +52,19 @@ func (s *Summarizer) Enqueue(namespace, name string) {
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+}
+
+// EnqueueAll queues every catalog repository, for when the Notary server's
+// data may have changed wholesale (its changefeed started again).
+func (s *Summarizer) EnqueueAll(ctx context.Context) {
+	all, err := s.st.RepositoryNames(ctx)
+	if err != nil {
+		s.log.Error("list repositories to refresh their trust summaries", "err", err)
+		return
+	}
+	for _, n := range all {
+		s.Enqueue(n[0], n[1])
 	}
 }
 
