@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/trustdeck/trustdeck/internal/names"
 )
@@ -59,3 +60,11 @@ func repoName(namespace, name string) string { return names.Display(namespace, n
 // isForeign reports a repository outside the registry host (its namespace is
 // names.Foreign).
 func isForeign(namespace string) bool { return namespace == names.Foreign }
+
+// lastRead is ", last read <time>" (nothing before the first read).
+func lastRead(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return ", last read " + FormatTime(t)
+}
