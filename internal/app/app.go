@@ -117,7 +117,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if cfg.External() {
 		cat.ListForeign() // an external server holds whatever GUNs its clients pushed
 	}
-	notaryCfg := notaryserver.Config{Store: st.TUF(), Crypto: serverKeys, Logger: log}
+	// The embedded server's per-GUN write locks, shared with the removal of
+	// catalog entries (see removal.LockGUNsWith).
+	gunLocks := &notaryserver.GUNLocks{}
+	notaryCfg := notaryserver.Config{Store: st.TUF(), Crypto: serverKeys, Logger: log, Locks: gunLocks}
 	// trustdeck reads its own Notary server in-process, through the same
 	// handler clients use (srv is set below); authorization happens in the
 	// pages and API.
@@ -172,13 +175,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		a.Changefeed = poller
 		a.background = append(a.background, poller.Run)
 	}
+	remover := removal.New(reader, keyVault, cat, deleter)
+	if !cfg.External() {
+		remover.LockGUNsWith(gunLocks.Lock)
+	}
 	srv = &handlers.Server{
 		Audit:      auditLog,
 		Trust:      reader,
 		Vault:      keyVault,
 		UserKeys:   vault.NewUserKeys(st),
 		Signers:    signers.New(remoteAs, reader, keyVault, log),
-		Removal:    removal.New(reader, keyVault, cat, deleter),
+		Removal:    remover,
 		Summaries:  summaries,
 		Accounts:   acc,
 		Catalog:    cat,

@@ -99,6 +99,9 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxUploadBytes bounds the body of an update; default MaxUploadBytes.
 	MaxUploadBytes int64
+	// Locks serialise the writes to one GUN; share them with whatever must
+	// not interleave with those writes. nil: the server's own.
+	Locks *GUNLocks
 }
 
 // MaxUploadBytes is the default limit of an update's body: notary clients
@@ -130,6 +133,9 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = MaxUploadBytes
+	}
+	if cfg.Locks == nil {
+		cfg.Locks = &GUNLocks{}
 	}
 	return newServer(cfg)
 }

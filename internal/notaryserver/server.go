@@ -34,7 +34,7 @@ type server struct {
 	log       *slog.Logger
 	maxUpload int64
 
-	locks gunLocks // serialises the writes to one GUN
+	locks *GUNLocks // serialises the writes to one GUN
 }
 
 func newServer(cfg Config) *server {
@@ -46,6 +46,7 @@ func newServer(cfg Config) *server {
 		hooks:     cfg.Hooks,
 		log:       cfg.Logger,
 		maxUpload: cfg.MaxUploadBytes,
+		locks:     cfg.Locks,
 	}
 }
 
@@ -58,7 +59,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if rt.gun != "" {
+	// An update is admitted under the GUN's lock (below), so that whoever
+	// else holds it (removing the catalog entry) cannot interleave.
+	if rt.gun != "" && rt.endpoint != update {
 		if err := s.hooks.Admit(r.Context(), actor, rt.gun, rt.write); err != nil {
 			s.writeError(refusing{w, r}, r, err)
 			return
@@ -97,7 +100,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.hooks.Rotated(r.Context(), actor, rt.gun, rt.role)
 		}
 	case deleteGUN:
-		unlock := s.locks.lock(rt.gun)
+		unlock := s.locks.Lock(rt.gun)
 		// Deleting nothing succeeds (notary's semantics) but is no event.
 		_, _, current := s.store.GetCurrent(data.GUN(rt.gun), data.CanonicalRootRole)
 		ok := s.run(w, r, handlers.DeleteHandler)
@@ -106,7 +109,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.hooks.Deleted(r.Context(), actor, rt.gun)
 		}
 	case update:
-		unlock := s.locks.lock(rt.gun)
+		unlock := s.locks.Lock(rt.gun)
+		if err := s.hooks.Admit(r.Context(), actor, rt.gun, true); err != nil {
+			unlock()
+			s.writeError(refusing{w, r}, r, err)
+			return
+		}
 		written, err := s.update(w, r, rt.gun)
 		unlock()
 		if err != nil {
@@ -129,12 +137,14 @@ func (s *server) run(w http.ResponseWriter, r *http.Request, h utils.ContextHand
 	return true
 }
 
-// gunLocks hands out one mutex per GUN, kept only while in use. Writers of
+// GUNLocks hands out one mutex per GUN, kept only while in use. Writers of
 // one GUN take turns, so two publishes that touch different roles both
 // succeed instead of the second failing on the snapshot and timestamp
 // versions the first one took. The store's version check still guards
-// against writers in other processes.
-type gunLocks struct {
+// against writers in other processes. Others that must not interleave with
+// a GUN's writes (removing its catalog entry) share them through
+// Config.Locks. The zero value is ready to use.
+type GUNLocks struct {
 	mu sync.Mutex
 	m  map[string]*gunLock
 }
@@ -144,7 +154,8 @@ type gunLock struct {
 	users int
 }
 
-func (l *gunLocks) lock(gun string) (unlock func()) {
+// Lock waits for gun's lock; unlock releases it.
+func (l *GUNLocks) Lock(gun string) (unlock func()) {
 	l.mu.Lock()
 	if l.m == nil {
 		l.m = make(map[string]*gunLock)

@@ -7,8 +7,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	canonicaljson "github.com/docker/go/canonical/json"
+	"github.com/theupdateframework/notary/client"
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/signed"
 )
@@ -391,5 +393,40 @@ func TestUpdateTooLarge(t *testing.T) {
 	got := readError(t, resp)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || got.Code != "UPLOAD_TOO_LARGE" {
 		t.Errorf("got %d %s", resp.StatusCode, got.Code)
+	}
+}
+
+// An update is admitted under the GUN's lock, which Config.Locks shares: one
+// who holds it (trustdeck removing the catalog entry) can refuse a push that
+// arrived meanwhile, and nothing of that push is stored.
+func TestUpdateAdmittedUnderSharedLock(t *testing.T) {
+	locks := &GUNLocks{}
+	e := newTestEnv(t, func(c *Config) { c.Locks = locks })
+	const gun = "example.com/locked/app"
+	r, _ := e.initRepo(gun)
+	before, _ := e.store.GetChanges("0", 1000, "")
+
+	unlock := locks.Lock(gun)
+	done := make(chan error, 1)
+	go func() {
+		if err := r.AddTarget(&client.Target{Name: "v1", Hashes: data.Hashes{"sha256": make([]byte, 32)}, Length: 1}); err != nil {
+			done <- err
+			return
+		}
+		done <- r.Publish()
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the push finished while the GUN was locked: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	e.hooks.setRefuse(&Refusal{Status: http.StatusNotFound, Code: "NAME_UNKNOWN", Message: "removed meanwhile"})
+	unlock()
+	if err := <-done; err == nil {
+		t.Fatal("the push succeeded after the GUN was refused under the lock")
+	}
+	after, _ := e.store.GetChanges("0", 1000, "")
+	if len(after) != len(before) {
+		t.Errorf("%d changes stored after the refusal, want %d", len(after), len(before))
 	}
 }

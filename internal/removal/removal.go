@@ -56,12 +56,19 @@ type Service struct {
 	catalog Catalog
 	delete  DeleteTrustFunc
 	now     func() time.Time
+	lockGUN func(gun string) (unlock func())
 }
 
 // New returns the removal service.
 func New(reader Reader, keys Keys, cat Catalog, del DeleteTrustFunc) *Service {
 	return &Service{reader: reader, keys: keys, catalog: cat, delete: del, now: time.Now}
 }
+
+// LockGUNsWith makes DeleteRepository hold lock(gun) while it checks for
+// trust data and removes the catalog entry: the embedded Notary server
+// admits and stores every update of a GUN under the same lock, so no push
+// can land between the check and the removal.
+func (s *Service) LockGUNsWith(lock func(gun string) (unlock func())) { s.lockGUN = lock }
 
 // State is what a repository still holds, read fresh.
 type State struct {
@@ -289,6 +296,13 @@ func (s *Service) DeleteTrust(ctx context.Context, r *catalog.Repository, actor 
 
 // DeleteRepository removes the catalog entry once no trust data remains.
 func (s *Service) DeleteRepository(ctx context.Context, namespace, name string) error {
+	if s.lockGUN != nil {
+		r, err := s.catalog.Get(ctx, namespace, name)
+		if err != nil {
+			return err
+		}
+		defer s.lockGUN(r.GUN)()
+	}
 	st, err := s.State(ctx, namespace, name)
 	if err != nil {
 		return err
