@@ -215,6 +215,13 @@ func (s *Service) Delete(ctx context.Context, namespace, name string) error {
 	return err
 }
 
+// Expiring counts the repositories (of namespaces; nil: all) whose trust
+// data has expired, and those whose trust data expires within ExpiringWithin.
+func (s *Service) Expiring(ctx context.Context, namespaces []string) (expired, expiring int, err error) {
+	now := time.Now()
+	return s.st.CountExpiring(ctx, namespaces, now, now.Add(ExpiringWithin))
+}
+
 // ListQuery selects a page; Namespaces nil means every namespace.
 type ListQuery struct {
 	Search     string

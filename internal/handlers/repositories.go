@@ -46,18 +46,20 @@ func parsePage(c echo.Context) (int, error) {
 	return n, nil
 }
 
-// listRepositories returns the page of repositories the caller may read.
-func (s *Server) listRepositories(c echo.Context) (*catalog.Page, error) {
+// listRepositories returns the page of repositories the caller may read, and
+// the namespaces they may read (nil: all).
+func (s *Server) listRepositories(c echo.Context) (*catalog.Page, []string, error) {
 	page, err := parsePage(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	visible, err := s.Accounts.VisibleNamespaces(c.Request().Context(), currentUser(c))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.Catalog.List(c.Request().Context(), catalog.ListQuery{Search: c.QueryParam("q"), Namespaces: visible,
+	p, err := s.Catalog.List(c.Request().Context(), catalog.ListQuery{Search: c.QueryParam("q"), Namespaces: visible,
 		Page: page, Sort: c.QueryParam("sort"), Filter: c.QueryParam("filter")})
+	return p, visible, err
 }
 
 // canCreateSomewhere reports whether the caller administers any namespace.
@@ -70,7 +72,11 @@ func (s *Server) canCreateSomewhere(c echo.Context) (bool, []string, error) {
 }
 
 func (s *Server) repositoryList(c echo.Context) error {
-	p, err := s.listRepositories(c)
+	p, visible, err := s.listRepositories(c)
+	if err != nil {
+		return err
+	}
+	expired, expiring, err := s.Catalog.Expiring(c.Request().Context(), visible)
 	if err != nil {
 		return err
 	}
@@ -81,6 +87,7 @@ func (s *Server) repositoryList(c echo.Context) error {
 	q, sort, filter := c.QueryParam("q"), c.QueryParam("sort"), c.QueryParam("filter")
 	l := views.RepoList{Query: q, Sort: sort, Filter: filter, Total: p.Total, Page: p.Page, Pages: max(p.Pages, 1), CanCreate: canCreate}
 	l.Discovery = s.discoveryState(c)
+	l.Expired, l.Expiring = expired, expiring
 	now := time.Now()
 	for _, r := range p.Repositories {
 		l.Rows = append(l.Rows, views.RepoRow{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN,
@@ -199,7 +206,7 @@ type repositoryListJSON struct {
 }
 
 func (s *Server) apiRepositoryList(c echo.Context) error {
-	p, err := s.listRepositories(c)
+	p, _, err := s.listRepositories(c)
 	if err != nil {
 		return err
 	}

@@ -90,6 +90,27 @@ func (s *Store) DeleteRepository(ctx context.Context, namespace, name, gun strin
 	return ErrConflict
 }
 
+// CountExpiring counts the repositories (of namespaces, when non-nil) whose
+// nearest expiry has passed at now, and those whose nearest expiry falls
+// between now and by.
+func (s *Store) CountExpiring(ctx context.Context, namespaces []string, now, by time.Time) (expired, expiring int, err error) {
+	if namespaces != nil && len(namespaces) == 0 {
+		return 0, 0, nil
+	}
+	q := `SELECT COALESCE(SUM(t.nearest_expiry < ?), 0), COALESCE(SUM(t.nearest_expiry >= ?), 0)
+		FROM trust_summaries t JOIN repositories r ON r.id = t.repository_id
+		WHERE t.nearest_expiry IS NOT NULL AND t.nearest_expiry < ?`
+	args := []any{formatTime(now), formatTime(now), formatTime(by)}
+	if namespaces != nil {
+		q += " AND r.namespace IN (?" + strings.Repeat(",?", len(namespaces)-1) + ")"
+		for _, ns := range namespaces {
+			args = append(args, ns)
+		}
+	}
+	err = s.db.QueryRowContext(ctx, q, args...).Scan(&expired, &expiring)
+	return expired, expiring, err
+}
+
 // ListRepositories returns a page with trust summaries, and the total matching.
 func (s *Store) ListRepositories(ctx context.Context, q RepositoryQuery) ([]Repository, int, error) {
 	where := []string{"1=1"}

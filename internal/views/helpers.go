@@ -68,3 +68,26 @@ func lastRead(t time.Time) string {
 	}
 	return ", last read " + FormatTime(t)
 }
+
+// expiryWarningText is the sentence of the list's expiry warning.
+func expiryWarningText(expired, expiring int) string {
+	has := func(n int) string {
+		if n == 1 {
+			return "1 repository has"
+		}
+		return strconv.Itoa(n) + " repositories have"
+	}
+	more := func(n int) string {
+		if n == 1 {
+			return "1 more expires"
+		}
+		return strconv.Itoa(n) + " more expire"
+	}
+	switch {
+	case expired > 0 && expiring > 0:
+		return has(expired) + " expired trust data, which docker refuses; " + more(expiring) + " within 30 days."
+	case expired > 0:
+		return has(expired) + " expired trust data, which docker refuses."
+	}
+	return has(expiring) + " trust data that expires within 30 days."
+}

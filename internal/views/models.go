@@ -57,6 +57,9 @@ type RepoList struct {
 	// Discovery is the external Notary server's changefeed (nil with the
 	// embedded server).
 	Discovery *DiscoveryState
+	// Expired and Expiring count the viewer's repositories whose trust data
+	// has expired, or expires within 30 days (whatever the filters).
+	Expired, Expiring int
 }
 
 // DiscoveryState says whether repositories are being discovered from an
