@@ -43,6 +43,8 @@ type Keys interface {
 type Catalog interface {
 	Get(ctx context.Context, namespace, name string) (*catalog.Repository, error)
 	Delete(ctx context.Context, namespace, name string) error
+	// Visible lists every repository of namespaces (nil: all), for Export.
+	Visible(ctx context.Context, namespaces []string) ([]catalog.Repository, error)
 }
 
 // DeleteTrustFunc deletes a GUN's trust data on the Notary server as actor,
@@ -176,45 +178,11 @@ func (s *Service) Backup(ctx context.Context, gun, actor string) (filename strin
 		return "", nil, err
 	}
 	at := s.now().UTC()
-	top := strings.NewReplacer("/", "_", ":", "_").Replace(gun) + "-trust-" + at.Format("20060102T150405Z")
-	m := Manifest{GUN: gun, CreatedAt: at, CreatedBy: actor, Skipped: repo.SkippedRoles}
+	top := folderName(gun) + "-trust-" + stamp(at)
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
-	add := func(name string, body []byte) error {
-		hdr := &tar.Header{Name: top + "/" + name, Mode: 0o644, Size: int64(len(body)), ModTime: at, Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		_, err := tw.Write(body)
-		return err
-	}
-	expired := map[string]bool{}
-	for _, r := range repo.ExpiredRoles() {
-		expired[r.Role] = true
-		m.Expired = append(m.Expired, ExpiredRole{Role: r.Role, Expires: r.Expires.UTC()})
-	}
-	for _, r := range repo.Roles {
-		file := r.Role + ".json"
-		sum := sha256.Sum256(r.Raw)
-		m.Files = append(m.Files, ManifestEntry{Role: r.Role, File: file, Version: r.Version, Expires: r.Expires,
-			Expired: expired[r.Role], SHA256: hex.EncodeToString(sum[:]), Size: len(r.Raw)})
-		if err := add(file, r.Raw); err != nil {
-			return "", nil, err
-		}
-	}
-	mj, _ := json.MarshalIndent(m, "", "  ")
-	if err := add("manifest.json", append(mj, '\n')); err != nil {
-		return "", nil, err
-	}
-	text := readme(gun, top)
-	if len(m.Expired) > 0 {
-		text += expiredNote(at, m.Expired)
-	}
-	if len(m.Skipped) > 0 {
-		text += "\nINCOMPLETE: these delegation roles did not verify (badly signed, or no longer\ndelegated) and are not in this backup: " + strings.Join(m.Skipped, ", ") + "\n"
-	}
-	if err := add("README.txt", []byte(text)); err != nil {
+	if _, err := writeBackup(tw, top, top+".tar.gz", gun, repo, at, actor); err != nil {
 		return "", nil, err
 	}
 	if err := tw.Close(); err != nil {
@@ -226,7 +194,61 @@ func (s *Service) Backup(ctx context.Context, gun, actor string) (filename strin
 	return top + ".tar.gz", buf.Bytes(), nil
 }
 
-func readme(gun, top string) string {
+// folderName is the name a GUN's backup folder starts with: the GUN with
+// "/" and ":" replaced by "_".
+func folderName(gun string) string { return strings.NewReplacer("/", "_", ":", "_").Replace(gun) }
+
+// stamp is at (UTC) as archive names show it.
+func stamp(at time.Time) string { return at.UTC().Format("20060102T150405Z") }
+
+// addFile writes one regular file into tw.
+func addFile(tw *tar.Writer, name string, body []byte, at time.Time) error {
+	hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: at, Typeflag: tar.TypeReg}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	_, err := tw.Write(body)
+	return err
+}
+
+// writeBackup writes the backup of gun's trust data (repo) into tw, under
+// the folder dir: every role's JSON as served, manifest.json and README.txt.
+// archive is the name of the archive dir is in (the README says how to
+// unpack it). Backup and Export both write repositories through it, so a
+// repository's folder in an export is its backup.
+func writeBackup(tw *tar.Writer, dir, archive, gun string, repo *trust.Repo, at time.Time, actor string) (Manifest, error) {
+	m := Manifest{GUN: gun, CreatedAt: at, CreatedBy: actor, Skipped: repo.SkippedRoles}
+	add := func(name string, body []byte) error { return addFile(tw, dir+"/"+name, body, at) }
+	expired := map[string]bool{}
+	for _, r := range repo.ExpiredRoles() {
+		expired[r.Role] = true
+		m.Expired = append(m.Expired, ExpiredRole{Role: r.Role, Expires: r.Expires.UTC()})
+	}
+	for _, r := range repo.Roles {
+		file := r.Role + ".json"
+		sum := sha256.Sum256(r.Raw)
+		m.Files = append(m.Files, ManifestEntry{Role: r.Role, File: file, Version: r.Version, Expires: r.Expires,
+			Expired: expired[r.Role], SHA256: hex.EncodeToString(sum[:]), Size: len(r.Raw)})
+		if err := add(file, r.Raw); err != nil {
+			return m, err
+		}
+	}
+	mj, _ := json.MarshalIndent(m, "", "  ")
+	if err := add("manifest.json", append(mj, '\n')); err != nil {
+		return m, err
+	}
+	text := readme(gun, archive, dir)
+	if len(m.Expired) > 0 {
+		text += expiredNote(at, m.Expired)
+	}
+	if len(m.Skipped) > 0 {
+		text += "\nINCOMPLETE: these delegation roles did not verify (badly signed, or no longer\ndelegated) and are not in this backup: " + strings.Join(m.Skipped, ", ") + "\n"
+	}
+	return m, add("README.txt", []byte(text))
+}
+
+// readme is a backup's README.txt; dir is its folder in archive.
+func readme(gun, archive, dir string) string {
 	return fmt.Sprintf(`Docker Content Trust (Notary v1) metadata of %s, backed up by trustdeck.
 
 Every file is the role's signed JSON exactly as the Notary server served it,
@@ -234,7 +256,7 @@ named as the Notary API names it (GET /v2/<gun>/_trust/tuf/<role>.json).
 manifest.json lists each role's version, expiry and sha256.
 
 Inspect:
-  tar -xzf %s.tar.gz && cd %s
+  tar -xzf %s && cd %s
   sha256sum *.json targets/*.json      # compare with manifest.json
   python3 -m json.tool targets.json     # signed tags are under signed.targets
 
@@ -244,7 +266,7 @@ client uses): root.json, targets.json and every targets/<signer>.json as parts
 of a multipart POST to /v2/<gun>/_trust/tuf/ — the server signs a new snapshot
 and timestamp. Signatures stay valid until each file's "expires"; after that,
 the keys that signed them (root, repository, signers) are needed to re-sign.
-`, gun, top, top)
+`, gun, archive, dir)
 }
 
 // expiredNote is the README's section on roles that had expired.
