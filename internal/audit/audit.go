@@ -77,6 +77,7 @@ const (
 	SignerAdd    = "signer.add"
 	SignerRevoke = "signer.revoke"
 	TagRevoke    = "tag.revoke"
+	TrustRenew   = "trust.renew"
 	KeyImport    = "key.import"
 	KeyDelete    = "key.delete"
 	KeyExport    = "key.export"

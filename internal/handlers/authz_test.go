@@ -159,6 +159,10 @@ var matrix = []matrixRow{
 		want: want{s401, s303, s303, s303, s303, s303}},
 	{method: "GET", route: "/repositories", path: "/repositories?q=app",
 		want: want{s303, s200, s200, s200, s200, s200}},
+	// Everyone signed in may export the trust backups of what they can read
+	// (what they get is checked by internal/interop's TestBackupAll).
+	{method: "GET", route: "/repositories/backup", path: "/repositories/backup",
+		want: want{s303, s200, s200, s200, s200, s200}},
 	{method: "GET", route: "/repositories/new", path: "/repositories/new",
 		want: want{s303, s403, s403, s200, s200, s200}},
 	{method: "POST", route: "/repositories", path: "/repositories",
@@ -191,6 +195,10 @@ var matrix = []matrixRow{
 		want: want{s303, s403, s403, 409, s404, 409}},
 	{method: "POST", route: "/repositories/:ns/:name/signers/:signer/revoke", path: "/repositories/prod/app/signers/jeff/revoke",
 		form: url.Values{"repository_passphrase": {"x"}}, want: want{s401, s403, s403, 409, s404, 409}},
+	{method: "GET", route: "/repositories/:ns/:name/trust/renew", path: "/repositories/prod/app/trust/renew?role=targets",
+		want: want{s303, s403, s403, 409, s404, 409}},
+	{method: "POST", route: "/repositories/:ns/:name/trust/renew", path: "/repositories/prod/app/trust/renew",
+		form: url.Values{"role": {"targets"}, "passphrase": {"x"}}, want: want{s401, s403, s403, 409, s404, 409}},
 	{method: "GET", route: "/repositories/:ns/:name/tags/revoke", path: "/repositories/prod/app/tags/revoke?tag=1",
 		want: want{s303, s403, s403, 409, s404, 409}},
 	{method: "POST", route: "/repositories/:ns/:name/tags/revoke", path: "/repositories/prod/app/tags/revoke",
@@ -279,6 +287,8 @@ var matrix = []matrixRow{
 		body: map[string]string{"name": "jeff", "public_key": ""}, want: want{s401, s403, s403, 400, s404, 400}},
 	{method: "POST", route: "/api/v1/repositories/:ns/:name/signers/:signer/revoke", path: "/api/v1/repositories/prod/app/signers/jeff/revoke",
 		body: map[string]string{"repository_passphrase": "x"}, want: want{s401, s403, s403, 409, s404, 409}},
+	{method: "POST", route: "/api/v1/repositories/:ns/:name/trust/renew", path: "/api/v1/repositories/prod/app/trust/renew",
+		body: map[string]string{"role": "targets", "repository_passphrase": "x"}, want: want{s401, s403, s403, 409, s404, 409}},
 	{method: "DELETE", route: "/api/v1/repositories/:ns/:name/trust", path: "/api/v1/repositories/prod/app/trust",
 		body: map[string]any{"confirm": "prod/wrong", "delete_keys": false}, want: want{s401, s403, s403, 400, s404, 400}},
 	{method: "GET", route: "/api/v1/repositories/:ns/:name/trust/backup", path: "/api/v1/repositories/prod/app/trust/backup",
@@ -300,6 +310,8 @@ var matrix = []matrixRow{
 		want: want{s401, s404, s404, s404, s404, s404}},
 	{method: "GET", route: "/api/v1/trust/inspect", path: "/api/v1/trust/inspect",
 		want: want{s401, 400, 400, 400, 400, 400}},
+	{method: "GET", route: "/api/v1/trust/backup", path: "/api/v1/trust/backup",
+		want: want{s401, s200, s200, s200, s200, s200}},
 }
 
 // authStyles are the ways a principal calls the API: HTTP basic

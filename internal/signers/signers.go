@@ -1,7 +1,8 @@
 // Package signers changes who may sign a repository's tags: it initialises
 // trust data and adds and revokes signers (delegations) with docker's
 // semantics (`docker trust signer add` / `remove`), publishing through
-// notary's own client library.
+// notary's own client library. It also revokes tags (revoketag.go) and
+// renews a role's expiry (renew.go).
 //
 // Every operation works on fresh state: a new notary client repository over
 // an empty in-memory cache and changelist, and a crypto service holding only

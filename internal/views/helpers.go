@@ -91,3 +91,13 @@ func expiryWarningText(expired, expiring int) string {
 	}
 	return has(expiring) + " trust data that expires within 30 days."
 }
+
+// renewPath is the form that renews role's expiry in namespace/name.
+func renewPath(namespace, name, role string) string {
+	return repoPath(namespace, name) + "/trust/renew?role=" + url.QueryEscape(role)
+}
+
+// renewable reports whether trustdeck can renew role's expiry: targets and
+// delegations (root needs the root key; the server renews snapshot and
+// timestamp).
+func renewable(role string) bool { return role == "targets" || strings.HasPrefix(role, "targets/") }

@@ -375,3 +375,26 @@ type TagRevokeRole struct {
 	Digest     string
 	VaultKeyID string
 }
+
+// RenewForm is the confirmation form that renews a role's expiry (signs it
+// again, unchanged, like `notary witness`).
+type RenewForm struct {
+	Namespace string
+	Name      string
+	GUN       string
+	Role      string // targets or a delegation (targets/<name>)
+	Version   int
+	Expires   time.Time
+	Expired   bool
+	// NewExpires is the expiry a renewal now gives.
+	NewExpires time.Time
+	// KeyIDs may sign the role; VaultKeyID is the vault's key among them
+	// ("" if it holds none).
+	KeyIDs     []string
+	VaultKeyID string
+	Error      string
+}
+
+// IsTargets reports whether the form renews the targets role (signed with
+// the repository key).
+func (f RenewForm) IsTargets() bool { return f.Role == "targets" }
