@@ -117,6 +117,9 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 	for _, e := range repo.Expiries(now) {
 		tv.Expiries = append(tv.Expiries, views.ExpiryRow{Role: e.Role, Version: e.Version, Expires: e.Expires,
 			Status: string(e.Status), Left: relative(e.Expires, now)})
+		if e.Role == trust.RoleRoot && e.Expires.Sub(now) <= trust.RootResignWithin {
+			tv.RootResign = e.Expires
+		}
 	}
 	for _, u := range repo.Unreleased() {
 		tv.Unreleased = append(tv.Unreleased, views.UnreleasedRow{Tag: u.Tag, Digest: u.Digest, Roles: u.Roles})

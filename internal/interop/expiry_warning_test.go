@@ -76,3 +76,27 @@ func TestListExpiryWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestRootResignWarning: within six months of root's expiry, the repository
+// page says that changes need the root key and how to rotate it.
+func TestRootResignWarning(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rootExpiry := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second)
+	exStore(t, w, testnotary.Fixture{GUN: w.gun("prod", "aging"),
+		Expires: map[string]time.Time{"root": rootExpiry},
+		Targets: map[string]map[string]string{"targets": {"v1": "content"}}})
+	exStore(t, w, testnotary.Fixture{GUN: w.gun("prod", "young"),
+		Targets: map[string]map[string]string{"targets": {"v1": "content"}}})
+	w.s.MustCreateRepo(t, "prod", "aging")
+	w.s.MustCreateRepo(t, "prod", "young")
+	b := w.s.NewBrowser(t)
+	b.Login(reader.name, reader.pass)
+	_, page := b.Get("/repositories/prod/aging")
+	if !strings.Contains(page, `id="root-resign"`) || !strings.Contains(page, "notary key rotate "+w.gun("prod", "aging")+" root") {
+		t.Errorf("the page of a repository whose root expires in 90 days does not warn:\n%.4000s", page)
+	}
+	if _, page := b.Get("/repositories/prod/young"); strings.Contains(page, `id="root-resign"`) {
+		t.Errorf("the page of a repository whose root expires in a year warns about root")
+	}
+}

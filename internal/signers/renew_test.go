@@ -484,3 +484,37 @@ func TestRenewWithExpiredRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestRootNearExpiryNamesTheFix: within six months of root's expiry notary's
+// client signs root again with every publish, which needs the root key; a
+// signer change with the repository key alone is refused with what to do
+// (rotate root with the notary CLI), and nothing is published.
+func TestRootNearExpiryNamesTheFix(t *testing.T) {
+	e := newEnv(t)
+	gun := "reg.test/team/agingroot"
+	rootExpiry := time.Now().Add(60 * 24 * time.Hour).UTC().Truncate(time.Second)
+	built, err := testnotary.Fixture{GUN: gun,
+		Expires: map[string]time.Time{"root": rootExpiry},
+		Targets: map[string]map[string]string{"targets": {"v1": "content v1"}}}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.TUF().UpdateMany(data.GUN(gun), built.Updates()); err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := utils.ConvertPrivateKeyToPKCS8(built.TargetsKey, data.CanonicalTargetsRole, data.GUN(gun), repoPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.st.TUF().GetChanges("0", 1000, gun)
+	err = e.svc.AddSigner(e.ctx, gun, "nina", newSigner(t, "nina", false).pub,
+		RepoKey{Passphrase: repoPass, OneOffPEM: pemBytes}, "admin")
+	de := wantErr(t, err, errs.Conflict, "root_expiring")
+	if !strings.Contains(de.Message, rootExpiry.Format("2006-01-02 15:04")) ||
+		!strings.Contains(de.Message, "notary key rotate "+gun+" root") {
+		t.Errorf("message %q should give root's expiry and the command that fixes it", de.Message)
+	}
+	if after, _ := e.st.TUF().GetChanges("0", 1000, gun); len(after) != len(before) {
+		t.Errorf("%d changes after the refusal, want %d", len(after), len(before))
+	}
+}

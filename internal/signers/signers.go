@@ -527,7 +527,35 @@ func (s *Service) publish(ctx context.Context, gun string, op *operation) error 
 	// Even a failed publish may have reached the server.
 	s.reader.Invalidate(gun)
 	if err != nil {
-		return writeError(gun, "publish", err)
+		werr := writeError(gun, "publish", err)
+		if e, ok := errs.As(werr); ok && e.Code == "cannot_sign" {
+			if rerr := s.rootExpiring(ctx, gun, werr); rerr != nil {
+				return rerr
+			}
+		}
+		return werr
+	}
+	return nil
+}
+
+// rootExpiring explains a publish that could not be signed when the cause is
+// root nearing its expiry: notary's client then signs root again with every
+// change, and trustdeck's changes carry no root key. nil otherwise.
+func (s *Service) rootExpiring(ctx context.Context, gun string, cause error) error {
+	repo, err := s.reader.Load(ctx, gun)
+	if err != nil {
+		return nil
+	}
+	for _, m := range repo.Roles {
+		if m.Role != data.CanonicalRootRole.String() || time.Until(m.Expires) > trust.RootResignWithin {
+			continue
+		}
+		return &errs.Error{Kind: errs.Conflict, Code: "root_expiring", Err: cause,
+			Message: fmt.Sprintf("The root metadata of %s expires on %s. From six months before that, notary signs root "+
+				"again with every change, which needs the root key, and trustdeck signs with the repository key only. "+
+				"Rotate the root key first, with the notary CLI that holds it: notary key rotate %s root "+
+				"(this renews the root certificate too); then try again.",
+				gun, m.Expires.UTC().Format("2006-01-02 15:04 UTC"), gun)}
 	}
 	return nil
 }

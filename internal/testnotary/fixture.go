@@ -47,6 +47,8 @@ type Built struct {
 	Files map[string][]byte
 	// Versions is every role's version.
 	Versions map[string]int
+	// TargetsKey is the private key of targets (the repository key).
+	TargetsKey data.PrivateKey
 }
 
 // Updates returns the files as one MetaStore.UpdateMany batch.
@@ -175,6 +177,9 @@ func (f Fixture) Build() (Built, error) {
 	}
 
 	b := Built{Files: map[string][]byte{}, Versions: map[string]int{}}
+	if b.TargetsKey, _, err = cs.GetPrivateKey(base[data.CanonicalTargetsRole].ID()); err != nil {
+		return Built{}, err
+	}
 	add := func(role string, version int, s *data.Signed, err error) error {
 		if err != nil {
 			return err

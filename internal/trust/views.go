@@ -124,6 +124,11 @@ const (
 // ExpiringWithin is how soon an expiry counts as "expiring".
 const ExpiringWithin = 30 * 24 * time.Hour
 
+// RootResignWithin is how close to root's expiry notary's client starts to
+// sign root again with every publish, which then needs the root key: six
+// calendar months, so at most 184 days.
+const RootResignWithin = 184 * 24 * time.Hour
+
 // RoleExpiry is the version and expiry of one role.
 type RoleExpiry struct {
 	Role    string

@@ -182,6 +182,9 @@ type TrustView struct {
 	RootKeys       []string
 	RepositoryKeys []string
 	Expiries       []ExpiryRow
+	// RootResign is root's expiry when it falls within six months: notary
+	// then signs root again with every change (zero otherwise).
+	RootResign     time.Time
 	Unreleased     []UnreleasedRow
 	Pretty         string
 	InspectCommand string
