@@ -73,13 +73,14 @@ func (l *Log) List(ctx context.Context, q Query) ([]Event, error) {
 
 // Trust management actions.
 const (
-	TrustInit    = "trust.initialise"
-	SignerAdd    = "signer.add"
-	SignerRevoke = "signer.revoke"
-	TagRevoke    = "tag.revoke"
-	TrustRenew   = "trust.renew"
-	KeyImport    = "key.import"
-	KeyDelete    = "key.delete"
-	KeyExport    = "key.export"
-	UserKeyAdd   = "user_key.register"
+	TrustInit       = "trust.initialise"
+	SignerAdd       = "signer.add"
+	SignerRevoke    = "signer.revoke"
+	TagRevoke       = "tag.revoke"
+	TrustRenew      = "trust.renew"
+	TrustRotateRoot = "trust.rotate_root"
+	KeyImport       = "key.import"
+	KeyDelete       = "key.delete"
+	KeyExport       = "key.export"
+	UserKeyAdd      = "user_key.register"
 )

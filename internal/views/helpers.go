@@ -97,6 +97,11 @@ func renewPath(namespace, name, role string) string {
 	return repoPath(namespace, name) + "/trust/renew?role=" + url.QueryEscape(role)
 }
 
+// rotateRootPath is the form that rotates the root key of namespace/name.
+func rotateRootPath(namespace, name string) string {
+	return repoPath(namespace, name) + "/trust/rotate-root"
+}
+
 // renewable reports whether trustdeck can renew role's expiry: targets and
 // delegations (root needs the root key; the server renews snapshot and
 // timestamp).

@@ -401,3 +401,26 @@ type RenewForm struct {
 // IsTargets reports whether the form renews the targets role (signed with
 // the repository key).
 func (f RenewForm) IsTargets() bool { return f.Role == "targets" }
+
+// RotateRootForm is the confirmation form that rotates a repository's root
+// key (`notary key rotate <gun> root`) with the root key in the vault.
+type RotateRootForm struct {
+	Namespace string
+	Name      string
+	GUN       string
+	// Version and Expires are the current root metadata's;
+	// CertificateExpires is the earliest expiry of its root certificates.
+	Version            int
+	Expires            time.Time
+	CertificateExpires time.Time
+	// KeyIDs are the current root keys (canonical IDs, what the key files
+	// are named after), CertificateIDs what root.json and docker list;
+	// VaultKeyID is the vault's key among KeyIDs ("" if it holds none).
+	KeyIDs         []string
+	CertificateIDs []string
+	VaultKeyID     string
+	// NewExpires is the expiry a rotation now gives root and its new
+	// certificate.
+	NewExpires time.Time
+	Error      string
+}

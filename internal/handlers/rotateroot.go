@@ -1,0 +1,124 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/trustdeck/trustdeck/internal/audit"
+	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/signers"
+	"github.com/trustdeck/trustdeck/internal/views"
+)
+
+// --- rotate the root key (notary key rotate <gun> root) ---
+
+func (s *Server) rotateRootModel(c echo.Context, r *catalog.Repository) (views.RotateRootForm, error) {
+	plan, err := s.Signers.PlanRotateRoot(c.Request().Context(), r.GUN)
+	if err != nil {
+		return views.RotateRootForm{}, err
+	}
+	return views.RotateRootForm{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Version: plan.Version,
+		Expires: plan.Expires, CertificateExpires: plan.CertificateExpires, KeyIDs: plan.KeyIDs,
+		CertificateIDs: plan.CertificateIDs, VaultKeyID: plan.VaultKeyID, NewExpires: plan.NewExpires}, nil
+}
+
+func (s *Server) rotateRootForm(c echo.Context) error {
+	r, err := s.repoForAdmin(c)
+	if err != nil {
+		return err
+	}
+	m, err := s.rotateRootModel(c, r)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.RotateRootPage(s.page(c, "Rotate root key", "repositories"), m))
+}
+
+func (s *Server) rotateRoot(c echo.Context, r *catalog.Repository, key signers.RootKey, newPass string) (*signers.RootRotation, error) {
+	u := currentUser(c)
+	var res *signers.RootRotation
+	err := s.Accounts.GuardKeyPassphrase(u, "wrong_passphrase", func() (err error) {
+		res, err = s.Signers.RotateRoot(c.Request().Context(), r.GUN, key, newPass, u.Username)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.auditRepo(c.Request().Context(), u.Username, audit.TrustRotateRoot, r, fmt.Sprintf(
+		"root key %s → %s (new key in the vault, old key kept; root cross-signed by both): root version %d → %d, expires %s, certificate expires %s",
+		strings.Join(res.PreviousKeyIDs, ", "), res.KeyID, res.PreviousVersion, res.Version,
+		views.FormatTime(res.Expires), views.FormatTime(res.CertificateExpires)))
+	return res, nil
+}
+
+func (s *Server) rotateRootSubmit(c echo.Context) error {
+	r, err := s.repoForAdmin(c)
+	if err != nil {
+		return err
+	}
+	var res *signers.RootRotation
+	newPass := c.FormValue("new_root_passphrase")
+	oneOff, err := formFile(c, "key_file")
+	switch {
+	case err != nil:
+	case newPass != c.FormValue("new_root_passphrase_confirm"):
+		err = errs.Invalidf("passphrase_mismatch", "The two new root key passphrases differ.")
+	default:
+		res, err = s.rotateRoot(c, r, signers.RootKey{Passphrase: c.FormValue("root_passphrase"), OneOffPEM: oneOff}, newPass)
+	}
+	if err != nil {
+		if !userError(err) {
+			return err
+		}
+		status, _, msg := classify(err)
+		m, merr := s.rotateRootModel(c, r)
+		if merr != nil {
+			return merr
+		}
+		m.Error = msg
+		return render(c, status, views.RotateRootPage(s.page(c, "Rotate root key", "repositories"), m))
+	}
+	return s.redirectWithNotice(c, r.Path()+"#expiry", fmt.Sprintf(
+		"Root key rotated: new root key %s (in the vault, under the new passphrase), root version %d, expires %s.",
+		res.KeyID, res.Version, views.FormatTime(res.Expires)))
+}
+
+func (s *Server) apiRotateRoot(c echo.Context) error {
+	r, err := s.repoForAdmin(c)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		RootPassphrase    string `json:"root_passphrase"`
+		RootKey           string `json:"root_key"` // optional: the current root key's PEM, used once
+		NewRootPassphrase string `json:"new_root_passphrase"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	key := signers.RootKey{Passphrase: in.RootPassphrase}
+	if in.RootKey != "" {
+		key.OneOffPEM = []byte(in.RootKey)
+	}
+	res, err := s.rotateRoot(c, r, key, in.NewRootPassphrase)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"gun":                           r.GUN,
+		"root_key_id":                   res.KeyID,
+		"root_certificate_id":           res.CertificateID,
+		"previous_root_key_ids":         res.PreviousKeyIDs,
+		"previous_root_certificate_ids": res.PreviousCertificateIDs,
+		"version":                       res.Version,
+		"expires":                       res.Expires.UTC().Format(time.RFC3339),
+		"certificate_expires":           res.CertificateExpires.UTC().Format(time.RFC3339),
+		"previous_version":              res.PreviousVersion,
+		"previous_expires":              res.PreviousExpires.UTC().Format(time.RFC3339),
+	})
+}
