@@ -112,11 +112,8 @@ func (s *Service) PlanRenew(ctx context.Context, gun, role string) (*RenewPlan, 
 	p := &RenewPlan{Role: role, Version: st.meta.Version, Expires: st.meta.Expires,
 		Expired: !now.Before(st.meta.Expires), NewExpires: now.Add(RenewValidity), KeyIDs: canonicalIDs(st)}
 	if len(st.keyIDs) > 0 {
-		info, err := s.vault.FindForRole(ctx, gun, role, st.keyIDs)
-		switch de, _ := errs.As(err); {
-		case err == nil && info != nil:
-			p.VaultKeyID = info.ID
-		case err != nil && (de == nil || de.Code != "key_not_in_vault"):
+		var err error
+		if p.VaultKeyID, err = s.vaultKeyID(ctx, gun, role, st.keyIDs); err != nil {
 			return nil, err
 		}
 	}

@@ -158,11 +158,8 @@ func (s *Service) planTag(ctx context.Context, repo *trust.Repo, tag string) (*T
 			r.KeyIDs = d.KeyIDs()
 		}
 		if len(r.KeyIDs) > 0 {
-			info, err := s.vault.FindForRole(ctx, repo.GUN, t.Role, lookupIDs(repo, r))
-			switch de, _ := errs.As(err); {
-			case err == nil && info != nil:
-				r.VaultKeyID = info.ID
-			case err != nil && (de == nil || de.Code != "key_not_in_vault"):
+			var err error
+			if r.VaultKeyID, err = s.vaultKeyID(ctx, repo.GUN, t.Role, lookupIDs(repo, r)); err != nil {
 				return nil, err
 			}
 		}

@@ -122,11 +122,7 @@ func (s *Service) PlanRotateRoot(ctx context.Context, gun string) (*RootRotation
 	m := repo.Role(trust.RoleRoot)
 	p := &RootRotationPlan{Version: m.Version, Expires: m.Expires, NewExpires: s.now().Add(RootValidity)}
 	p.KeyIDs, p.CertificateIDs, p.CertificateExpires = rootIDs(repo)
-	info, err := s.vault.FindForRole(ctx, gun, data.CanonicalRootRole.String(), p.KeyIDs)
-	switch de, _ := errs.As(err); {
-	case err == nil && info != nil:
-		p.VaultKeyID = info.ID
-	case err != nil && (de == nil || de.Code != "key_not_in_vault"):
+	if p.VaultKeyID, err = s.vaultKeyID(ctx, gun, data.CanonicalRootRole.String(), p.KeyIDs); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -518,6 +518,19 @@ func (s *Service) repositoryKey(ctx context.Context, gun string, repo *trust.Rep
 	return s.vault.Unlock(ctx, info.ID, rk.Passphrase)
 }
 
+// vaultKeyID is the ID of the vault's key for role in gun among keyIDs, ""
+// when the vault holds none (the plans of operations offer it then).
+func (s *Service) vaultKeyID(ctx context.Context, gun, role string, keyIDs []string) (string, error) {
+	info, err := s.vault.FindForRole(ctx, gun, role, keyIDs)
+	if de, ok := errs.As(err); ok && de.Code == "key_not_in_vault" {
+		return "", nil
+	}
+	if err != nil || info == nil {
+		return "", err
+	}
+	return info.ID, nil
+}
+
 // publish sends op's changes and drops what the reader knows about gun.
 func (s *Service) publish(ctx context.Context, gun string, op *operation) error {
 	if err := ctx.Err(); err != nil {
