@@ -9,39 +9,16 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { before } from 'node:test';
 import { promisify } from 'node:util';
-import { ARTIFACTS_DIR, REPO_ROOT } from './lib/server.mjs';
+import { ARTIFACTS_DIR, REPO_ROOT, api } from './lib/server.mjs';
 import { browserSuite, withSession } from './lib/suite.mjs';
 
 const run = promisify(execFile);
 const SEED_BIN = process.env.TRUSTDECK_SEED_BIN || path.join(REPO_ROOT, 'bin', 'trustdeck-e2e-seed');
 const NOBODY = { username: 'nora', password: 'nora-password-e2e-1' };
-
-/** The admin's JSON API call (basic credentials, the server verified by its CA): { status, body }. */
-function api(server, method, urlPath, body) {
-  const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
-  const headers = { Authorization: `Basic ${Buffer.from(`${server.adminUser}:${server.adminPassword}`).toString('base64')}` };
-  if (payload) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': String(payload.length) });
-  return new Promise((resolve, reject) => {
-    const agent = new https.Agent({ ca: server.ca });
-    const req = https.request(`${server.baseURL}${urlPath}`, { method, agent, headers, timeout: 15_000 }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        agent.destroy();
-        resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${urlPath}`)));
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
-}
 
 browserSuite('backup all', (env, it) => {
   before(async () => {
@@ -56,9 +33,9 @@ browserSuite('backup all', (env, it) => {
     const gun = `${server.hostPort}/prod/nginx`;
     await run(SEED_BIN, ['--url', server.baseURL, '--ca', path.join(server.dataDir, 'tls', 'ca.crt'), '--user', server.adminUser,
       '--password', server.adminPassword, '--gun', gun, 'one'], { timeout: 60_000 });
-    const created = await api(server, 'POST', '/api/v1/repositories', { namespace: 'prod', name: 'empty' });
+    const created = await api(server, 'POST', '/api/v1/repositories', { body: { namespace: 'prod', name: 'empty' } });
     assert.equal(created.status, 201, created.body);
-    const user = await api(server, 'POST', '/api/v1/users', { username: NOBODY.username, password: NOBODY.password, admin: false });
+    const user = await api(server, 'POST', '/api/v1/users', { body: { username: NOBODY.username, password: NOBODY.password, admin: false } });
     assert.equal(user.status, 201, user.body);
 
     await withSession(env, 'backupall', async (s) => {

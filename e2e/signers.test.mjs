@@ -10,11 +10,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
-import { ARTIFACTS_DIR, REPO_ROOT } from './lib/server.mjs';
+import { ARTIFACTS_DIR, REPO_ROOT, api } from './lib/server.mjs';
 import { browserSuite, withSession } from './lib/suite.mjs';
 
 /** Path of the seed program: $TRUSTDECK_SEED_BIN, else <repo>/bin/trustdeck-e2e-seed. */
@@ -54,42 +53,6 @@ function runSeed(args, { server } = {}) {
 /** A fresh ECDSA P-256 key and self-signed certificate (CN = cn): { cert, key, keyId }. */
 function keyPair(cn) {
   return runSeed(['--cn', cn, 'keypair']);
-}
-
-/**
- * A request to trustdeck's JSON API with basic credentials (the admin's unless `as` is given), the
- * server verified by its CA. Resolves with { status, headers, body, json }.
- */
-function api(server, method, urlPath, { body, as } = {}) {
-  const user = as?.username ?? server.adminUser;
-  const password = as?.password ?? server.adminPassword;
-  const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
-  const headers = { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`, Accept: 'application/json' };
-  if (payload) {
-    headers['Content-Type'] = 'application/json';
-    headers['Content-Length'] = String(payload.length);
-  }
-  return new Promise((resolve, reject) => {
-    const agent = new https.Agent({ ca: server.ca });
-    const req = https.request(`${server.baseURL}${urlPath}`, { method, agent, headers, timeout: 15_000 }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        agent.destroy();
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json = null;
-        try { json = JSON.parse(text); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode, headers: res.headers, body: text, json });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${urlPath}`)));
-    req.on('error', (err) => {
-      agent.destroy();
-      reject(err);
-    });
-    if (payload) req.write(payload);
-    req.end();
-  });
 }
 
 /** Creates an account with a role on prod (idempotent per test file: the names are fixed). */

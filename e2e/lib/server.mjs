@@ -162,3 +162,39 @@ export async function startServer({ name = 'server', readyTimeoutMs = 60_000, ex
   if (fs.existsSync(caPath)) server.ca = await fsp.readFile(caPath);
   return server;
 }
+
+/**
+ * A request to trustdeck's JSON API with basic credentials (the admin's unless `as` is given), the
+ * server verified by its CA. Resolves with { status, headers, body, json }.
+ */
+export function api(server, method, urlPath, { body, as } = {}) {
+  const user = as?.username ?? server.adminUser;
+  const password = as?.password ?? server.adminPassword;
+  const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
+  const headers = { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`, Accept: 'application/json' };
+  if (payload) {
+    headers['Content-Type'] = 'application/json';
+    headers['Content-Length'] = String(payload.length);
+  }
+  return new Promise((resolve, reject) => {
+    const agent = new https.Agent({ ca: server.ca });
+    const req = https.request(`${server.baseURL}${urlPath}`, { method, agent, headers, timeout: 15_000 }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        agent.destroy();
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, body: text, json });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${urlPath}`)));
+    req.on('error', (err) => {
+      agent.destroy();
+      reject(err);
+    });
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
