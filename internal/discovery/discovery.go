@@ -203,8 +203,13 @@ type feed struct {
 	Records []change `json:"records"`
 }
 
-// Poll reads every change after the stored cursor and applies it.
+// Poll reads every change after the stored cursor and applies it. It first
+// asks for the latest change alone (see anythingNew), so an idle poll is one
+// small request.
 func (p *Poller) Poll(ctx context.Context) error {
+	if fresh, err := p.anythingNew(ctx); err != nil || !fresh {
+		return err
+	}
 	for {
 		cursor, err := p.cfg.Store.ChangefeedCursor(ctx, p.cfg.URL)
 		if err != nil {
@@ -215,11 +220,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 			return err
 		}
 		if len(f.Records) == 0 {
-			restarted, err := p.restarted(ctx, cursor)
-			if err != nil || !restarted {
-				return err
-			}
-			continue
+			return nil
 		}
 		latest := map[string]store.GUNChange{}
 		var order []string
@@ -251,26 +252,34 @@ func (p *Poller) Poll(ctx context.Context) error {
 	}
 }
 
-// restarted checks, when nothing follows the stored position, whether the
-// server's latest change ID lies below it: then its changefeed started again,
-// and the position goes back to the start (true).
-func (p *Poller) restarted(ctx context.Context, cursor string) (bool, error) {
-	pos, err := strconv.ParseInt(cursor, 10, 64)
-	if err != nil || pos <= 0 {
-		return false, nil // nothing read yet, or IDs that are not numbers
+// anythingNew compares the server's latest change ID with the stored
+// position: equal, nothing changed; above it, there is something to read;
+// below it, the server's changefeed started again (a restarted memory
+// backend, another database), so the position goes back to the start and
+// every summary is refreshed (OnRestart). IDs that are not numbers are read
+// as before, from the stored position.
+func (p *Poller) anythingNew(ctx context.Context) (bool, error) {
+	cursor, err := p.cfg.Store.ChangefeedCursor(ctx, p.cfg.URL)
+	if err != nil {
+		return false, err
 	}
 	f, err := p.fetch(ctx, "-1", -1) // the most recent change
 	if err != nil {
 		return false, err
 	}
-	latest := int64(0)
+	latest, pos := int64(0), int64(0)
 	if len(f.Records) > 0 {
 		if latest, err = strconv.ParseInt(f.Records[len(f.Records)-1].ID, 10, 64); err != nil {
-			return false, nil
+			return true, nil
+		}
+	}
+	if cursor != "" {
+		if pos, err = strconv.ParseInt(cursor, 10, 64); err != nil {
+			return true, nil
 		}
 	}
 	if latest >= pos {
-		return false, nil
+		return latest > pos, nil
 	}
 	p.cfg.Log.Warn("notary changefeed: the server's change IDs started again (a restarted memory backend or another database); reading it from the start",
 		"server", p.cfg.URL, "stored", cursor, "latest", latest)
@@ -283,7 +292,7 @@ func (p *Poller) restarted(ctx context.Context, cursor string) (bool, error) {
 	if p.cfg.OnRestart != nil {
 		p.cfg.OnRestart(ctx)
 	}
-	return true, nil
+	return latest > 0, nil
 }
 
 func (p *Poller) fetch(ctx context.Context, cursor string, records int) (*feed, error) {
