@@ -146,19 +146,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		own = discovery.NewOwnWrites()
 		notaryURL, notaryRT, withActor = cfg.NotaryURL, own.Wrap(rt), nil
 	}
-	remote := func(gun string) (notarystorage.RemoteStore, error) {
-		return notarystorage.NewNotaryServerStore(notaryURL, data.GUN(gun), notaryRT)
-	}
 	// The signer service publishes on behalf of a user: the embedded server
 	// records its trust.update under that user's name. An external server
 	// cannot learn it (trustdeck audits its own writes there).
 	remoteAs := func(gun, actor string) (notarystorage.RemoteStore, error) {
 		rt := notaryRT
-		if !cfg.External() {
+		if !cfg.External() && actor != "" {
 			rt = notaryserver.ActingAs(rt, actor)
 		}
 		return notarystorage.NewNotaryServerStore(notaryURL, data.GUN(gun), rt)
 	}
+	// The reader acts for nobody in particular.
+	remote := func(gun string) (notarystorage.RemoteStore, error) { return remoteAs(gun, "") }
 	reader := trust.NewReader(remote)
 	keyVault := vault.New(st, a.Secrets)
 	var summaryStore trust.SummaryStore = st
