@@ -22,6 +22,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/trustdeck/trustdeck/internal/tlsutil"
 )
 
 const (
@@ -130,7 +132,7 @@ func EnsureCertificate(path string, key *ecdsa.PrivateKey, now time.Time) ([]byt
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, 0, fmt.Errorf("tokens: %w", err)
 	}
-	if err := writeFileAtomic(path, out, 0o644); err != nil {
+	if err := tlsutil.WriteFile(path, out, 0o644); err != nil {
 		return nil, 0, err
 	}
 	return out, change, nil
@@ -164,32 +166,4 @@ func parseFirstCertificate(pemBytes []byte) (*x509.Certificate, error) {
 		}
 	}
 	return nil, errors.New("tokens: no PEM certificate")
-}
-
-// writeFileAtomic replaces path by way of a temporary file in the same
-// directory, with mode regardless of the umask.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tokens: %w", err)
-	}
-	tmp := f.Name()
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("tokens: write %s: %w", path, err)
-	}
-	return nil
 }
