@@ -199,13 +199,21 @@ func (e *testEnv) repo(gun string, cs signed.CryptoService) client.Repository {
 // repository and the admin's key store.
 func (e *testEnv) initRepo(gun string) (client.Repository, signed.CryptoService) {
 	e.t.Helper()
+	return e.initRepoManaged(gun, data.CanonicalSnapshotRole)
+}
+
+// initRepoManaged is initRepo with the server managing the given roles
+// besides the timestamp: none leaves the snapshot key with the client
+// (notary's default).
+func (e *testEnv) initRepoManaged(gun string, serverManaged ...data.RoleName) (client.Repository, signed.CryptoService) {
+	e.t.Helper()
 	cs := newClientCrypto()
 	rootKey, err := cs.Create(data.CanonicalRootRole, data.GUN(gun), data.ECDSAKey)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	r := e.repo(gun, cs)
-	if err := r.Initialize([]string{rootKey.ID()}, data.CanonicalSnapshotRole); err != nil {
+	if err := r.Initialize([]string{rootKey.ID()}, serverManaged...); err != nil {
 		e.t.Fatalf("initialize: %v", err)
 	}
 	if err := r.Publish(); err != nil {
@@ -219,6 +227,12 @@ func (e *testEnv) initRepo(gun string) (client.Repository, signed.CryptoService)
 // publishes.
 func (e *testEnv) addDelegation(r client.Repository, role string, keys signed.CryptoService) data.PublicKey {
 	e.t.Helper()
+	return e.addDelegationPaths(r, role, keys, "")
+}
+
+// addDelegationPaths is addDelegation limited to the given path prefixes.
+func (e *testEnv) addDelegationPaths(r client.Repository, role string, keys signed.CryptoService, paths ...string) data.PublicKey {
+	e.t.Helper()
 	key, err := keys.Create(data.RoleName(role), r.GetGUN(), data.ECDSAKey)
 	if err != nil {
 		e.t.Fatal(err)
@@ -226,7 +240,7 @@ func (e *testEnv) addDelegation(r client.Repository, role string, keys signed.Cr
 	if err := r.AddDelegationRoleAndKeys(data.RoleName(role), []data.PublicKey{key}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := r.AddDelegationPaths(data.RoleName(role), []string{""}); err != nil {
+	if err := r.AddDelegationPaths(data.RoleName(role), paths); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := r.Publish(); err != nil {
@@ -293,6 +307,13 @@ func (e *testEnv) do(method, path string, body io.Reader, header ...string) *htt
 		e.t.Fatal(err)
 	}
 	return resp
+}
+
+// upload posts a hand-made update of gun.
+func (e *testEnv) upload(gun string, parts ...part) *http.Response {
+	e.t.Helper()
+	b, ct := multipartBody(e.t, parts...)
+	return e.do(http.MethodPost, "/v2/"+gun+"/_trust/tuf/", b, "Content-Type", ct)
 }
 
 // part is one part of a hand-made update.

@@ -352,18 +352,7 @@ func TestUpdateWithoutFoundation(t *testing.T) {
 		// The client keeps the snapshot key (notary's default), so the
 		// server cannot sign a snapshot for an upload without one.
 		const gun = "example.com/client-snapshot"
-		cs := newClientCrypto()
-		rootPub, err := cs.Create(data.CanonicalRootRole, gun, data.ECDSAKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := e.repo(gun, cs)
-		if err := r.Initialize([]string{rootPub.ID()}); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Publish(); err != nil {
-			t.Fatalf("publish with a client snapshot: %v", err)
-		}
+		_, cs := e.initRepoManaged(gun)
 		before := e.state(gun)
 
 		tg := decode[data.SignedTargets](t, e.current(gun, "targets"))

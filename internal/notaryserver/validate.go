@@ -2,11 +2,15 @@ package notaryserver
 
 import (
 	"cmp"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/docker/go/canonical/json"
+	"github.com/theupdateframework/notary"
 	"github.com/theupdateframework/notary/server/storage"
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf"
@@ -33,10 +37,14 @@ func (e storeError) Unwrap() error { return e.err }
 //     replaces it as the trust anchor. With no root stored nor uploaded there
 //     is nothing to validate against.
 //   - Targets roles are checked shallowest first, each against its parent,
-//     which comes from the upload or else from the store.
+//     which comes from the upload or else from the store. Beyond
+//     notary-server, a delegated role may only hold targets inside its
+//     paths (see checkPaths).
 //   - An uploaded snapshot must be signed by the snapshot key of the root
 //     (so it is refused when the server holds that key); without one the
 //     server signs the next snapshot, which fails if it does not hold the key.
+//     Beyond notary-server, an uploaded snapshot must name the metadata the
+//     server holds after the update (see checkSnapshot).
 //   - The timestamp is always signed by the server: one in the upload is
 //     refused (notary-server ignores it silently).
 //
@@ -51,6 +59,7 @@ func validateUpdate(cs signed.CryptoService, gun data.GUN, uploaded map[data.Rol
 
 	accepted := make([]storage.MetaUpdate, 0, len(uploaded)+2)
 	builder := tuf.NewRepoBuilder(gun, cs, trustpinning.TrustPinConfig{})
+	view := updateView{gun: gun, uploaded: uploaded, st: st}
 
 	// root
 	if err := loadStored(builder, st, gun, data.CanonicalRootRole); err != nil {
@@ -99,6 +108,11 @@ func validateUpdate(cs signed.CryptoService, gun data.GUN, uploaded map[data.Rol
 		if err := builder.Load(role, uploaded[role].Data, 1, false); err != nil {
 			return nil, validation.ErrBadTargets{Msg: err.Error()}
 		}
+		if data.IsDelegation(role) {
+			if err := view.checkPaths(role); err != nil {
+				return nil, err
+			}
+		}
 		accepted = append(accepted, uploaded[role])
 	}
 
@@ -106,6 +120,9 @@ func validateUpdate(cs signed.CryptoService, gun data.GUN, uploaded map[data.Rol
 	if snapshot, ok := uploaded[data.CanonicalSnapshotRole]; ok {
 		if err := builder.Load(data.CanonicalSnapshotRole, snapshot.Data, 1, false); err != nil {
 			return nil, validation.ErrBadSnapshot{Msg: err.Error()}
+		}
+		if err := view.checkSnapshot(snapshot.Data); err != nil {
+			return nil, err
 		}
 		accepted = append(accepted, snapshot)
 	} else {
@@ -189,4 +206,228 @@ func isMissingKey(err error) bool {
 // depth is the number of path segments of a role name.
 func depth(role data.RoleName) int {
 	return strings.Count(role.String(), "/")
+}
+
+// updateView reads the trust data of a GUN as an update would leave it: the
+// uploaded version of a role, else the stored current one.
+type updateView struct {
+	gun      data.GUN
+	uploaded map[data.RoleName]storage.MetaUpdate
+	st       storage.MetaStore
+}
+
+// current is the metadata of role after the update, nil if there is none,
+// and whether it is the uploaded one.
+func (v updateView) current(role data.RoleName) (meta []byte, uploaded bool, err error) {
+	if u, ok := v.uploaded[role]; ok {
+		return u.Data, true, nil
+	}
+	meta, err = v.stored(role)
+	return meta, false, err
+}
+
+// stored is the current stored metadata of role, nil if there is none.
+func (v updateView) stored(role data.RoleName) ([]byte, error) {
+	_, meta, err := v.st.GetCurrent(v.gun, role)
+	if err != nil {
+		if _, ok := err.(storage.ErrNotFound); ok {
+			return nil, nil
+		}
+		return nil, storeError{err}
+	}
+	return meta, nil
+}
+
+// targets is the targets metadata of role after the update, nil if there is
+// none.
+func (v updateView) targets(role data.RoleName) (*data.SignedTargets, error) {
+	meta, _, err := v.current(role)
+	if err != nil {
+		return nil, err
+	}
+	return parseTargets(role, meta)
+}
+
+// parseTargets reads the targets metadata of role, nil if meta is. Uploaded
+// metadata has passed the builder before it is read here, so one that does
+// not parse is stored.
+func parseTargets(role data.RoleName, meta []byte) (*data.SignedTargets, error) {
+	if meta == nil {
+		return nil, nil
+	}
+	s := &data.Signed{}
+	if err := json.Unmarshal(meta, s); err != nil {
+		return nil, storeError{err}
+	}
+	t, err := data.TargetsFromSigned(s, role)
+	if err != nil {
+		return nil, storeError{err}
+	}
+	return t, nil
+}
+
+// checkPaths refuses targets that an uploaded delegated role adds (or
+// changes) outside the paths delegated to it. notary-server stores them and
+// notary's clients skip them when reading; refusing them tells the signer at
+// once, and keeps what is stored what clients see. A role's paths are those
+// its parent lists for it, less those outside the parent's own paths (as
+// notary's clients restrict them). "path_hash_prefixes" are no part of
+// notary's model (v0.7.0 reads only "paths"), so a role without paths may
+// sign no target.
+//
+// A target the stored version already holds unchanged passes: when a parent
+// narrows a role's paths, the role's signer (whose client keeps the targets
+// it has) can still publish inside the new paths, and clients go on
+// skipping the old target as they did before.
+func (v updateView) checkPaths(role data.RoleName) error {
+	paths, err := v.delegatedPaths(role)
+	if err != nil {
+		return err
+	}
+	t, err := v.targets(role)
+	if err != nil {
+		return err
+	}
+	meta, err := v.stored(role)
+	if err != nil {
+		return err
+	}
+	before, err := parseTargets(role, meta)
+	if err != nil {
+		return err
+	}
+	allowed := data.DelegationRole{Paths: paths}
+	for _, name := range slices.Sorted(maps.Keys(t.Signed.Targets)) {
+		if allowed.CheckPaths(name) {
+			continue
+		}
+		if before != nil {
+			if old, ok := before.Signed.Targets[name]; ok && old.Equals(t.Signed.Targets[name]) {
+				continue
+			}
+		}
+		return validation.ErrBadTargets{Msg: fmt.Sprintf("target %q is outside the paths delegated to %s (%q)", name, role, paths)}
+	}
+	return nil
+}
+
+// delegatedPaths are the path prefixes role may sign targets for after the
+// update.
+func (v updateView) delegatedPaths(role data.RoleName) ([]string, error) {
+	parent := role.Parent()
+	t, err := v.targets(parent)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, validation.ErrBadTargets{Msg: fmt.Sprintf("%s has no metadata to delegate %s", parent, role)}
+	}
+	d, err := t.BuildDelegationRole(role)
+	if err != nil {
+		return nil, validation.ErrBadTargets{Msg: err.Error()}
+	}
+	if parent == data.CanonicalTargetsRole {
+		return d.Paths, nil
+	}
+	parentPaths, err := v.delegatedPaths(parent)
+	if err != nil {
+		return nil, err
+	}
+	return data.RestrictDelegationPathPrefixes(parentPaths, d.Paths), nil
+}
+
+// checkSnapshot refuses an uploaded snapshot that would send clients to other
+// metadata than the server holds after the update. notary-server checks only
+// the hashes of the roles uploaded alongside; a snapshot naming an older
+// version of a stored role rolls that role back for every client, and one
+// naming metadata that exists nowhere leaves fresh clients with "trust data
+// unavailable". So every role the snapshot lists must be root or a targets
+// role, listed with the length and hashes of its uploaded or current stored
+// metadata, and no role may be left out that clients read now.
+func (v updateView) checkSnapshot(meta []byte) error {
+	var sn data.SignedSnapshot
+	if err := json.Unmarshal(meta, &sn); err != nil {
+		return validation.ErrBadSnapshot{Msg: err.Error()}
+	}
+	for _, name := range slices.Sorted(maps.Keys(sn.Signed.Meta)) {
+		if err := v.checkListed(data.RoleName(name), sn.Signed.Meta[name]); err != nil {
+			return err
+		}
+	}
+	return v.checkComplete(sn.Signed.Meta)
+}
+
+// checkListed checks one role a snapshot lists.
+func (v updateView) checkListed(role data.RoleName, listed data.FileMeta) error {
+	if role != data.CanonicalRootRole && role != data.CanonicalTargetsRole && !data.IsDelegation(role) {
+		return validation.ErrBadSnapshot{Msg: fmt.Sprintf("the snapshot lists %q, which is neither root nor a targets role", role)}
+	}
+	current, uploaded, err := v.current(role)
+	if err != nil {
+		return err
+	}
+	if current != nil && data.CheckHashes(current, role.String(), listed.Hashes) == nil {
+		if int64(len(current)) != listed.Length {
+			return validation.ErrBadSnapshot{Msg: fmt.Sprintf("the snapshot gives %s a length of %d bytes, but it has %d", role, listed.Length, len(current))}
+		}
+		return nil
+	}
+	if uploaded {
+		return validation.ErrBadSnapshot{Msg: fmt.Sprintf("the snapshot does not name the uploaded %s", role)}
+	}
+	if sum, ok := listed.Hashes[notary.SHA256]; ok && current != nil {
+		_, old, err := v.st.GetChecksum(v.gun, role, hex.EncodeToString(sum))
+		switch err.(type) {
+		case nil:
+			return validation.ErrBadSnapshot{Msg: fmt.Sprintf("the snapshot names version %d of %s, older than the current version %d",
+				versionOf(old), role, versionOf(current))}
+		case storage.ErrNotFound:
+		default:
+			return storeError{err}
+		}
+	}
+	return validation.ErrBadSnapshot{Msg: fmt.Sprintf("the snapshot names %s metadata that the server does not hold", role)}
+}
+
+// checkComplete refuses a snapshot that leaves out a role clients read now:
+// one the stored snapshot lists and its parent still delegates to. Clients
+// would take such a role for empty. A role the stored snapshot does not list
+// either is none clients read (notary's client drops a removed delegation
+// from its snapshot, and leaves it out when it is delegated again until it
+// signs something).
+func (v updateView) checkComplete(listed data.Files) error {
+	var prev *data.SignedSnapshot
+	if err := readStored(v.st, v.gun, data.CanonicalSnapshotRole, &prev); err != nil {
+		return err
+	}
+	if prev == nil {
+		return nil // the builder checked the uploaded roles, and no others are read
+	}
+	// Walk down from targets through the roles the snapshot lists (each
+	// checked to be the metadata in place); a child is always named below
+	// its parent, so the walk ends.
+	for queue := []data.RoleName{data.CanonicalTargetsRole}; len(queue) > 0; queue = queue[1:] {
+		t, err := v.targets(queue[0])
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			continue
+		}
+		for _, d := range t.Signed.Delegations.Roles {
+			if _, ok := listed[d.Name.String()]; ok {
+				queue = append(queue, d.Name)
+			} else if _, ok := prev.Signed.Meta[d.Name.String()]; ok {
+				return validation.ErrBadSnapshot{Msg: fmt.Sprintf("the snapshot leaves out %s, which %s delegates to and the current snapshot lists", d.Name, queue[0])}
+			}
+		}
+	}
+	return nil
+}
+
+// versionOf is the version of serialised metadata, 0 if it has none.
+func versionOf(meta []byte) int {
+	var m data.SignedMeta
+	_ = json.Unmarshal(meta, &m)
+	return m.Signed.Version
 }
