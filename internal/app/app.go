@@ -80,6 +80,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	warnIfShared(cfg.DataDir, log)
 	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "trustdeck.db"))
 	if err != nil {
 		return nil, err
@@ -257,6 +258,21 @@ func isLocal(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && (ip.IsLoopback() || ip.IsPrivate())
+}
+
+// warnIfShared logs a warning when the data directory is open to group or
+// others. trustdeck creates it 0700 and its database and keys 0600, but a
+// directory made beforehand keeps its mode: the names in it stay visible, and
+// whatever else is put there may be readable. trustdeck leaves the mode of a
+// directory it did not create as it is (it may be shared on purpose, with a
+// backup group say) and says so at every start.
+func warnIfShared(dir string, log *slog.Logger) {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("the data directory is open to other users; trustdeck's database and keys in it are not, but consider chmod 700",
+		"dir", dir, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 }
 
 // Close releases the database.

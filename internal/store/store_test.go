@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/trustdeck/trustdeck/internal/store"
@@ -313,4 +315,55 @@ func TestStoreErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want %v", tt.name, tt.err, tt.want)
 		}
 	}
+}
+
+// The database and its WAL files are the owner's alone, whatever the umask
+// and the mode of the data directory, and files an older trustdeck left
+// readable to others are tightened when the store opens them.
+func TestOpenFileModes(t *testing.T) {
+	defer syscall.Umask(syscall.Umask(0o022)) // the usual umask, which gave 0644
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "trustdeck.db")
+	files := []string{path, path + "-wal", path + "-shm"}
+	wantPrivate := func(t *testing.T) {
+		t.Helper()
+		for _, f := range files {
+			fi, err := os.Stat(f)
+			if err != nil {
+				t.Fatal(err) // all three exist while the database is open in WAL mode
+			}
+			if got := fi.Mode().Perm(); got != 0o600 {
+				t.Errorf("%s has mode %o, want 600", filepath.Base(f), got)
+			}
+		}
+	}
+
+	t.Run("new database in an existing directory", func(t *testing.T) {
+		st := open(t, path)
+		defer st.Close()
+		wantPrivate(t)
+	})
+
+	t.Run("files left readable to others", func(t *testing.T) {
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// an older trustdeck still has the database open: its WAL files
+		// exist, with the database's mode
+		db := rawDB(t, path)
+		if _, err := db.Exec("PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t (x)"); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o644 {
+				t.Fatalf("%s before: %v %v", f, fi.Mode(), err)
+			}
+		}
+		st := open(t, path)
+		defer st.Close()
+		wantPrivate(t)
+	})
 }
