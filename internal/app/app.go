@@ -227,6 +227,13 @@ func (a *App) setupTLS() error {
 			return fmt.Errorf("generate TLS certificate: %w", err)
 		}
 		certFile, keyFile, a.CAFile = files.Cert, files.Key, files.CACert
+		warnings, err := tlsutil.CAWarnings(files.CACert, time.Now())
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			a.Log.Warn(w)
+		}
 	}
 	cert, err := tlsutil.Load(certFile, keyFile)
 	if err != nil {

@@ -4,6 +4,13 @@
 // them and reissues only the server certificate when a host name is missing
 // from it or it is about to expire. The CA certificate (ca.crt) is what docker
 // and notary clients are told to trust, so it is never replaced once it exists.
+//
+// The CA can sign only for the names it was made for: critical X.509 name
+// constraints permit the requested host names (and their subdomains),
+// localhost (and *.localhost), the requested IP addresses, 127.0.0.0/8 and
+// ::1. Whoever takes its key can impersonate trustdeck, then, but no other
+// site to the clients that trust it. CAs made before that carry no
+// constraints; they are kept (clients trust them) and CAWarnings reports them.
 package tlsutil
 
 import (
@@ -34,16 +41,27 @@ const (
 	ServerKeyFile  = "server.key"
 )
 
+// Lifetimes. The CA lives two years: long enough that clients are not asked
+// to trust a new one often, short enough that a copy of its key (an old
+// backup of the data directory) stops being useful. The server certificate
+// lives one year and is reissued at start when it expires within 30 days.
 const (
 	caName         = "trustdeck local CA"
-	caValidity     = 10 * 365 * 24 * time.Hour
-	serverValidity = 730 * 24 * time.Hour // below the 825 days some clients accept
+	caValidity     = 730 * 24 * time.Hour
+	serverValidity = 365 * 24 * time.Hour
 	renewBefore    = 30 * 24 * time.Hour
-	backdate       = time.Hour // tolerate clients whose clock is a little behind
+	caWarnBefore   = 60 * 24 * time.Hour // CAWarnings reports the CA's expiry from then on
+	backdate       = time.Hour           // tolerate clients whose clock is a little behind
 )
 
 // defaultHosts are always in the server certificate.
 var defaultHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// loopback are the address ranges the CA may always sign for.
+var loopback = []*net.IPNet{
+	{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)},
+	{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
+}
 
 // Files are the paths of the certificate files Ensure manages.
 type Files struct {
@@ -58,11 +76,12 @@ type Files struct {
 // their paths.
 //
 // Missing files are generated (directory mode 0700, keys 0600, certificates
-// 0644). Existing ones are reused; the server certificate alone is reissued,
-// from the same CA, when it lacks a requested name, expires within 30 days,
-// does not match its key or was not signed by the CA. If ca.crt exists but
-// ca.key is missing or does not match, Ensure fails rather than replace a CA
-// that clients may already trust.
+// 0644); a new CA is constrained to the requested names. Existing ones are
+// reused; the server certificate alone is reissued, from the same CA, when it
+// lacks a requested name, expires within 30 days, does not match its key or
+// was not signed by the CA. If ca.crt exists but ca.key is missing or does
+// not match, or a requested name is outside the CA's name constraints,
+// Ensure fails rather than replace a CA that clients may already trust.
 //
 // Ensure is not meant to run concurrently on the same directory.
 func Ensure(dir string, hosts []string) (Files, error) {
@@ -90,7 +109,7 @@ func Ensure(dir string, hosts []string) (Files, error) {
 	case errors.Is(err, os.ErrNotExist):
 		// No CA yet (a stray ca.key without its certificate is of no use
 		// to anyone and is replaced).
-		caCert, caKey, err := newCA(now)
+		caCert, caKey, err := newCA(now, names)
 		if err != nil {
 			return Files{}, err
 		}
@@ -127,6 +146,31 @@ func Ensure(dir string, hosts []string) (Files, error) {
 		return Files{}, fmt.Errorf("tlsutil: %s does not belong to %s", caKeyPath, files.CACert)
 	}
 	return files, issueServer(files, ca, caKey, names, now)
+}
+
+// CAWarnings reads the CA certificate at caFile and returns what its
+// operator should be told at start: that it has no name constraints (an
+// older trustdeck made it), or that it expires within 60 days. None for a
+// CA in good order.
+func CAWarnings(caFile string, now time.Time) ([]string, error) {
+	ca, err := readCert(caFile)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(caFile)
+	var out []string
+	if len(ca.PermittedDNSDomains) == 0 && len(ca.PermittedIPRanges) == 0 {
+		out = append(out, fmt.Sprintf("the generated CA %s has no name constraints (an older trustdeck made it): "+
+			"whoever gets its key can make certificates for any site that the clients trusting it accept. "+
+			"To replace it with a constrained one: stop trustdeck, move %s away, start trustdeck, "+
+			"give clients the new ca.crt and remove the old CA from every trust store", caFile, dir))
+	}
+	if now.Add(caWarnBefore).After(ca.NotAfter) {
+		out = append(out, fmt.Sprintf("the generated CA %s expires on %s; trustdeck will not start with it after that. "+
+			"To replace it: stop trustdeck, move %s away, start trustdeck, give clients the new ca.crt",
+			caFile, ca.NotAfter.UTC().Format(time.DateOnly), dir))
+	}
+	return out, nil
 }
 
 // Load reads a PEM certificate (chain) and its private key, as tls.LoadX509KeyPair
@@ -295,7 +339,36 @@ func serverCertUsable(files Files, ca *x509.Certificate, names sans, now time.Ti
 	return true
 }
 
-func newCA(now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+// constraints are the names a new CA may sign for: the DNS names (a
+// wildcard's base domain; a name permits its subdomains too) with localhost,
+// and the IP addresses with the loopback ranges.
+func (s sans) constraints() (dns []string, ips []*net.IPNet) {
+	seen := map[string]bool{}
+	for _, name := range s.dns {
+		name = strings.TrimPrefix(name, "*.")
+		if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+			name = "localhost"
+		}
+		if !seen[name] {
+			seen[name] = true
+			dns = append(dns, name)
+		}
+	}
+	ips = append(ips, loopback...)
+next:
+	for _, ip := range s.ips {
+		for _, r := range ips {
+			if r.Contains(ip) {
+				continue next
+			}
+		}
+		bits := 8 * len(ip)
+		ips = append(ips, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+	}
+	return dns, ips
+}
+
+func newCA(now time.Time, names sans) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tlsutil: generate CA key: %w", err)
@@ -313,7 +386,11 @@ func newCA(now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true, // signs server certificates only, no intermediates
+		// critical: a client that cannot enforce the constraints must
+		// refuse the CA rather than trust it for every name
+		PermittedDNSDomainsCritical: true,
 	}
+	tmpl.PermittedDNSDomains, tmpl.PermittedIPRanges = names.constraints()
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tlsutil: create CA certificate: %w", err)
@@ -336,12 +413,42 @@ func issueServer(files Files, ca *x509.Certificate, caKey crypto.Signer, names s
 	if err != nil {
 		return err
 	}
+	if err := verifyIssued(files.CACert, ca, der, now); err != nil {
+		return err
+	}
 	// The key goes first: a crash in between leaves a pair that does not
 	// match, which the next Ensure detects and repairs.
 	if err := writeKey(files.Key, key); err != nil {
 		return err
 	}
 	return writeCert(files.Cert, der)
+}
+
+// verifyIssued checks a new server certificate as clients will, before it
+// is written: a name outside the CA's constraints fails here rather than in
+// every client.
+func verifyIssued(caFile string, ca *x509.Certificate, der []byte, now time.Time) error {
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return fmt.Errorf("tlsutil: parse the new server certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	_, err = leaf.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &invalid) && invalid.Reason == x509.CANotAuthorizedForThisName {
+		var ranges []string
+		for _, r := range ca.PermittedIPRanges {
+			ranges = append(ranges, r.String())
+		}
+		return fmt.Errorf("tlsutil: the CA %s may sign only for %s (with their subdomains) and %s: %s; "+
+			"to serve this host, move the directory %s away to create a new CA (clients must then trust the new ca.crt)",
+			caFile, strings.Join(ca.PermittedDNSDomains, ", "), strings.Join(ranges, ", "), invalid.Detail, filepath.Dir(caFile))
+	}
+	if err != nil {
+		return fmt.Errorf("tlsutil: the new server certificate does not verify against %s: %w", caFile, err)
+	}
+	return nil
 }
 
 func newServerCert(ca *x509.Certificate, caKey crypto.Signer, names sans, notBefore, notAfter time.Time) (*ecdsa.PrivateKey, []byte, error) {

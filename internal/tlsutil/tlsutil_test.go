@@ -3,10 +3,16 @@ package tlsutil
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -78,12 +84,12 @@ func TestEnsureGeneratesVerifiableCertificates(t *testing.T) {
 	if !ca.IsCA || ca.Subject.CommonName != "trustdeck local CA" {
 		t.Errorf("CA: IsCA=%v CN=%q", ca.IsCA, ca.Subject.CommonName)
 	}
-	if got := ca.NotAfter.Sub(ca.NotBefore); got < 9*365*24*time.Hour {
-		t.Errorf("CA validity %v, want about 10 years", got)
+	if got := ca.NotAfter.Sub(time.Now()); got < 729*24*time.Hour || got > 731*24*time.Hour {
+		t.Errorf("CA valid for %v more, want 2 years", got)
 	}
 	srv := mustCert(t, f.Cert)
-	if got := srv.NotAfter.Sub(time.Now()); got < 700*24*time.Hour || got > 825*24*time.Hour {
-		t.Errorf("server certificate valid for %v more, want about 2 years", got)
+	if got := srv.NotAfter.Sub(time.Now()); got < 364*24*time.Hour || got > 366*24*time.Hour {
+		t.Errorf("server certificate valid for %v more, want 1 year", got)
 	}
 	if srv.IsCA {
 		t.Error("server certificate is a CA")
@@ -143,6 +149,8 @@ func TestEnsureReusesFiles(t *testing.T) {
 	}
 }
 
+// A host the CA's name constraints permit (a subdomain of its host, a
+// loopback address) gets a server certificate from the same CA.
 func TestEnsureReissuesServerCertForNewHost(t *testing.T) {
 	dir := t.TempDir()
 	f := mustEnsure(t, dir, []string{"a.example"})
@@ -151,7 +159,7 @@ func TestEnsureReissuesServerCertForNewHost(t *testing.T) {
 	certBefore := mustRead(t, f.Cert)
 	keyBefore := mustRead(t, f.Key)
 
-	mustEnsure(t, dir, []string{"a.example", "b.example:4443", "172.16.0.9"})
+	mustEnsure(t, dir, []string{"a.example", "api.a.example:4443", "127.0.0.2", "app.localhost"})
 
 	if !bytes.Equal(mustRead(t, f.CACert), caBefore) || !bytes.Equal(mustRead(t, filepath.Join(dir, CAKeyFile)), caKeyBefore) {
 		t.Fatal("the CA changed")
@@ -159,16 +167,163 @@ func TestEnsureReissuesServerCertForNewHost(t *testing.T) {
 	if bytes.Equal(mustRead(t, f.Cert), certBefore) || bytes.Equal(mustRead(t, f.Key), keyBefore) {
 		t.Fatal("the server certificate was not reissued")
 	}
-	for _, name := range []string{"a.example", "b.example", "172.16.0.9", "localhost"} {
+	for _, name := range []string{"a.example", "api.a.example", "127.0.0.2", "app.localhost", "localhost"} {
 		if err := verifyFor(t, f, name); err != nil {
 			t.Errorf("reissued certificate does not verify for %s: %v", name, err)
 		}
 	}
 }
 
+// A host outside the CA's name constraints cannot be served from it: Ensure
+// fails and says what to do, and changes nothing.
+func TestEnsureRefusesHostOutsideTheCA(t *testing.T) {
+	dir := t.TempDir()
+	f := mustEnsure(t, dir, []string{"a.example"})
+	before := map[string][]byte{}
+	for _, p := range []string{f.CACert, f.Cert, f.Key, filepath.Join(dir, CAKeyFile)} {
+		before[p] = mustRead(t, p)
+	}
+	for _, hosts := range [][]string{{"b.example"}, {"a.example", "10.0.0.1"}, {"example"}} {
+		_, err := Ensure(dir, hosts)
+		if err == nil || !strings.Contains(err.Error(), "move the directory") {
+			t.Errorf("Ensure(%q) = %v, want an error saying to move the directory away", hosts, err)
+		}
+		for p, b := range before {
+			if !bytes.Equal(mustRead(t, p), b) {
+				t.Errorf("Ensure(%q) rewrote %s", hosts, p)
+			}
+		}
+	}
+}
+
+// signLeaf makes a server certificate for hosts signed by the CA in dir,
+// as whoever holds ca.key could.
+func signLeaf(t *testing.T, dir string, hosts ...string) *x509.Certificate {
+	t.Helper()
+	now := time.Now()
+	_, der := newCertFromCA(t, dir, hosts, now.Add(-time.Hour), now.Add(time.Hour))
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf
+}
+
+// The generated CA can sign only for the public host and loopback names:
+// a certificate its key makes for another name does not verify.
+func TestCANameConstraints(t *testing.T) {
+	dir := t.TempDir()
+	f := mustEnsure(t, dir, []string{"notary.example.com:4443", "10.1.2.3"})
+	ca := mustCert(t, f.CACert)
+	critical := false
+	for _, ext := range ca.Extensions {
+		if ext.Id.Equal([]int{2, 5, 29, 30}) { // nameConstraints
+			critical = ext.Critical
+		}
+	}
+	if !critical {
+		t.Error("the CA has no critical name constraints extension")
+	}
+	pool, err := CAPool(f.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(leaf *x509.Certificate) error {
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+		return err
+	}
+
+	for _, hosts := range [][]string{
+		{"evil.example.org"}, {"example.com"}, {"notary.example.com.evil"}, {"localhost.evil"},
+		{"10.1.2.4"}, {"192.168.0.1"}, {"::2"}, {"notary.example.com", "www.bank.example"},
+	} {
+		err := verify(signLeaf(t, dir, hosts...))
+		var invalid x509.CertificateInvalidError
+		if !errors.As(err, &invalid) || invalid.Reason != x509.CANotAuthorizedForThisName {
+			t.Errorf("a certificate for %q verified (%v), want CANotAuthorizedForThisName", hosts, err)
+		}
+	}
+	for _, hosts := range [][]string{
+		{"notary.example.com"}, {"api.notary.example.com"}, {"localhost"}, {"app.localhost"},
+		{"127.0.0.1"}, {"127.9.9.9"}, {"::1"}, {"10.1.2.3"},
+	} {
+		if err := verify(signLeaf(t, dir, hosts...)); err != nil {
+			t.Errorf("a certificate for %q does not verify: %v", hosts, err)
+		}
+	}
+	// and the server certificate itself
+	for _, name := range []string{"notary.example.com", "10.1.2.3", "localhost", "127.0.0.1", "::1"} {
+		if err := verifyFor(t, f, name); err != nil {
+			t.Errorf("server certificate does not verify for %s: %v", name, err)
+		}
+	}
+}
+
+// writeLegacyCA replaces the CA in dir with one like those trustdeck made
+// before name constraints: ten years, any name.
+func writeLegacyCA(t *testing.T, dir string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: caName},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePair(t, dir, CAKeyFile, key, CACertFile, der)
+}
+
+// A CA made before name constraints is kept (clients trust it), serves new
+// hosts as before, and is reported.
+func TestLegacyCAKeptAndReported(t *testing.T) {
+	dir := t.TempDir()
+	writeLegacyCA(t, dir)
+	ca := mustRead(t, filepath.Join(dir, CACertFile))
+	f := mustEnsure(t, dir, []string{"a.example"})
+	f = mustEnsure(t, dir, []string{"b.example"})
+	if !bytes.Equal(mustRead(t, f.CACert), ca) {
+		t.Fatal("the CA was replaced")
+	}
+	if err := verifyFor(t, f, "b.example"); err != nil {
+		t.Errorf("server certificate does not verify: %v", err)
+	}
+	warnings, err := CAWarnings(f.CACert, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "no name constraints") {
+		t.Errorf("warnings = %q, want one about the missing name constraints", warnings)
+	}
+
+	fresh := mustEnsure(t, t.TempDir(), []string{"a.example"})
+	if w, err := CAWarnings(fresh.CACert, time.Now()); err != nil || len(w) != 0 {
+		t.Errorf("warnings for a new CA = %q, %v; want none", w, err)
+	}
+	soon := mustCert(t, fresh.CACert).NotAfter.Add(-10 * 24 * time.Hour)
+	if w, _ := CAWarnings(fresh.CACert, soon); len(w) != 1 || !strings.Contains(w[0], "expires") {
+		t.Errorf("warnings 10 days before the CA expires = %q, want one about its expiry", w)
+	}
+}
+
 // replaceServerCert overwrites the server certificate with one from the same
 // CA, valid from notBefore to notAfter, for the names given.
 func replaceServerCert(t *testing.T, dir string, hosts []string, notBefore, notAfter time.Time) {
+	t.Helper()
+	key, der := newCertFromCA(t, dir, hosts, notBefore, notAfter)
+	writePair(t, dir, ServerKeyFile, key, ServerCertFile, der)
+}
+
+// newCertFromCA makes a server key and certificate for hosts (and the
+// default names) signed by the CA in dir, bypassing Ensure's checks.
+func newCertFromCA(t *testing.T, dir string, hosts []string, notBefore, notAfter time.Time) (*ecdsa.PrivateKey, []byte) {
 	t.Helper()
 	ca := mustCert(t, filepath.Join(dir, CACertFile))
 	caKey, err := readKey(filepath.Join(dir, CAKeyFile))
@@ -183,10 +338,16 @@ func replaceServerCert(t *testing.T, dir string, hosts []string, notBefore, notA
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeKey(filepath.Join(dir, ServerKeyFile), key); err != nil {
+	return key, der
+}
+
+// writePair writes a key and a certificate into dir.
+func writePair(t *testing.T, dir, keyFile string, key *ecdsa.PrivateKey, certFile string, der []byte) {
+	t.Helper()
+	if err := writeKey(filepath.Join(dir, keyFile), key); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeCert(filepath.Join(dir, ServerCertFile), der); err != nil {
+	if err := writeCert(filepath.Join(dir, certFile), der); err != nil {
 		t.Fatal(err)
 	}
 }
