@@ -66,12 +66,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // umask, and its -wal and -shm files with the database's mode, so they stay
 // 0600 from then on.
 func restrictFiles(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("open database %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("open database %s: %w", path, err)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("create database %s: %w", path, err)
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("create database %s: %w", path, err)
 	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		fi, err := os.Stat(p)
