@@ -38,7 +38,7 @@ func (e storeError) Unwrap() error { return e.err }
 //     is nothing to validate against.
 //   - Targets roles are checked shallowest first, each against its parent,
 //     which comes from the upload or else from the store. Beyond
-//     notary-server, a delegated role may only hold targets inside its
+//     notary-server, a delegated role may not add targets outside its
 //     paths (see checkPaths).
 //   - An uploaded snapshot must be signed by the snapshot key of the root
 //     (so it is refused when the server holds that key); without one the
