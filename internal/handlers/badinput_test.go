@@ -639,7 +639,7 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 	if alert, _ := alertText(body); !strings.Contains(alert, "Too many failed logins") {
 		t.Errorf("alert %q", alert)
 	}
-	if cookies := resp.Cookies(); slices.ContainsFunc(cookies, func(c *http.Cookie) bool { return c.Name == "trustdeck_session" }) {
+	if cookies := resp.Cookies(); slices.ContainsFunc(cookies, func(c *http.Cookie) bool { return c.Name == "__Host-trustdeck_session" }) {
 		t.Error("a throttled login set a session cookie")
 	}
 	resp, body = s.API(t, "alice", userPassword, "GET", "/api/v1/repositories", nil)

@@ -4,6 +4,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -33,11 +34,14 @@ type Pinger interface {
 // Server holds what the handlers need. Build it with the services, then call
 // Routes.
 type Server struct {
-	Accounts   *accounts.Service
-	Catalog    *catalog.Service
-	DB         Pinger
-	Log        *slog.Logger
-	Sessions   *sessions.CookieStore
+	Accounts *accounts.Service
+	Catalog  *catalog.Service
+	DB       Pinger
+	Log      *slog.Logger
+	Sessions *sessions.CookieStore
+	// CSRFKey binds CSRF tokens to sessions (see csrf.go): a secret of the
+	// data directory, so that open forms survive a restart.
+	CSRFKey    []byte
 	PublicHost string
 	// HSTS is sent only when the public host is a real name: on localhost it
 	// would pin every other local development server to HTTPS too.
@@ -82,6 +86,10 @@ const maxBody = "1M"
 
 // Routes builds the echo instance with every route and middleware.
 func (s *Server) Routes() *echo.Echo {
+	if len(s.CSRFKey) == 0 { // a Server built without the app's secrets
+		s.CSRFKey = make([]byte, 32)
+		rand.Read(s.CSRFKey)
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -106,7 +114,7 @@ func (s *Server) Routes() *echo.Echo {
 	}
 
 	// Web UI and JSON API: session or basic credentials, CSRF, body limit.
-	app := e.Group("", middleware.BodyLimit(maxBody), stripSecFetch, s.authenticate, s.csrf())
+	app := e.Group("", middleware.BodyLimit(maxBody), s.authenticate, s.csrf)
 	app.GET("/", s.home)
 	app.GET("/login", s.loginForm)
 	app.POST("/login", s.login)
