@@ -49,7 +49,7 @@ func classify(err error) (int, string, string) {
 		case http.StatusRequestEntityTooLarge:
 			return he.Code, "too_large", "The request body is larger than 1 MiB."
 		case http.StatusUnsupportedMediaType:
-			return he.Code, "unsupported_media_type", "Send the request body as JSON or as a form."
+			return he.Code, "unsupported_media_type", "Send the request body as JSON, with Content-Type: application/json."
 		}
 		if he.Code >= 400 && he.Code < 500 {
 			return he.Code, "bad_request", http.StatusText(he.Code) + "."
