@@ -464,10 +464,10 @@ func TestBadInputAPI(t *testing.T) {
 	// 405 says which methods the address takes; anonymous callers get it too
 	// (the routes are documented), pages as HTML.
 	for _, c := range []struct{ user, method, path, allow, ctype string }{
-		{"alice", "PATCH", "/api/v1/repositories", "GET, POST", "application/json"},
+		{"alice", "PATCH", "/api/v1/repositories", "GET, HEAD, POST", "application/json"},
 		{"-", "PUT", "/api/v1/repositories/prod/app/trust", "POST, DELETE", "application/json"},
-		{"alice", "DELETE", "/repositories/prod/app", "GET", "text/html"},
-		{"alice", "PUT", "/login", "GET, POST", "text/html"},
+		{"alice", "DELETE", "/repositories/prod/app", "GET, HEAD", "text/html"},
+		{"alice", "PUT", "/login", "GET, HEAD, POST", "text/html"},
 	} {
 		resp, _ := apiCase{method: c.method, path: c.path, user: c.user, body: map[string]string{}}.do(t, s)
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != c.allow ||

@@ -79,10 +79,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.Log.Error("request failed", "err", err, "path", c.Request().URL.Path,
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 	}
-	if c.Request().Method == http.MethodHead {
-		c.NoContent(status)
-		return
-	}
 	if isAPI(c) {
 		c.JSON(status, apiError{Error: apiErrorBody{Code: code, Message: msg}})
 		return

@@ -122,7 +122,11 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		status := c.Response().Status
-		attrs := []any{"method", c.Request().Method, "path", c.Request().URL.Path, "status", status,
+		method := c.Request().Method
+		if c.Request().Context().Value(servedAsGet{}) != nil {
+			method = http.MethodHead
+		}
+		attrs := []any{"method", method, "path", c.Request().URL.Path, "status", status,
 			"duration", time.Since(start).Round(time.Microsecond), "remote", c.RealIP(),
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID)}
 		if u := currentUser(c); u != nil {

@@ -95,6 +95,7 @@ func (s *Server) Routes() *echo.Echo {
 	e.HidePort = true
 	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from clients
 	e.HTTPErrorHandler = s.handleError
+	e.Pre(headAsGet)
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
 	e.Use(recoverPanics)
@@ -203,8 +204,29 @@ func realRoutes(e *echo.Echo) map[string]map[string]bool {
 	return out
 }
 
+// headAsGet answers HEAD like GET without the body (RFC 9110, 9.3.2), on
+// every address but the Notary API's (which answers its own methods): it
+// serves the request again as a GET, to the same net/http ResponseWriter,
+// which sends the status and headers and drops the body of a HEAD request
+// (as http.ServeMux does for GET patterns). Routes are GETs only.
+func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method != http.MethodHead || r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			return next(c)
+		}
+		get := r.Clone(context.WithValue(r.Context(), servedAsGet{}, true))
+		get.Method = http.MethodGet
+		c.Echo().ServeHTTP(c.Response().Writer, get)
+		return nil
+	}
+}
+
+// servedAsGet marks the context of a HEAD request headAsGet serves as GET.
+type servedAsGet struct{}
+
 // unmatched answers a request no route takes: 405 with Allow when the path
-// is a route's under other methods, 404 otherwise.
+// is a route's under other methods (HEAD wherever GET), 404 otherwise.
 func (s *Server) unmatched(c echo.Context) error {
 	path := echo.GetPath(c.Request())
 	var allow []string
@@ -213,6 +235,9 @@ func (s *Server) unmatched(c echo.Context) error {
 		c.Echo().Router().Find(m, path, probe)
 		if s.routes[m][probe.Path()] {
 			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
 		}
 	}
 	if len(allow) == 0 {
