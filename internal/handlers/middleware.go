@@ -16,15 +16,15 @@ import (
 	"github.com/trustdeck/trustdeck/internal/errs"
 )
 
+// sessionCookie is trustdeck's one cookie. The __Host- prefix makes
+// browsers accept it only Secure, for Path=/ and without Domain, so no
+// other host and no plain-HTTP page can set or shadow it.
 const (
-	ctxUser      = "trustdeck.user"
-	ctxNonce     = "trustdeck.nonce"
-	ctxCSRF      = "csrf"
-	ctxBasic     = "trustdeck.basic"     // the user came from HTTP basic credentials
-	ctxSessionID = "trustdeck.sessionid" // the user came from this session
-	// The one cookie: __Host- makes browsers accept it only Secure, for
-	// Path=/ and without Domain, so no other host and no plain-HTTP page can
-	// set or shadow it.
+	ctxUser        = "trustdeck.user"
+	ctxNonce       = "trustdeck.nonce"
+	ctxCSRF        = "csrf"
+	ctxBasic       = "trustdeck.basic"     // the user came from HTTP basic credentials
+	ctxSessionID   = "trustdeck.sessionid" // the user came from this session
 	sessionCookie  = "__Host-trustdeck_session"
 	sessionIDValue = "sid"
 )

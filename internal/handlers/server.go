@@ -34,18 +34,18 @@ type Pinger interface {
 // Server holds what the handlers need. Build it with the services, then call
 // Routes.
 type Server struct {
-	Accounts *accounts.Service
-	Catalog  *catalog.Service
-	DB       Pinger
-	Log      *slog.Logger
-	Sessions *sessions.CookieStore
-	// CSRFKey binds CSRF tokens to sessions (see csrf.go): a secret of the
-	// data directory, so that open forms survive a restart.
-	CSRFKey    []byte
+	Accounts   *accounts.Service
+	Catalog    *catalog.Service
+	DB         Pinger
+	Log        *slog.Logger
+	Sessions   *sessions.CookieStore
 	PublicHost string
 	// HSTS is sent only when the public host is a real name: on localhost it
 	// would pin every other local development server to HTTPS too.
 	HSTS bool
+	// CSRFKey binds CSRF tokens to sessions (see csrf.go): a secret of the
+	// data directory, so that open forms survive a restart.
+	CSRFKey []byte
 	// Trust reads and verifies trust data; Summaries keeps the list's
 	// per-repository trust state current.
 	Trust     *trust.Reader
