@@ -192,6 +192,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		DB:         st,
 		Log:        log,
 		Sessions:   cookies,
+		CSRFKey:    a.Secrets.CSRFKey,
 		PublicHost: cfg.PublicHost,
 		HSTS:       !isLocal(cfg.PublicHostname()),
 	}

@@ -2,7 +2,10 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -10,13 +13,46 @@ import (
 	"github.com/trustdeck/trustdeck/internal/views"
 )
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext returns next when it is a path of this site to go to after
+// signing in, and / otherwise (see localPath).
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || len(next) > 1024 {
-		return "/repositories"
+	if len(next) > 1024 || !localPath(next) {
+		return "/"
 	}
 	return next
+}
+
+// localPath reports whether p is a relative URL made of a path (and maybe a
+// query and fragment) that starts with exactly one slash: no scheme, host or
+// userinfo, and, raw or percent-decoded, no control or whitespace character
+// and no backslash. Browsers drop TAB, CR and LF from URLs and read a
+// backslash as a slash, so "/\t/evil.example" or "/\\evil.example" would
+// lead off this site.
+func localPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || !plainURLText(p) {
+		return false
+	}
+	decoded, err := url.PathUnescape(p)
+	if err != nil || !plainURLText(decoded) || strings.HasPrefix(decoded, "//") {
+		return false
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Opaque == "" && u.User == nil && u.Host == "" &&
+		strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(u.Path, "//")
+}
+
+// plainURLText reports whether s is valid UTF-8 of printable characters
+// other than space and backslash (no control, format or whitespace one).
+func plainURLText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r == '\\' || r == ' ' || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) loginForm(c echo.Context) error {

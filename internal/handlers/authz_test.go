@@ -677,34 +677,79 @@ func TestRoleOnNamespaceWithoutRepositories(t *testing.T) {
 }
 
 // TestLoginRedirectStaysOnSite: the login form's next parameter only ever
-// leads to a path of this site.
+// leads to a path of this site, through the form (POST) and for a visitor
+// already signed in (GET); anything else leads to /.
 func TestLoginRedirectStaysOnSite(t *testing.T) {
 	s := testserver.Start(t)
 	tests := []struct{ next, want string }{
 		{"/repositories/prod/app", "/repositories/prod/app"},
 		{"/admin/users?x=1", "/admin/users?x=1"},
-		{"", "/repositories"},
-		{"https://evil.example/", "/repositories"},
-		{"//evil.example/", "/repositories"},
-		{"/\\evil.example/", "/repositories"},
-		{"evil.example", "/repositories"},
-		{"/ok\r\nSet-Cookie: x=y", "/repositories"},
+		{"/repositories?q=prod%2Fapp&page=2", "/repositories?q=prod%2Fapp&page=2"},
+		{"/", "/"},
+		{"", "/"},
+		{"evil.example", "/"},
+		{"https://evil.example/", "/"},
+		{"HTTPS://evil.example/", "/"},
+		{"http:/evil.example/", "/"},
+		{"javascript:alert(1)", "/"},
+		{"//evil.example/", "/"},
+		{"///evil.example/", "/"},
+		{"/\\evil.example/", "/"},
+		{"/\\/evil.example/", "/"},
+		{"\\/evil.example/", "/"},
+		{"\\\\evil.example/", "/"},
+		{"/ok/\\..\\evil", "/"},
+		// Browsers drop TAB, CR and LF from URLs: "/\t/x" is "//x".
+		{"/\t/evil.example", "/"},
+		{"/\n/evil.example", "/"},
+		{"/\r/evil.example", "/"},
+		{" /evil.example", "/"},
+		{"\t//evil.example", "/"},
+		{"/ok\r\nSet-Cookie: x=y", "/"},
+		{"/\x00/evil.example", "/"},
+		// The same, percent-encoded.
+		{"/%09/evil.example", "/"},
+		{"/%0a/evil.example", "/"},
+		{"/%0D%0A/evil.example", "/"},
+		{"/%20/evil.example", "/"},
+		{"/%e2%80%a8/evil.example", "/"}, // U+2028
+		{"/%2F/evil.example", "/"},
+		{"/%2f%2fevil.example", "/"},
+		{"%2F%2Fevil.example", "/"},
+		{"/%5Cevil.example", "/"},
+		{"/%5c%5cevil.example", "/"},
+		{"%5C%5Cevil.example", "/"},
+		{"/%zz", "/"},
+		{"/user@evil.example", "/user@evil.example"}, // a path: no authority after one slash
+		{"/" + strings.Repeat("a", 2000), "/"},
 	}
+	signedIn := s.NewBrowser(t)
+	signedIn.Login("admin", testserver.AdminPassword)
 	for _, tt := range tests {
-		t.Run(tt.next, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%.80q", tt.next), func(t *testing.T) {
 			b := s.NewBrowser(t)
 			b.Get("/login")
 			resp, body := b.PostForm("/login", url.Values{"username": {"admin"},
 				"password": {testserver.AdminPassword}, "next": {tt.next}})
 			if resp.StatusCode != s303 || resp.Header.Get("Location") != tt.want {
-				t.Errorf("next=%q: %d Location %q, want %q: %s", tt.next, resp.StatusCode,
+				t.Errorf("POST /login next=%q: %d Location %q, want %q: %s", tt.next, resp.StatusCode,
+					resp.Header.Get("Location"), tt.want, truncate(body))
+			}
+			resp, body = signedIn.Get("/login?" + url.Values{"next": {tt.next}}.Encode())
+			if resp.StatusCode != s303 || resp.Header.Get("Location") != tt.want {
+				t.Errorf("GET /login?next=%q signed in: %d Location %q, want %q: %s", tt.next, resp.StatusCode,
 					resp.Header.Get("Location"), tt.want, truncate(body))
 			}
 		})
 	}
+	// The payload of the report, sent exactly as reported.
+	resp, _ := signedIn.Get("/login?next=/%09/evil.example")
+	if loc := resp.Header.Get("Location"); resp.StatusCode != s303 || loc != "/" {
+		t.Errorf("GET /login?next=/%%09/evil.example: %d Location %q, want /", resp.StatusCode, loc)
+	}
 	// An anonymous page visit comes back to the page after signing in.
 	b := s.NewBrowser(t)
-	resp, _ := b.Get("/admin/users")
+	resp, _ = b.Get("/admin/users")
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != s303 || loc != "/login?next=%2Fadmin%2Fusers" {
 		t.Fatalf("anonymous visit: %d %q", resp.StatusCode, loc)

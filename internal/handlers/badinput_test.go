@@ -230,7 +230,7 @@ type apiCase struct {
 	method string
 	path   string
 	body   any    // JSON-encoded unless a string or a reader
-	ctype  string // Content-Type; default application/json when there is a body
+	ctype  string // Content-Type; default application/json when there is a body, "-" for none
 	user   string // basic credentials; default admin
 	pass   string
 	status int
@@ -261,7 +261,11 @@ func (c apiCase) do(t *testing.T, s *testserver.Server) (*http.Response, string)
 	if r != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.ctype != "" {
+	switch c.ctype {
+	case "":
+	case "-":
+		req.Header.Del("Content-Type")
+	default:
 		req.Header.Set("Content-Type", c.ctype)
 	}
 	user, pass := c.user, c.pass
@@ -329,6 +333,29 @@ func TestBadInputAPI(t *testing.T) {
 			apiCase{name: target.method + " " + target.path + ": form encoded", method: target.method, path: target.path,
 				body: "namespace=prod&name=x", ctype: "application/x-www-form-urlencoded", status: 415, code: "unsupported_media_type"},
 		)
+		// Only application/json is JSON: not a type that starts like it,
+		// not a body without a type, not another charset than UTF-8.
+		for _, ctype := range []string{"application/jsonx", "application/json-seq", "application/json+x", "application/jsonp; charset=utf-8",
+			"application/json;charset=iso-8859-1", "application/json ; charset=utf-16", "application/json; charset", "-"} {
+			cases = append(cases, apiCase{name: target.method + " " + target.path + ": Content-Type " + ctype,
+				method: target.method, path: target.path, body: valid, ctype: ctype, status: 415, code: "unsupported_media_type", msg: "application/json"})
+		}
+		// A key named twice is refused, at any depth, also when the two
+		// spellings differ only in case or escapes (encoding/json would take
+		// the last one silently).
+		first, _, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(valid, "{"), "}"), ",")
+		key, _, _ := strings.Cut(first, ":")
+		for _, m := range []struct{ name, body string }{
+			{"same value", strings.TrimSuffix(valid, "}") + "," + first + "}"},
+			{"other value", strings.TrimSuffix(valid, "}") + "," + key + `:"other"}`},
+			{"first", "{" + key + `:"other",` + strings.TrimPrefix(valid, "{")},
+			{"other case", strings.TrimSuffix(valid, "}") + "," + strings.ToUpper(key) + `:"other"}`},
+			{"escaped", strings.TrimSuffix(valid, "}") + "," + `"\u00` + fmt.Sprintf("%x", key[1]) + key[2:] + `:"other"}`},
+			{"nested", strings.TrimSuffix(valid, "}") + `,"extra":{"a":[{"b":1,"b":2}]}}`},
+		} {
+			cases = append(cases, apiCase{name: target.method + " " + target.path + ": duplicate key, " + m.name,
+				method: target.method, path: target.path, body: m.body, status: 400, code: "duplicate_key", msg: "twice"})
+		}
 	}
 	cases = append(cases,
 		apiCase{name: "duplicate repository", method: "POST", path: "/api/v1/repositories",
@@ -397,6 +424,10 @@ func TestBadInputAPI(t *testing.T) {
 			body: map[string]string{"root_passphrase": "x", "new_root_passphrase": "new-passphrase"}, status: 409, code: "no_trust_data", msg: "Initialise"},
 		apiCase{name: "rotate root: unknown repository", method: "POST", path: "/api/v1/repositories/prod/nope/trust/rotate-root",
 			body: map[string]string{"root_passphrase": "x", "new_root_passphrase": "new-passphrase"}, status: 404, code: "repository_not_found"},
+		apiCase{name: "revoke tag: a role named twice", method: "POST", path: "/api/v1/repositories/prod/app/tags/revoke",
+			body: `{"tag":"1","keys":{"targets":{"passphrase":"a"},"targets":{"passphrase":"b"}}}`, status: 400, code: "duplicate_key", msg: `"targets" twice`},
+		apiCase{name: "revoke tag: a passphrase named twice", method: "POST", path: "/api/v1/repositories/prod/app/tags/revoke",
+			body: `{"tag":"1","keys":{"targets":{"passphrase":"a","PassPhrase":"b"}}}`, status: 400, code: "duplicate_key", msg: `"PassPhrase" twice`},
 		apiCase{name: "unknown route", method: "GET", path: "/api/v1/nope", status: 404, code: "not_found"},
 		apiCase{name: "unknown route outside v1", method: "GET", path: "/api/v2/repositories", status: 404, code: "not_found"},
 		apiCase{name: "unknown method on a route", method: "PATCH", path: "/api/v1/repositories",
@@ -423,13 +454,20 @@ func TestBadInputAPI(t *testing.T) {
 			}
 		})
 	}
+	// application/json with its parameters is JSON.
+	for i, ctype := range []string{"application/json; charset=utf-8", "Application/JSON;Charset=\"UTF-8\"", "application/json ;foo=bar"} {
+		body := fmt.Sprintf(`{"namespace":"prod","name":"typed-%d"}`, i)
+		if resp, out := (apiCase{method: "POST", path: "/api/v1/repositories", body: body, ctype: ctype}).do(t, s); resp.StatusCode != http.StatusCreated {
+			t.Errorf("Content-Type %s: %d %s, want 201", ctype, resp.StatusCode, out)
+		}
+	}
 	// 405 says which methods the address takes; anonymous callers get it too
 	// (the routes are documented), pages as HTML.
 	for _, c := range []struct{ user, method, path, allow, ctype string }{
-		{"alice", "PATCH", "/api/v1/repositories", "GET, POST", "application/json"},
+		{"alice", "PATCH", "/api/v1/repositories", "GET, HEAD, POST", "application/json"},
 		{"-", "PUT", "/api/v1/repositories/prod/app/trust", "POST, DELETE", "application/json"},
-		{"alice", "DELETE", "/repositories/prod/app", "GET", "text/html"},
-		{"alice", "PUT", "/login", "GET, POST", "text/html"},
+		{"alice", "DELETE", "/repositories/prod/app", "GET, HEAD", "text/html"},
+		{"alice", "PUT", "/login", "GET, HEAD, POST", "text/html"},
 	} {
 		resp, _ := apiCase{method: c.method, path: c.path, user: c.user, body: map[string]string{}}.do(t, s)
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != c.allow ||
@@ -639,7 +677,7 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 	if alert, _ := alertText(body); !strings.Contains(alert, "Too many failed logins") {
 		t.Errorf("alert %q", alert)
 	}
-	if cookies := resp.Cookies(); slices.ContainsFunc(cookies, func(c *http.Cookie) bool { return c.Name == "trustdeck_session" }) {
+	if cookies := resp.Cookies(); slices.ContainsFunc(cookies, func(c *http.Cookie) bool { return c.Name == "__Host-trustdeck_session" }) {
 		t.Error("a throttled login set a session cookie")
 	}
 	resp, body = s.API(t, "alice", userPassword, "GET", "/api/v1/repositories", nil)

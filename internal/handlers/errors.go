@@ -49,7 +49,7 @@ func classify(err error) (int, string, string) {
 		case http.StatusRequestEntityTooLarge:
 			return he.Code, "too_large", "The request body is larger than 1 MiB."
 		case http.StatusUnsupportedMediaType:
-			return he.Code, "unsupported_media_type", "Send the request body as JSON or as a form."
+			return he.Code, "unsupported_media_type", "Send the request body as JSON, with Content-Type: application/json."
 		}
 		if he.Code >= 400 && he.Code < 500 {
 			return he.Code, "bad_request", http.StatusText(he.Code) + "."
@@ -78,10 +78,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if status >= 500 {
 		s.Log.Error("request failed", "err", err, "path", c.Request().URL.Path,
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
-	}
-	if c.Request().Method == http.MethodHead {
-		c.NoContent(status)
-		return
 	}
 	if isAPI(c) {
 		c.JSON(status, apiError{Error: apiErrorBody{Code: code, Message: msg}})

@@ -11,18 +11,21 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
 	"github.com/trustdeck/trustdeck/internal/errs"
 )
 
+// sessionCookie is trustdeck's one cookie. The __Host- prefix makes
+// browsers accept it only Secure, for Path=/ and without Domain, so no
+// other host and no plain-HTTP page can set or shadow it.
 const (
 	ctxUser        = "trustdeck.user"
 	ctxNonce       = "trustdeck.nonce"
 	ctxCSRF        = "csrf"
-	ctxBasic       = "trustdeck.basic" // the user came from HTTP basic credentials
-	sessionCookie  = "trustdeck_session"
+	ctxBasic       = "trustdeck.basic"     // the user came from HTTP basic credentials
+	ctxSessionID   = "trustdeck.sessionid" // the user came from this session
+	sessionCookie  = "__Host-trustdeck_session"
 	sessionIDValue = "sid"
 )
 
@@ -52,46 +55,6 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// stripSecFetch removes Sec-Fetch-Site before echo's CSRF middleware: that
-// middleware would otherwise accept same-origin browser posts without any
-// token, and trustdeck wants the one token check for every client.
-func stripSecFetch(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Request().Header.Del(echo.HeaderSecFetchSite)
-		return next(c)
-	}
-}
-
-// csrf protects every state-changing request made with a session cookie:
-// the token comes from the form field _csrf or the X-CSRF-Token header. It
-// runs after authenticate. Requests that carried valid HTTP basic
-// credentials need no token: browsers never attach those to cross-site
-// requests on their own, because trustdeck never asks a browser for basic
-// credentials. Anonymous API requests need none either: requireUser refuses
-// them with a 401 that tells the client what is actually missing. Pages keep
-// the check for anonymous posts (the login form).
-func (s *Server) csrf() echo.MiddlewareFunc {
-	return middleware.CSRFWithConfig(middleware.CSRFConfig{
-		Skipper: func(c echo.Context) bool {
-			if b, _ := c.Get(ctxBasic).(bool); b {
-				return true
-			}
-			return isAPI(c) && currentUser(c) == nil
-		},
-		TokenLookup:    "form:_csrf,header:" + echo.HeaderXCSRFToken,
-		ContextKey:     ctxCSRF,
-		CookieName:     "trustdeck_csrf",
-		CookiePath:     "/",
-		CookieSecure:   true,
-		CookieHTTPOnly: true,
-		CookieSameSite: http.SameSiteStrictMode,
-		CookieMaxAge:   12 * 3600,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return errs.Forbiddenf("csrf", "The request was refused because its CSRF token is missing or wrong. Reload the page and try again.")
-		},
-	})
-}
-
 // authenticate resolves the caller from HTTP basic credentials or the
 // session cookie. Without credentials it lets the request through
 // (requireUser refuses where a user is needed); wrong credentials, or an
@@ -118,6 +81,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			u, err := s.Accounts.SessionUser(ctx, token)
 			if err == nil {
 				c.Set(ctxUser, u)
+				c.Set(ctxSessionID, token)
 			} else if errs.KindOf(err) == errs.Internal {
 				return err
 			}
@@ -158,7 +122,11 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		status := c.Response().Status
-		attrs := []any{"method", c.Request().Method, "path", c.Request().URL.Path, "status", status,
+		method := c.Request().Method
+		if c.Request().Context().Value(servedAsGet{}) != nil {
+			method = http.MethodHead
+		}
+		attrs := []any{"method", method, "path", c.Request().URL.Path, "status", status,
 			"duration", time.Since(start).Round(time.Microsecond), "remote", c.RealIP(),
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID)}
 		if u := currentUser(c); u != nil {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -39,11 +41,10 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 }
 
 // decodeJSON reads a JSON request body strictly into v: one JSON object,
-// no unknown fields, nothing after it. A body over the limit is 413, a body
-// that is not JSON 415.
+// no unknown fields, no key twice, nothing after it. A body over the limit
+// is 413, a body not sent as application/json (in UTF-8) 415.
 func decodeJSON(c echo.Context, v any) error {
-	ct := c.Request().Header.Get(echo.HeaderContentType)
-	if ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+	if !isJSON(c.Request().Header.Get(echo.HeaderContentType)) {
 		return echo.ErrUnsupportedMediaType
 	}
 	body, err := io.ReadAll(c.Request().Body)
@@ -62,6 +63,9 @@ func decodeJSON(c echo.Context, v any) error {
 	if trimmed[0] != '{' {
 		return errs.Invalidf("malformed_json", "The request body must be a JSON object.")
 	}
+	if key, ok := duplicateKey(trimmed); ok {
+		return errs.Invalidf("duplicate_key", "The request body names the key %q twice (keys match regardless of case): send each key once.", key)
+	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -72,6 +76,81 @@ func decodeJSON(c echo.Context, v any) error {
 		return errs.Invalidf("malformed_json", "The request body holds more than one JSON object.")
 	}
 	return nil
+}
+
+// isJSON reports whether a Content-Type is application/json, with no
+// charset or UTF-8: a type that merely starts like it (application/jsonx)
+// is not.
+func isJSON(contentType string) bool {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != echo.MIMEApplicationJSON {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
+// maxJSONDepth is encoding/json's own nesting limit: duplicateKey stops
+// looking deeper and leaves the error to the decoder.
+const maxJSONDepth = 10000
+
+// duplicateKey returns a key that an object of the JSON text data, at any
+// depth, names twice. Keys are compared as encoding/json matches them to
+// struct fields: unescaped and regardless of case (it would silently take
+// the last one). Syntax errors are left to the decoder.
+func duplicateKey(data []byte) (string, bool) {
+	type level struct {
+		keys    map[string]bool // nil for an array
+		wantKey bool
+	}
+	var stack []*level
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for len(stack) <= maxJSONDepth {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if top != nil && top.keys != nil {
+			if top.wantKey {
+				key, _ := tok.(string)
+				folded := foldKey(key)
+				if top.keys[folded] {
+					return key, true
+				}
+				top.keys[folded] = true
+				top.wantKey = false
+				continue
+			}
+			top.wantKey = true // this value's key is done; the next token is a key
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &level{keys: map[string]bool{}, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, &level{})
+		}
+	}
+	return "", false
+}
+
+// foldKey maps each rune of s to the smallest rune of its case-folding
+// orbit: foldKey(a) == foldKey(b) exactly when strings.EqualFold(a, b).
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }
 
 // redirectWithNotice shows msg once on the next page (a flash kept in the

@@ -4,6 +4,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -42,6 +43,9 @@ type Server struct {
 	// HSTS is sent only when the public host is a real name: on localhost it
 	// would pin every other local development server to HTTPS too.
 	HSTS bool
+	// CSRFKey binds CSRF tokens to sessions (see csrf.go): a secret of the
+	// data directory, so that open forms survive a restart.
+	CSRFKey []byte
 	// Trust reads and verifies trust data; Summaries keeps the list's
 	// per-repository trust state current.
 	Trust     *trust.Reader
@@ -82,11 +86,16 @@ const maxBody = "1M"
 
 // Routes builds the echo instance with every route and middleware.
 func (s *Server) Routes() *echo.Echo {
+	if len(s.CSRFKey) == 0 { // a Server built without the app's secrets
+		s.CSRFKey = make([]byte, 32)
+		rand.Read(s.CSRFKey)
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from clients
 	e.HTTPErrorHandler = s.handleError
+	e.Pre(headAsGet)
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
 	e.Use(recoverPanics)
@@ -106,7 +115,7 @@ func (s *Server) Routes() *echo.Echo {
 	}
 
 	// Web UI and JSON API: session or basic credentials, CSRF, body limit.
-	app := e.Group("", middleware.BodyLimit(maxBody), stripSecFetch, s.authenticate, s.csrf())
+	app := e.Group("", middleware.BodyLimit(maxBody), s.authenticate, s.csrf)
 	app.GET("/", s.home)
 	app.GET("/login", s.loginForm)
 	app.POST("/login", s.login)
@@ -195,8 +204,29 @@ func realRoutes(e *echo.Echo) map[string]map[string]bool {
 	return out
 }
 
+// headAsGet answers HEAD like GET without the body (RFC 9110, 9.3.2), on
+// every address but the Notary API's (which answers its own methods): it
+// serves the request again as a GET, to the same net/http ResponseWriter,
+// which sends the status and headers and drops the body of a HEAD request
+// (as http.ServeMux does for GET patterns). Routes are GETs only.
+func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method != http.MethodHead || r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			return next(c)
+		}
+		get := r.Clone(context.WithValue(r.Context(), servedAsGet{}, true))
+		get.Method = http.MethodGet
+		c.Echo().ServeHTTP(c.Response().Writer, get)
+		return nil
+	}
+}
+
+// servedAsGet marks the context of a HEAD request headAsGet serves as GET.
+type servedAsGet struct{}
+
 // unmatched answers a request no route takes: 405 with Allow when the path
-// is a route's under other methods, 404 otherwise.
+// is a route's under other methods (HEAD wherever GET), 404 otherwise.
 func (s *Server) unmatched(c echo.Context) error {
 	path := echo.GetPath(c.Request())
 	var allow []string
@@ -205,6 +235,9 @@ func (s *Server) unmatched(c echo.Context) error {
 		c.Echo().Router().Find(m, path, probe)
 		if s.routes[m][probe.Path()] {
 			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
 		}
 	}
 	if len(allow) == 0 {

@@ -79,10 +79,10 @@ func (s *Server) token(c echo.Context) error {
 		var err error
 		u, err = s.Accounts.Authenticate(c.Request().Context(), user, pass, c.RealIP())
 		if err != nil {
+			// No `WWW-Authenticate: Basic` challenge: docker and notary
+			// send their credentials unasked, and a browser must never be
+			// prompted for (and then keep) trustdeck credentials.
 			status, code, msg := classify(err)
-			if status == http.StatusUnauthorized {
-				c.Response().Header().Set("WWW-Authenticate", `Basic realm="trustdeck"`)
-			}
 			return tokenError(c, status, code, msg)
 		}
 		subject = u.Username

@@ -196,3 +196,28 @@ func TestTokenCertificate(t *testing.T) {
 		t.Error("the served certificate is not the rewritten file")
 	}
 }
+
+// TestTokenServiceSendsNoBasicChallenge: /auth/token refuses wrong
+// credentials without `WWW-Authenticate: Basic`, so that no browser is
+// ever prompted for (and then keeps) trustdeck credentials; docker and
+// notary send theirs without being asked.
+func TestTokenServiceSendsNoBasicChallenge(t *testing.T) {
+	s := testserver.Start(t)
+	q := url.Values{"service": {app.TokenService}, "scope": {"repository:" + s.Addr + "/prod/app:pull"}}
+	for _, browser := range []bool{false, true} {
+		req := testserver.NewJSONRequest(t, http.MethodGet, s.URL+"/auth/token?"+q.Encode(), nil)
+		req.SetBasicAuth("admin", "wrong-password")
+		if browser {
+			req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0")
+			req.Header.Set("Sec-Fetch-Site", "none")
+			req.Header.Set("Sec-Fetch-Mode", "navigate")
+		}
+		resp, body := send(t, s.Client(), req)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Invalid username or password") {
+			t.Errorf("wrong password (browser %v): %d %s, want 401 saying so", browser, resp.StatusCode, body)
+		}
+		if h := resp.Header.Values("WWW-Authenticate"); len(h) > 0 {
+			t.Errorf("wrong password (browser %v): WWW-Authenticate %q, want none", browser, h)
+		}
+	}
+}

@@ -1,7 +1,7 @@
 // Package secrets creates, on first start, and loads afterwards the random
 // secrets trustdeck keeps in its data directory: the session cookie keys, the
-// key that signs registry tokens and the key that encrypts server-held private
-// keys at rest. Every file is written with mode 0600.
+// key that binds CSRF tokens to sessions, the key that signs registry tokens
+// and the key that encrypts server-held private keys at rest. Every file is written with mode 0600.
 package secrets
 
 import (
@@ -22,6 +22,7 @@ import (
 type Secrets struct {
 	SessionHashKey  []byte            // HMAC key of the session cookie
 	SessionBlockKey []byte            // AES key of the session cookie
+	CSRFKey         []byte            // HMAC key binding CSRF tokens to sessions
 	TokenKey        *ecdsa.PrivateKey // signs registry (JWT) tokens
 	box             cipher.AEAD       // encrypts private keys at rest
 }
@@ -38,6 +39,9 @@ func Load(dataDir string) (*Secrets, error) {
 		return nil, err
 	}
 	if s.SessionBlockKey, err = randomFile(filepath.Join(dir, "session-block.key"), 32); err != nil {
+		return nil, err
+	}
+	if s.CSRFKey, err = randomFile(filepath.Join(dir, "csrf.key"), 32); err != nil {
 		return nil, err
 	}
 	enc, err := randomFile(filepath.Join(dir, "encryption.key"), 32)
