@@ -332,22 +332,29 @@ func TestImportRefusesCostlyKeyDerivation(t *testing.T) {
 	}
 }
 
-func TestImportLegacyEncrypted(t *testing.T) {
-	ctx := context.Background()
-	v, _ := newTestVault(t)
-	key := newECDSA(t)
+// legacyFile writes an ECDSA key file as older notary versions did: "EC
+// PRIVATE KEY" encrypted with PEM's own scheme, with role and gun headers.
+func legacyFile(t testing.TB, key data.PrivateKey, role, gun, pass string) []byte {
+	t.Helper()
 	der, err := x509.MarshalECPrivateKey(mustECDSA(t, key))
 	if err != nil {
 		t.Fatal(err)
 	}
 	//lint:ignore SA1019 older notary versions wrote such files
-	blk, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(testPass), x509.PEMCipherAES256)
+	blk, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(pass), x509.PEMCipherAES256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	blk.Headers["role"] = "targets"
-	blk.Headers["gun"] = testGUN
-	file := pem.EncodeToMemory(blk)
+	blk.Headers["role"] = role
+	blk.Headers["gun"] = gun
+	return pem.EncodeToMemory(blk)
+}
+
+func TestImportLegacyEncrypted(t *testing.T) {
+	ctx := context.Background()
+	v, _ := newTestVault(t)
+	key := newECDSA(t)
+	file := legacyFile(t, key, "targets", testGUN, testPass)
 
 	if _, err := v.Import(ctx, file, "wrong", "alice"); err == nil {
 		t.Fatal("wrong passphrase accepted")
