@@ -17,6 +17,8 @@
 #   make generate  go tool templ generate
 #   make test      deps + checks + go tests (race) + browser tests; what .ci/run runs
 #   make bench     benchmarks only
+#   make fuzz      every Go fuzz target, one after another, FUZZTIME each (default 10m;
+#                  e.g. `make fuzz FUZZTIME=30s`), FUZZ_PARALLEL workers (default 1)
 #   make clean     remove build output and test artifacts
 
 SHELL := /bin/bash
@@ -37,7 +39,7 @@ FIND_GO := find . \( -path ./node_modules -o -path ./.git -o -path ./bin -o -pat
 	-o -path ./e2e \) -prune -o -name '*.go' -print
 
 .PHONY: all build run generate test deps deps-chromium deps-notary deps-postgres deps-node check fmt-check vet \
-	templ-check go-test e2e bench clean
+	templ-check go-test e2e bench fuzz clean
 
 all: build
 
@@ -163,6 +165,39 @@ e2e: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# ---------------------------------------------------------------------------------------------
+# make fuzz: every fuzz target (func FuzzXxx in a _test.go) for FUZZTIME, one after another.
+# `go test -list` finds them, so new targets join by themselves; `make test` runs their seed
+# corpora (and testdata/fuzz/) like any test. Each target's whole output goes to FUZZ_LOG_DIR;
+# a line per target gives the fuzzing time and executions go reports (a worker reports when it
+# has minimised what it found, so short runs under-count). A failing input is written
+# to <package>/testdata/fuzz/<target>/: fix the cause and commit the input with the fix.
+FUZZTIME      ?= 10m
+FUZZ_PARALLEL ?= 1
+FUZZ_LOG_DIR  ?= bin/fuzz
+
+fuzz:
+	@mkdir -p $(FUZZ_LOG_DIR)
+	@module="$$($(GO) list -m)"; \
+	targets="$$($(GO) test -list '^Fuzz' ./... | \
+		awk '$$1 ~ /^Fuzz/ { names[++n] = $$1; next } $$1 == "ok" { for (i = 1; i <= n; i++) print $$2, names[i]; n = 0 }')"; \
+	if [ -z "$$targets" ]; then echo "fuzz: no fuzz targets found" >&2; exit 1; fi; \
+	echo "fuzz: $$(wc -l <<< "$$targets") targets, $(FUZZTIME) each, $(FUZZ_PARALLEL) worker(s), logs in $(FUZZ_LOG_DIR)/"; \
+	summary=""; failed=0; \
+	while read -r pkg name; do \
+		short="$${pkg#"$$module"/}"; log="$(FUZZ_LOG_DIR)/$${short//\//_}.$$name.log"; \
+		if $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZ_PARALLEL) "$$pkg" \
+			</dev/null >"$$log" 2>&1; then result=ok; else result=FAIL; failed=$$((failed + 1)); fi; \
+		last="$$(grep '^fuzz: elapsed: .*execs: ' "$$log" | tail -n1 || true)"; \
+		elapsed="$$(sed -n 's/^fuzz: elapsed: \([^,]*\),.*/\1/p' <<< "$$last")"; \
+		execs="$$(sed -n 's/.* execs: \([0-9]*\) .*/\1/p' <<< "$$last")"; \
+		line="$$(printf '%-40s %8s %12s execs  %s' "$$short.$$name" "$${elapsed:-?}" "$${execs:-?}" "$$result")"; \
+		echo "fuzz: $$line"; summary+="$$line"$$'\n'; \
+		if [ "$$result" = FAIL ]; then grep -v '^fuzz: elapsed: ' "$$log" | tail -n 40 >&2; fi; \
+	done <<< "$$targets"; \
+	printf '\nfuzz summary: target, fuzzing time, executions, result (%s each)\n%s' "$(FUZZTIME)" "$$summary"; \
+	if [ "$$failed" != 0 ]; then echo "fuzz: $$failed target(s) FAILED; see $(FUZZ_LOG_DIR)/" >&2; exit 1; fi
 
 clean:
 	rm -rf bin e2e/artifacts e2e/test-results templ-generate.log

@@ -32,7 +32,7 @@ var (
 )
 
 // rsaKeys generates the RSA keys once: they are slow to make under -race.
-func rsaKeys(t *testing.T) (*rsa.PrivateKey, *rsa.PrivateKey) {
+func rsaKeys(t testing.TB) (*rsa.PrivateKey, *rsa.PrivateKey) {
 	t.Helper()
 	rsaOnce.Do(func() {
 		var err error
@@ -46,7 +46,7 @@ func rsaKeys(t *testing.T) (*rsa.PrivateKey, *rsa.PrivateKey) {
 	return rsa2048, rsa1k
 }
 
-func ecKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
+func ecKey(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(c, rand.Reader)
 	if err != nil {
@@ -64,7 +64,7 @@ type certOpts struct {
 
 // selfSigned makes a certificate for signer (self-signed, as
 // `docker trust key generate` users make them with openssl).
-func selfSigned(t *testing.T, signer crypto.Signer, o certOpts) []byte {
+func selfSigned(t testing.TB, signer crypto.Signer, o certOpts) []byte {
 	t.Helper()
 	if o.cn == "" {
 		o.cn = "alice"
@@ -91,7 +91,7 @@ func selfSigned(t *testing.T, signer crypto.Signer, o certOpts) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-func pubPEM(t *testing.T, pub any) []byte {
+func pubPEM(t testing.TB, pub any) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
@@ -100,7 +100,7 @@ func pubPEM(t *testing.T, pub any) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
-func pkcs8PEM(t *testing.T, priv any) []byte {
+func pkcs8PEM(t testing.TB, priv any) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
@@ -290,7 +290,7 @@ func TestDescribeTUF(t *testing.T) {
 	}
 }
 
-func mustTUFKey(t *testing.T, k *ecdsa.PrivateKey) data.PrivateKey {
+func mustTUFKey(t testing.TB, k *ecdsa.PrivateKey) data.PrivateKey {
 	t.Helper()
 	priv, err := utils.ECDSAToPrivateKey(k)
 	if err != nil {
@@ -299,7 +299,7 @@ func mustTUFKey(t *testing.T, k *ecdsa.PrivateKey) data.PrivateKey {
 	return priv
 }
 
-func mustDER(t *testing.T, pemBytes []byte) []byte {
+func mustDER(t testing.TB, pemBytes []byte) []byte {
 	t.Helper()
 	b, _ := pem.Decode(pemBytes)
 	if b == nil {

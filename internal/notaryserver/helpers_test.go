@@ -146,7 +146,7 @@ func (h *testHooks) reset() {
 
 // testEnv is a notary server on httptest with an in-memory store.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	store  *storage.MemStorage
 	crypto signed.CryptoService
@@ -154,7 +154,7 @@ type testEnv struct {
 	hooks  *testHooks
 }
 
-func newTestEnv(t *testing.T, adjust ...func(*Config)) *testEnv {
+func newTestEnv(t testing.TB, adjust ...func(*Config)) *testEnv {
 	t.Helper()
 	e := &testEnv{
 		t:      t,
@@ -324,7 +324,7 @@ type part struct {
 }
 
 // multipartBody builds an update like notary's client does.
-func multipartBody(t *testing.T, parts ...part) (body *bytes.Buffer, contentType string) {
+func multipartBody(t testing.TB, parts ...part) (body *bytes.Buffer, contentType string) {
 	t.Helper()
 	body = &bytes.Buffer{}
 	w := multipart.NewWriter(body)

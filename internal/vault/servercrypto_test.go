@@ -32,7 +32,7 @@ type scEnv struct {
 	sealer *secrets.Secrets
 }
 
-func newSCEnv(t *testing.T) *scEnv {
+func newSCEnv(t testing.TB) *scEnv {
 	t.Helper()
 	e := &scEnv{dir: t.TempDir()}
 	e.reopen(t)
@@ -42,7 +42,7 @@ func newSCEnv(t *testing.T) *scEnv {
 func (e *scEnv) dbPath() string { return filepath.Join(e.dir, "trustdeck.db") }
 
 // reopen closes the store (if open) and opens store and secrets again.
-func (e *scEnv) reopen(t *testing.T) *ServerCrypto {
+func (e *scEnv) reopen(t testing.TB) *ServerCrypto {
 	t.Helper()
 	if e.st != nil {
 		e.st.Close()

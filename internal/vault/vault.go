@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -29,6 +30,12 @@ const (
 	// MinPassphraseLength is the shortest passphrase Generate accepts, the
 	// notary CLI's own minimum for new keys.
 	MinPassphraseLength = 8
+	// MaxKeyIterations bounds the PBKDF2 iteration count an encrypted key
+	// file may name: the file chooses it, and notary derives the key with
+	// however many it says (2^31 rounds keep a core busy for a quarter of
+	// an hour on every import or unlock). Docker and notary write 2048;
+	// the bound costs about 40 ms per attempt.
+	MaxKeyIterations = 100_000
 )
 
 // KeyInfo describes a key in the vault; it never carries key material.
@@ -396,6 +403,12 @@ func readKeyFile(pemBytes []byte) (*keyFile, error) {
 	b := blocks[0]
 	switch b.Type {
 	case "ENCRYPTED PRIVATE KEY":
+		if n, ok := pbkdf2Iterations(b.Bytes); ok && n > MaxKeyIterations {
+			return nil, errs.Invalidf("key_iterations",
+				"The key file's encryption asks for %d PBKDF2 iterations; trustdeck reads at most %d (docker writes 2048): "+
+					"load the key with `docker trust key load` and upload the file it writes to ~/.docker/trust/private/.",
+				n, MaxKeyIterations)
+		}
 		return &keyFile{block: b, encrypted: true}, nil
 	case "PRIVATE KEY":
 		return &keyFile{block: b}, nil
@@ -408,6 +421,37 @@ func readKeyFile(pemBytes []byte) (*keyFile, error) {
 	default:
 		return nil, errs.Invalidf("unsupported_pem_type", "Unsupported PEM block %q: upload a private key file.", b.Type)
 	}
+}
+
+// encryptedKeyInfo is an encrypted PKCS#8 key (RFC 5208
+// EncryptedPrivateKeyInfo) with PBES2 and PBKDF2 parameters (RFC 8018), as
+// docker writes it. It asks no more of a file than notary's decryption does.
+type encryptedKeyInfo struct {
+	Algorithm struct {
+		ID     asn1.ObjectIdentifier
+		Params struct {
+			KDF struct {
+				ID     asn1.ObjectIdentifier
+				Params struct {
+					Salt       []byte
+					Iterations int
+				}
+			}
+			Cipher asn1.RawValue
+		}
+	}
+	Data []byte
+}
+
+// pbkdf2Iterations reads the iteration count of an encrypted PKCS#8 key.
+// ok is false when the file is not of that shape, which notary cannot
+// decrypt either.
+func pbkdf2Iterations(der []byte) (n int, ok bool) {
+	var info encryptedKeyInfo
+	if _, err := asn1.Unmarshal(der, &info); err != nil {
+		return 0, false
+	}
+	return info.Algorithm.Params.KDF.Params.Iterations, true
 }
 
 var errWrongPassphrase = errors.New("wrong passphrase")

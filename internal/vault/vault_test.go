@@ -31,7 +31,7 @@ const (
 	testPass = "correct horse battery staple"
 )
 
-func newTestVault(t *testing.T) (*Vault, *scEnv) {
+func newTestVault(t testing.TB) (*Vault, *scEnv) {
 	t.Helper()
 	env := newSCEnv(t)
 	return New(env.st, env.sealer), env
@@ -190,7 +190,7 @@ func TestImportDockerKeys(t *testing.T) {
 
 // pkcs8File writes a key file with notary's ConvertPrivateKeyToPKCS8, as
 // docker does.
-func pkcs8File(t *testing.T, priv data.PrivateKey, role, gun, pass string) []byte {
+func pkcs8File(t testing.TB, priv data.PrivateKey, role, gun, pass string) []byte {
 	t.Helper()
 	b, err := utils.ConvertPrivateKeyToPKCS8(priv, data.RoleName(role), data.GUN(gun), pass)
 	if err != nil {
@@ -199,7 +199,7 @@ func pkcs8File(t *testing.T, priv data.PrivateKey, role, gun, pass string) []byt
 	return b
 }
 
-func newECDSA(t *testing.T) data.PrivateKey {
+func newECDSA(t testing.TB) data.PrivateKey {
 	t.Helper()
 	k, err := utils.GenerateECDSAKey(rand.Reader)
 	if err != nil {
@@ -282,22 +282,79 @@ func TestImportRefusals(t *testing.T) {
 	}
 }
 
-func TestImportLegacyEncrypted(t *testing.T) {
+// withIterations rewrites the PBKDF2 iteration count of an encrypted PKCS#8
+// key file, keeping everything else.
+func withIterations(t testing.TB, file []byte, iterations int) []byte {
+	t.Helper()
+	var info encryptedKeyInfo
+	blk, _ := pem.Decode(file)
+	if _, err := asn1.Unmarshal(blk.Bytes, &info); err != nil {
+		t.Fatal(err)
+	}
+	info.Algorithm.Params.KDF.Params.Iterations = iterations
+	der, err := asn1.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: blk.Type, Headers: blk.Headers, Bytes: der})
+}
+
+// A key file names its own PBKDF2 iteration count: one asking for billions
+// would keep a core busy for hours on every import or unlock attempt.
+func TestImportRefusesCostlyKeyDerivation(t *testing.T) {
 	ctx := context.Background()
 	v, _ := newTestVault(t)
 	key := newECDSA(t)
+	good := pkcs8File(t, key, "targets", testGUN, testPass)
+	// 20 million rounds of HMAC-SHA1: several seconds of CPU per attempt.
+	costly := withIterations(t, good, 20_000_000)
+
+	_, err := PeekGUN(costly)
+	wantErr(t, err, errs.Invalid, "key_iterations", "20000000")
+	start := time.Now()
+	_, err = v.Import(ctx, costly, testPass, "alice")
+	wantErr(t, err, errs.Invalid, "key_iterations", "20000000", "docker trust key load")
+	_, _, err = ParseOneOff(costly, testPass)
+	wantErr(t, err, errs.Invalid, "key_iterations")
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusing took %v", d)
+	}
+
+	// At the limit the file is read: the count is the file's own.
+	bounded := withIterations(t, good, MaxKeyIterations)
+	if _, err := PeekGUN(bounded); err != nil {
+		t.Fatalf("PeekGUN at the limit: %v", err)
+	}
+	_, err = v.Import(ctx, bounded, testPass, "alice")
+	wantErr(t, err, errs.Invalid, "wrong_passphrase") // derived with 2048 rounds, read with more
+	if _, err := v.Import(ctx, good, testPass, "alice"); err != nil {
+		t.Fatalf("docker's own file: %v", err)
+	}
+}
+
+// legacyFile writes an ECDSA key file as older notary versions did: "EC
+// PRIVATE KEY" encrypted with PEM's own scheme, with role and gun headers.
+func legacyFile(t testing.TB, key data.PrivateKey, role, gun, pass string) []byte {
+	t.Helper()
 	der, err := x509.MarshalECPrivateKey(mustECDSA(t, key))
 	if err != nil {
 		t.Fatal(err)
 	}
 	//lint:ignore SA1019 older notary versions wrote such files
-	blk, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(testPass), x509.PEMCipherAES256)
+	blk, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(pass), x509.PEMCipherAES256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	blk.Headers["role"] = "targets"
-	blk.Headers["gun"] = testGUN
-	file := pem.EncodeToMemory(blk)
+	blk.Headers["role"] = role
+	blk.Headers["gun"] = gun
+	return pem.EncodeToMemory(blk)
+}
+
+func TestImportLegacyEncrypted(t *testing.T) {
+	ctx := context.Background()
+	v, _ := newTestVault(t)
+	key := newECDSA(t)
+	file := legacyFile(t, key, "targets", testGUN, testPass)
 
 	if _, err := v.Import(ctx, file, "wrong", "alice"); err == nil {
 		t.Fatal("wrong passphrase accepted")
@@ -593,7 +650,7 @@ func TestVaultNoPlaintextOnDisk(t *testing.T) {
 	check("after close")
 }
 
-func mustECDSA(t *testing.T, k data.PrivateKey) *ecdsa.PrivateKey {
+func mustECDSA(t testing.TB, k data.PrivateKey) *ecdsa.PrivateKey {
 	t.Helper()
 	ec, err := x509.ParseECPrivateKey(k.Private())
 	if err != nil {
