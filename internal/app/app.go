@@ -71,9 +71,27 @@ type App struct {
 	background []func(context.Context)
 }
 
+// Option changes how New wires trustdeck (tests).
+type Option func(*options)
+
+type options struct {
+	notaryTransport func(http.RoundTripper) http.RoundTripper
+}
+
+// WrapNotaryTransport has wrap wrap the transport of every request
+// trustdeck itself sends to its Notary server (the embedded one, in-process,
+// or the external one): tests lose replies with it.
+func WrapNotaryTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(o *options) { o.notaryTransport = wrap }
+}
+
 // New prepares the data directory, opens and migrates the database, loads
 // secrets and TLS material, creates the first admin and builds the routes.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	// notary's client and server log through logrus; trustdeck reports what
 	// matters itself, so keep only notary's errors.
 	logrus.SetLevel(logrus.ErrorLevel)
@@ -115,6 +133,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	auditLog := audit.New(st, log)
 	serverKeys := vault.NewServerCrypto(st, a.Secrets)
 	cat := catalog.New(st, cfg.RegistryHost)
+	auditLog.SplitGUNsWith(cat.SplitGUN)
 	if cfg.External() {
 		cat.ListForeign() // an external server holds whatever GUNs its clients pushed
 	}
@@ -131,7 +150,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		srv.NotaryHandler().ServeHTTP(w, r)
 	}))
 	withActor := notaryserver.WithActor
-	var own *discovery.OwnWrites
 	if cfg.External() {
 		// An external Notary server: no embedded API; every read and write
 		// goes through the TLS/token transport (see external.go).
@@ -144,12 +162,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		if err != nil {
 			return nil, err
 		}
-		own = discovery.NewOwnWrites()
-		notaryURL, notaryRT, withActor = cfg.NotaryURL, own.Wrap(rt), nil
+		notaryURL, notaryRT, withActor = cfg.NotaryURL, rt, nil
+	}
+	if o.notaryTransport != nil {
+		notaryRT = o.notaryTransport(notaryRT)
 	}
 	// The signer service publishes on behalf of a user: the embedded server
 	// records its trust.update under that user's name. An external server
-	// cannot learn it (trustdeck audits its own writes there).
+	// cannot learn it. Either way the services record each change before
+	// sending it (audit.Journal), and its audit event names the user.
 	remoteAs := func(gun, actor string) (notarystorage.RemoteStore, error) {
 		rt := notaryRT
 		if !cfg.External() && actor != "" {
@@ -169,13 +190,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	a.background = append(a.background, summaries.Run)
 	deleter := notaryclient.Deleter(notaryURL, notaryRT, withActor)
 	if cfg.External() {
-		deleter = auditedDeleter(deleter, auditLog, cat, summaries)
 		poller := discovery.New(discovery.Config{URL: cfg.NotaryURL, Transport: notaryRT, Interval: cfg.NotaryPollInterval,
-			Store: st, Catalog: cat, Audit: auditLog, Summaries: summaries, Reader: reader, Own: own, OnRestart: summaries.EnqueueAll, Log: log})
+			Store: st, Catalog: cat, Audit: auditLog, Summaries: summaries, Reader: reader, Own: auditLog, OnRestart: summaries.EnqueueAll, Log: log})
 		a.Changefeed = poller
 		a.background = append(a.background, poller.Run)
 	}
-	remover := removal.New(reader, keyVault, cat, deleter)
+	remover := removal.New(reader, keyVault, cat, deleter, auditLog)
 	if !cfg.External() {
 		remover.LockGUNsWith(gunLocks.Lock)
 	}
@@ -184,7 +204,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Trust:      reader,
 		Vault:      keyVault,
 		UserKeys:   vault.NewUserKeys(st),
-		Signers:    signers.New(remoteAs, reader, keyVault, log),
+		Signers:    signers.New(remoteAs, reader, keyVault, auditLog, log),
 		Removal:    remover,
 		Summaries:  summaries,
 		Accounts:   acc,

@@ -34,8 +34,9 @@ type Event struct {
 
 // Log is the audit service.
 type Log struct {
-	st  *store.Store
-	log *slog.Logger
+	st    *store.Store
+	log   *slog.Logger
+	split func(gun string) (namespace, name string, ok bool)
 }
 
 // New returns the audit service.

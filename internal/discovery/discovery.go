@@ -5,11 +5,12 @@
 // "made outside trustdeck" (source notary-changefeed). Where it stopped is
 // kept in the store, so a restart resumes from the last change ID.
 //
-// Changes trustdeck made itself (publishes and deletions sent through the
-// transport wrapped by OwnWrites.Wrap) are already audited with their actor;
-// the poller recognises them and only refreshes the summary. The matching is
-// by GUN and kind of change, within ownWindow, in memory: a change trustdeck
-// made just before a restart is audited once more, as outside.
+// Changes trustdeck made itself are recorded before they are sent
+// (audit.Attempt) and audited with their actor; the poller matches each
+// change to them (Config.Own, see ours) and only refreshes the summary. A
+// match also audits a change whose reply was lost (it then took effect), so
+// a change trustdeck made is never audited as made outside it. Attempts are
+// kept in the store: a restart loses none.
 //
 // GUNs outside --registry-host, or not shaped
 // <registry host>/<namespace>/<name>, are entered under their full name when
@@ -23,6 +24,7 @@ package discovery
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -80,6 +82,15 @@ type Invalidator interface {
 	Invalidate(gun string)
 }
 
+// Attempts are the changes trustdeck sent itself (*audit.Log).
+type Attempts interface {
+	// Open lists gun's attempts of one kind that no change was matched to
+	// yet, oldest first.
+	Open(ctx context.Context, gun string, deletion bool) ([]audit.Attempt, error)
+	// Matched records that a change is attempt id's (and audits it, once).
+	Matched(ctx context.Context, id int64)
+}
+
 // Config is what a Poller needs.
 type Config struct {
 	URL       string            // the Notary server's base URL, no trailing slash
@@ -90,7 +101,7 @@ type Config struct {
 	Audit     Auditor
 	Summaries Summaries   // optional
 	Reader    Invalidator // optional
-	Own       *OwnWrites  // optional
+	Own       Attempts    // optional: without it, every change is audited as made outside
 	// OnRestart, optional, runs when the server's changefeed is found
 	// started again: its trust data may have changed wholesale (a memory
 	// backend forgets everything), so every summary is worth refreshing.
@@ -224,20 +235,25 @@ func (p *Poller) Poll(ctx context.Context) error {
 		}
 		latest := map[string]store.GUNChange{}
 		var order []string
+		applied, failed := 0, error(nil)
 		for _, c := range f.Records {
-			if err := p.apply(ctx, c); err != nil {
-				return err
+			if failed = p.apply(ctx, c); failed != nil {
+				break // keep what was applied: its events are recorded
 			}
+			applied++
 			if _, seen := latest[c.GUN]; !seen {
 				order = append(order, c.GUN)
 			}
 			latest[c.GUN] = store.GUNChange{GUN: c.GUN, ChangeID: c.ID, ChangedAt: c.CreatedAt, Category: c.Category}
 		}
+		if applied == 0 {
+			return failed
+		}
 		batch := make([]store.GUNChange, 0, len(order))
 		for _, g := range order {
 			batch = append(batch, latest[g])
 		}
-		if err := p.cfg.Store.SaveChangefeed(ctx, p.cfg.URL, f.Records[len(f.Records)-1].ID, batch); err != nil {
+		if err := p.cfg.Store.SaveChangefeed(ctx, p.cfg.URL, f.Records[applied-1].ID, batch); err != nil {
 			return err
 		}
 		// Summaries read the stored last change: queue them once it is saved.
@@ -246,8 +262,8 @@ func (p *Poller) Poll(ctx context.Context) error {
 				p.cfg.Summaries.Enqueue(ns, name)
 			}
 		}
-		if len(f.Records) < Records {
-			return nil
+		if failed != nil || len(f.Records) < Records {
+			return failed
 		}
 	}
 }
@@ -300,21 +316,9 @@ func (p *Poller) fetch(ctx context.Context, cursor string, records int) (*feed, 
 		cursor = "0"
 	}
 	q := url.Values{"change_id": {cursor}, "records": {strconv.Itoa(records)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.URL+"/v2/_trust/changefeed?"+q.Encode(), nil)
+	resp, body, err := p.get(ctx, "/v2/_trust/changefeed?"+q.Encode())
 	if err != nil {
 		return nil, err
-	}
-	resp, err := p.cfg.Transport.RoundTrip(req)
-	if err != nil {
-		if why := notaryclient.Explain(err); why != "" {
-			return nil, fmt.Errorf("the Notary server is unreachable: %s: %w", why, err)
-		}
-		return nil, fmt.Errorf("the Notary server is unreachable: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading the changefeed: %w", err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
@@ -329,6 +333,27 @@ func (p *Poller) fetch(ctx context.Context, cursor string, records int) (*feed, 
 		return nil, fmt.Errorf("the changefeed reply is not JSON: %w", err)
 	}
 	return &f, nil
+}
+
+// get sends GET path to the server and reads the answer.
+func (p *Poller) get(ctx context.Context, path string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.URL+path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := p.cfg.Transport.RoundTrip(req)
+	if err != nil {
+		if why := notaryclient.Explain(err); why != "" {
+			return nil, nil, fmt.Errorf("the Notary server is unreachable: %s: %w", why, err)
+		}
+		return nil, nil, fmt.Errorf("the Notary server is unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", req.URL.Path, err)
+	}
+	return resp, body, nil
 }
 
 // apply enters, audits and invalidates for one change.
@@ -368,8 +393,8 @@ func (p *Poller) apply(ctx context.Context, c change) error {
 	default:
 		return err
 	}
-	if p.cfg.Own != nil && p.cfg.Own.consume(c.GUN, c.Category, c.CreatedAt) {
-		return nil // trustdeck made it and audited it with its actor
+	if mine, err := p.ours(ctx, c); err != nil || mine {
+		return err // trustdeck made it: audited with its actor
 	}
 	e := audit.Event{At: c.CreatedAt, Actor: ActorOutside, GUN: c.GUN, Namespace: ns, Name: name, Source: Source}
 	if deletion {
@@ -382,99 +407,105 @@ func (p *Poller) apply(ctx context.Context, c change) error {
 	return nil
 }
 
-// ownWindow is how long a write trustdeck made waits to be matched with its
-// changefeed record.
-const ownWindow = 10 * time.Minute
+// clockSkew is how much later than a change trustdeck may have recorded
+// sending it (the server's clock against trustdeck's).
+const clockSkew = time.Minute
 
-// OwnWrites remembers the publishes and deletions trustdeck sent, so that
-// the poller does not audit them as made outside trustdeck.
-type OwnWrites struct {
-	mu      sync.Mutex
-	pending map[string][]ownWrite // by GUN
-	now     func() time.Time
-}
-
-type ownWrite struct {
-	category string
-	at       time.Time
-}
-
-// NewOwnWrites returns an empty tracker.
-func NewOwnWrites() *OwnWrites {
-	return &OwnWrites{pending: map[string][]ownWrite{}, now: time.Now}
-}
-
-// Wrap returns rt, recording every successful
-// `POST /v2/<gun>/_trust/tuf/` (update) and `DELETE /v2/<gun>/_trust/tuf/`
-// (deletion) sent through it.
-func (o *OwnWrites) Wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		start := o.now()
-		resp, err := rt.RoundTrip(req)
-		if err != nil || resp.StatusCode >= 300 {
-			return resp, err
-		}
-		gun, ok := tufGUN(req.URL.Path)
-		if !ok {
-			return resp, err
-		}
-		switch req.Method {
-		case http.MethodPost:
-			o.add(gun, "update", start)
-		case http.MethodDelete:
-			o.add(gun, "deletion", start)
-		}
-		return resp, err
-	})
-}
-
-// tufGUN extracts the GUN of `…/v2/<gun>/_trust/tuf/`.
-func tufGUN(path string) (string, bool) {
-	i := strings.Index(path, "/v2/")
-	if i < 0 {
-		return "", false
+// ours reports whether change c is one trustdeck sent, and if so marks its
+// attempt matched (which audits it, with its actor, if its reply was lost).
+// A deletion is the oldest open deletion attempt of the GUN sent before it.
+// An update is the oldest open update attempt whose uploaded files the
+// snapshot of c's timestamp lists, with the same checksums; if that
+// snapshot cannot be read any more (the GUN's trust data was deleted
+// since), the oldest open update sent before it that the server said it
+// applied.
+func (p *Poller) ours(ctx context.Context, c change) (bool, error) {
+	if p.cfg.Own == nil {
+		return false, nil
 	}
-	rest := strings.TrimSuffix(path[i+len("/v2/"):], "/")
-	gun, ok := strings.CutSuffix(rest, "/_trust/tuf")
-	if !ok || gun == "" {
-		return "", false
+	open, err := p.cfg.Own.Open(ctx, c.GUN, c.Category == "deletion")
+	if err != nil || len(open) == 0 {
+		return false, err
 	}
-	return gun, true
-}
-
-func (o *OwnWrites) add(gun, category string, at time.Time) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.pending[gun] = append(o.pending[gun], ownWrite{category: category, at: at})
-}
-
-// consume reports whether a change of gun is one trustdeck made, and forgets
-// that write.
-func (o *OwnWrites) consume(gun, category string, at time.Time) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	list := o.pending[gun]
-	now := o.now()
-	kept := list[:0]
-	found := false
-	for _, w := range list {
-		switch {
-		case now.Sub(w.at) > ownWindow:
-			// expired: never matched
-		case !found && w.category == category && !at.Before(w.at.Add(-time.Minute)):
-			found = true
-		default:
-			kept = append(kept, w)
+	var listed map[string]string
+	if c.Category != "deletion" {
+		if listed, err = p.snapshotOf(ctx, c); err != nil {
+			return false, err
 		}
 	}
-	if len(kept) == 0 {
-		delete(o.pending, gun)
-	} else {
-		o.pending[gun] = kept
+	for _, a := range open {
+		if a.CreatedAt.After(c.CreatedAt.Add(clockSkew)) {
+			continue
+		}
+		if c.Category != "deletion" && (listed == nil && a.Outcome != audit.Applied || listed != nil && !lists(listed, a.Files)) {
+			continue
+		}
+		p.cfg.Own.Matched(ctx, a.ID)
+		return true, nil
 	}
-	return found
+	return false, nil
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
+// lists reports whether every file is listed with its checksum.
+func lists(listed map[string]string, files []audit.File) bool {
+	for _, f := range files {
+		if listed[f.Role] != f.SHA256 {
+			return false
+		}
+	}
+	return len(files) > 0
+}
 
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+// snapshotOf is the snapshot of update c's timestamp: the hex sha256 of every
+// role's metadata, by role. nil when the server no longer holds that
+// timestamp or snapshot (or c names no timestamp).
+func (p *Poller) snapshotOf(ctx context.Context, c change) (map[string]string, error) {
+	var ts, snap struct {
+		Signed struct {
+			Meta map[string]struct {
+				Hashes map[string][]byte `json:"hashes"`
+			} `json:"meta"`
+		} `json:"signed"`
+	}
+	if c.SHA256 == "" {
+		return nil, nil
+	}
+	if found, err := p.metadata(ctx, c.GUN, "timestamp."+c.SHA256, &ts); !found || err != nil {
+		return nil, err
+	}
+	sum := ts.Signed.Meta["snapshot"].Hashes["sha256"]
+	if len(sum) == 0 {
+		return nil, nil
+	}
+	if found, err := p.metadata(ctx, c.GUN, "snapshot."+hex.EncodeToString(sum), &snap); !found || err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(snap.Signed.Meta))
+	for role, m := range snap.Signed.Meta {
+		out[role] = hex.EncodeToString(m.Hashes["sha256"])
+	}
+	return out, nil
+}
+
+// metadata reads gun's metadata file name (without .json) into v. It
+// reports false when it cannot be read (the server does not hold it, or
+// refuses it), and an error when the server cannot be reached (the change
+// is read again at the next poll).
+func (p *Poller) metadata(ctx context.Context, gun, name string, v any) (bool, error) {
+	resp, body, err := p.get(ctx, "/v2/"+gun+"/_trust/tuf/"+name+".json")
+	switch {
+	case err != nil:
+		return false, err
+	case resp.StatusCode == http.StatusNotFound:
+		return false, nil
+	case resp.StatusCode != http.StatusOK:
+		p.cfg.Log.Warn("notary changefeed: cannot read the metadata of a change trustdeck may have made",
+			"gun", gun, "file", name, "status", resp.StatusCode)
+		return false, nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		p.cfg.Log.Warn("notary changefeed: the metadata of a change is not JSON", "gun", gun, "file", name, "err", err)
+		return false, nil
+	}
+	return true, nil
+}

@@ -21,6 +21,10 @@ const (
 	TooLarge                    // 413
 	TooMany                     // 429
 	Unavailable                 // a dependency is down: 503
+	// OutcomeUnknown: a change was sent to a dependency (the Notary
+	// server) but its reply never came, so it may or may not have been
+	// applied. The request was not refused: 504.
+	OutcomeUnknown
 )
 
 // Error is a domain error with a user-facing message.
@@ -57,6 +61,9 @@ func Unauthenticatedf(code, format string, args ...any) error {
 func TooManyf(code, format string, args ...any) error { return newf(TooMany, code, format, args...) }
 func Unavailablef(code, format string, args ...any) error {
 	return newf(Unavailable, code, format, args...)
+}
+func OutcomeUnknownf(code, format string, args ...any) error {
+	return newf(OutcomeUnknown, code, format, args...)
 }
 
 // As returns the *Error in err's chain, if any.

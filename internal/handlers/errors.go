@@ -21,6 +21,9 @@ var statusOf = map[errs.Kind]int{
 	errs.TooLarge:        http.StatusRequestEntityTooLarge,
 	errs.TooMany:         http.StatusTooManyRequests,
 	errs.Unavailable:     http.StatusServiceUnavailable,
+	// The change was not refused: the Notary server did not answer it (as
+	// a gateway says of an upstream that timed out).
+	errs.OutcomeUnknown: http.StatusGatewayTimeout,
 }
 
 // apiError is the JSON error body of /api.
@@ -66,6 +69,7 @@ var titles = map[int]string{
 	http.StatusConflict:              "Conflict",
 	http.StatusRequestEntityTooLarge: "Too large",
 	http.StatusTooManyRequests:       "Too many attempts",
+	http.StatusGatewayTimeout:        "Outcome unknown",
 }
 
 // handleError is echo's one HTTPErrorHandler: JSON for /api, an HTML page

@@ -177,12 +177,20 @@ func (h notaryHooks) event(ctx context.Context, actor, gun, action, detail strin
 	h.s.Audit.Record(ctx, audit.Event{Actor: actor, Action: action, GUN: gun, Namespace: ns, Name: name, Detail: detail})
 }
 
+// Updated records the update, and matches it to the change trustdeck sent
+// for it, if it did (audit.Log.MatchWritten): that change's own event is
+// then recorded even if its sender never hears the answer.
 func (h notaryHooks) Updated(ctx context.Context, actor, gun string, written []notaryserver.RoleVersion) {
 	parts := make([]string, 0, len(written))
+	files := make([]audit.File, 0, len(written))
 	for _, rv := range written {
 		parts = append(parts, fmt.Sprintf("%s v%d", rv.Role, rv.Version))
+		files = append(files, audit.File{Role: rv.Role, Version: rv.Version})
 	}
 	h.event(ctx, actor, gun, audit.TrustUpdate, strings.Join(parts, ", "))
+	if notaryserver.IsInProcess(ctx) {
+		h.s.Audit.MatchWritten(ctx, gun, files)
+	}
 	h.refresh(gun)
 }
 
@@ -193,6 +201,8 @@ func (h notaryHooks) refresh(gun string) {
 	}
 }
 
+// Deleted records the deletion, unless it is one trustdeck sent (matched
+// to its attempt, whose event stands for it: audit.Log.MatchDeletion).
 func (h notaryHooks) Deleted(ctx context.Context, actor, gun string) {
 	detail := "all trust data deleted"
 	if rk := h.s.Notary.ServerKeys; rk != nil {
@@ -201,9 +211,12 @@ func (h notaryHooks) Deleted(ctx context.Context, actor, gun string) {
 			h.s.Log.Error("cannot remove server keys of deleted GUN", "gun", gun, "err", err)
 		} else if n > 0 {
 			detail += fmt.Sprintf("; %d server-held timestamp/snapshot keys removed", n)
+			h.s.Log.Info("server keys of a deleted GUN removed", "gun", gun, "keys", n)
 		}
 	}
-	h.event(ctx, actor, gun, audit.TrustDelete, detail)
+	if !notaryserver.IsInProcess(ctx) || !h.s.Audit.MatchDeletion(ctx, gun) {
+		h.event(ctx, actor, gun, audit.TrustDelete, detail)
+	}
 	h.refresh(gun)
 }
 

@@ -79,13 +79,12 @@ func (s *Server) deleteWizardPage(c echo.Context) error {
 }
 
 // wizardFailure shows a user's mistake or an unreachable Notary server on
-// the wizard itself, with the real state.
+// the wizard itself, with the real state; a deletion sent without an answer
+// goes to the wizard anew, which reads the state, with a caution.
 func (s *Server) wizardFailure(c echo.Context, r *catalog.Repository, err error) error {
-	if !userError(err) {
-		return err
-	}
-	status, _, msg := classify(err)
-	return s.deleteWizard(c, r, status, msg)
+	return s.formFailure(c, r.Path()+"/delete", err, func(status int, msg string) error {
+		return s.deleteWizard(c, r, status, msg)
+	})
 }
 
 func (s *Server) deleteTrust(c echo.Context, r *catalog.Repository, confirm string, deleteKeys bool) error {
@@ -98,7 +97,7 @@ func (s *Server) deleteTrust(c echo.Context, r *catalog.Repository, confirm stri
 		s.Audit.Record(c.Request().Context(), audit.Event{Actor: u.Username, Action: audit.KeyDelete, GUN: r.GUN,
 			Namespace: r.Namespace, Name: r.Name, Detail: "key " + id + " deleted with the trust data"})
 	}
-	return err
+	return s.changed(r, err)
 }
 
 func (s *Server) deleteTrustSubmit(c echo.Context) error {
@@ -202,11 +201,16 @@ func (s *Server) revokeTag(c echo.Context, r *catalog.Repository, tag string, ke
 		removed, err = s.Signers.RevokeTag(c.Request().Context(), r.GUN, tag, keys, u.Username)
 		return err
 	})
-	if err != nil {
-		return nil, err
+	return removed, s.changed(r, err)
+}
+
+// tagRevokedNotice says what revoking tag did (removed from roles: none
+// when it was revoked already).
+func tagRevokedNotice(r *catalog.Repository, tag string, roles []string) string {
+	if len(roles) == 0 {
+		return "Tag " + tag + " is not signed in " + r.GUN + " any more: the earlier revocation took effect; nothing changed."
 	}
-	s.auditRepo(c.Request().Context(), u.Username, audit.TagRevoke, r, "tag "+tag+" removed from "+strings.Join(removed, ", "))
-	return removed, nil
+	return "Tag " + tag + " revoked."
 }
 
 func (s *Server) tagRevokeSubmit(c echo.Context) error {
@@ -232,22 +236,21 @@ func (s *Server) tagRevokeSubmit(c echo.Context) error {
 			keys[role] = signers.RepoKey{Passphrase: pass, OneOffPEM: file}
 		}
 	}
+	var removed []string
 	if err == nil {
-		_, err = s.revokeTag(c, r, tag, keys)
+		removed, err = s.revokeTag(c, r, tag, keys)
 	}
 	if err != nil {
-		if !userError(err) {
-			return err
-		}
-		status, _, msg := classify(err)
-		f, ferr := s.tagRevokeModel(c, r, tag)
-		if ferr != nil {
-			return ferr
-		}
-		f.Error = msg
-		return render(c, status, views.TagRevokePage(s.page(c, "Revoke tag", "repositories"), f))
+		return s.formFailure(c, r.Path(), err, func(status int, msg string) error {
+			f, ferr := s.tagRevokeModel(c, r, tag)
+			if ferr != nil {
+				return ferr
+			}
+			f.Error = msg
+			return render(c, status, views.TagRevokePage(s.page(c, "Revoke tag", "repositories"), f))
+		})
 	}
-	return s.redirectWithNotice(c, r.Path(), "Tag "+tag+" revoked.")
+	return s.redirectWithNotice(c, r.Path(), tagRevokedNotice(r, tag, removed))
 }
 
 func (s *Server) apiRevokeTag(c echo.Context) error {
@@ -277,5 +280,9 @@ func (s *Server) apiRevokeTag(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"tag": in.Tag, "removed_from": removed})
+	out := map[string]any{"tag": in.Tag, "removed_from": nonNil(removed)}
+	if len(removed) == 0 {
+		out["already"], out["message"] = true, tagRevokedNotice(r, in.Tag, removed)
+	}
+	return c.JSON(http.StatusOK, out)
 }

@@ -36,7 +36,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 			p.Viewer.Manages = err == nil && len(nss) > 0
 		}
 	}
-	p.Notice = s.popFlash(c)
+	p.Notice, p.Caution = s.popFlash(c)
 	return p
 }
 
@@ -156,27 +156,45 @@ func foldKey(s string) string {
 // redirectWithNotice shows msg once on the next page (a flash kept in the
 // session cookie, so nobody can put text on a trustdeck page with a link).
 func (s *Server) redirectWithNotice(c echo.Context, to, msg string) error {
+	return s.redirectWithFlash(c, to, msg)
+}
+
+// cautionFlash is the flash key of cautions (Page.Caution).
+const cautionFlash = "caution"
+
+// redirectWithCaution shows msg once on the next page as a caution: the
+// outcome of a change is unknown.
+func (s *Server) redirectWithCaution(c echo.Context, to, msg string) error {
+	return s.redirectWithFlash(c, to, msg, cautionFlash)
+}
+
+func (s *Server) redirectWithFlash(c echo.Context, to, msg string, key ...string) error {
 	sess, _ := s.Sessions.Get(c.Request(), sessionCookie)
-	sess.AddFlash(msg)
+	sess.AddFlash(msg, key...)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
-// popFlash returns and clears the pending notice, if any.
-func (s *Server) popFlash(c echo.Context) string {
+// popFlash returns and clears the pending notice and caution, if any.
+func (s *Server) popFlash(c echo.Context) (notice, caution string) {
 	sess, err := s.Sessions.Get(c.Request(), sessionCookie)
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	flashes := sess.Flashes()
-	if len(flashes) == 0 {
-		return ""
+	notices, cautions := sess.Flashes(), sess.Flashes(cautionFlash)
+	if len(notices) == 0 && len(cautions) == 0 {
+		return "", ""
 	}
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return ""
+		return "", ""
 	}
-	msg, _ := flashes[0].(string)
-	return msg
+	if len(notices) > 0 {
+		notice, _ = notices[0].(string)
+	}
+	if len(cautions) > 0 {
+		caution, _ = cautions[0].(string)
+	}
+	return notice, caution
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/signers"
@@ -53,13 +52,7 @@ func (s *Server) renew(c echo.Context, r *catalog.Repository, role string, key s
 		res, err = s.Signers.Renew(c.Request().Context(), r.GUN, role, key, u.Username)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.auditRepo(c.Request().Context(), u.Username, audit.TrustRenew, r, fmt.Sprintf(
-		"%s re-signed unchanged: version %d → %d, expires %s (was %s)", res.Role, res.PreviousVersion, res.Version,
-		views.FormatTime(res.Expires), views.FormatTime(res.PreviousExpires)))
-	return res, nil
+	return res, s.changed(r, err)
 }
 
 func (s *Server) renewSubmit(c echo.Context) error {
@@ -74,16 +67,14 @@ func (s *Server) renewSubmit(c echo.Context) error {
 		res, err = s.renew(c, r, role, signers.RepoKey{Passphrase: c.FormValue("passphrase"), OneOffPEM: oneOff})
 	}
 	if err != nil {
-		if !userError(err) {
-			return err
-		}
-		status, _, msg := classify(err)
-		m, merr := s.renewModel(c, r, role)
-		if merr != nil {
-			return merr
-		}
-		m.Error = msg
-		return render(c, status, views.RenewPage(s.page(c, "Renew "+role, "repositories"), m))
+		return s.formFailure(c, r.Path()+"#expiry", err, func(status int, msg string) error {
+			m, merr := s.renewModel(c, r, role)
+			if merr != nil {
+				return merr
+			}
+			m.Error = msg
+			return render(c, status, views.RenewPage(s.page(c, "Renew "+role, "repositories"), m))
+		})
 	}
 	return s.redirectWithNotice(c, r.Path()+"#expiry", fmt.Sprintf("%s renewed: version %d, expires %s.",
 		res.Role, res.Version, views.FormatTime(res.Expires)))

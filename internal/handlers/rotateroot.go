@@ -3,12 +3,10 @@ package handlers
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/signers"
@@ -46,14 +44,7 @@ func (s *Server) rotateRoot(c echo.Context, r *catalog.Repository, key signers.R
 		res, err = s.Signers.RotateRoot(c.Request().Context(), r.GUN, key, newPass, u.Username)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.auditRepo(c.Request().Context(), u.Username, audit.TrustRotateRoot, r, fmt.Sprintf(
-		"root key %s → %s (new key in the vault, old key kept; root cross-signed by both): root version %d → %d, expires %s, certificate expires %s",
-		strings.Join(res.PreviousKeyIDs, ", "), res.KeyID, res.PreviousVersion, res.Version,
-		views.FormatTime(res.Expires), views.FormatTime(res.CertificateExpires)))
-	return res, nil
+	return res, s.changed(r, err)
 }
 
 func (s *Server) rotateRootSubmit(c echo.Context) error {
@@ -72,16 +63,14 @@ func (s *Server) rotateRootSubmit(c echo.Context) error {
 		res, err = s.rotateRoot(c, r, signers.RootKey{Passphrase: c.FormValue("root_passphrase"), OneOffPEM: oneOff}, newPass)
 	}
 	if err != nil {
-		if !userError(err) {
-			return err
-		}
-		status, _, msg := classify(err)
-		m, merr := s.rotateRootModel(c, r)
-		if merr != nil {
-			return merr
-		}
-		m.Error = msg
-		return render(c, status, views.RotateRootPage(s.page(c, "Rotate root key", "repositories"), m))
+		return s.formFailure(c, r.Path()+"#expiry", err, func(status int, msg string) error {
+			m, merr := s.rotateRootModel(c, r)
+			if merr != nil {
+				return merr
+			}
+			m.Error = msg
+			return render(c, status, views.RotateRootPage(s.page(c, "Rotate root key", "repositories"), m))
+		})
 	}
 	return s.redirectWithNotice(c, r.Path()+"#expiry", fmt.Sprintf(
 		"Root key rotated: new root key %s (in the vault, under the new passphrase), root version %d, expires %s.",

@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
-	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/keys"
@@ -35,12 +34,31 @@ func (s *Server) repoForAdmin(c echo.Context) (*catalog.Repository, error) {
 	return r, nil
 }
 
-func (s *Server) auditRepo(ctx context.Context, actor, action string, r *catalog.Repository, detail string) {
-	s.Audit.Record(ctx, audit.Event{Actor: actor, Action: action, GUN: r.GUN, Namespace: r.Namespace,
-		Name: r.Name, Detail: detail})
-	if s.Summaries != nil {
+// changed passes on the error of a change of r's trust data and queues r's
+// summary when the change was made, or may have been (its outcome is
+// unknown). The services audit their changes themselves (audit.Journal).
+func (s *Server) changed(r *catalog.Repository, err error) error {
+	if (err == nil || errs.KindOf(err) == errs.OutcomeUnknown) && s.Summaries != nil {
 		s.Summaries.Enqueue(r.Namespace, r.Name)
 	}
+	return err
+}
+
+// formFailure answers a form whose change failed. A change sent without an
+// answer is no failure the form could show: the browser goes to the page at
+// to, which reads the current state, with a caution saying the change may
+// have been applied. A user's mistake or an unreachable server is shown on
+// the form again (rerender, with the status and message); anything else is
+// an error page.
+func (s *Server) formFailure(c echo.Context, to string, err error, rerender func(status int, msg string) error) error {
+	status, _, msg := classify(err)
+	switch {
+	case errs.KindOf(err) == errs.OutcomeUnknown:
+		return s.redirectWithCaution(c, to, msg)
+	case !userError(err):
+		return err
+	}
+	return rerender(status, msg)
 }
 
 // formFile reads an optional uploaded file field, bounded. No file, or a
@@ -99,26 +117,22 @@ func (s *Server) initTrust(c echo.Context) error {
 		res, err = s.initialise(c, r, rootPass, repoPass)
 	}
 	if err != nil {
-		if !userError(err) {
-			return err
-		}
-		status, _, msg := classify(err)
-		return render(c, status, views.InitTrustPage(s.page(c, "Initialise trust", "repositories"),
-			views.InitForm{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Error: msg}))
+		return s.formFailure(c, r.Path(), err, func(status int, msg string) error {
+			return render(c, status, views.InitTrustPage(s.page(c, "Initialise trust", "repositories"),
+				views.InitForm{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Error: msg}))
+		})
 	}
-	return render(c, http.StatusCreated, views.InitDonePage(s.page(c, "Trust initialised", "repositories"),
+	status := http.StatusCreated
+	if res.Already {
+		status = http.StatusOK
+	}
+	return render(c, status, views.InitDonePage(s.page(c, "Trust initialised", "repositories"),
 		views.InitDone{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, RootKeyID: res.RootKeyID, RepositoryKeyID: res.RepositoryKeyID}))
 }
 
 func (s *Server) initialise(c echo.Context, r *catalog.Repository, rootPass, repoPass string) (*signers.InitResult, error) {
-	u := currentUser(c)
-	res, err := s.Signers.Initialise(c.Request().Context(), r.GUN, rootPass, repoPass, u.Username)
-	if err != nil {
-		return nil, err
-	}
-	s.auditRepo(c.Request().Context(), u.Username, audit.TrustInit, r,
-		"root key "+res.RootKeyID+", repository key "+res.RepositoryKeyID+" (both in the vault)")
-	return res, nil
+	res, err := s.Signers.Initialise(c.Request().Context(), r.GUN, rootPass, repoPass, currentUser(c).Username)
+	return res, s.changed(r, err)
 }
 
 // userError reports errors to show next to a form rather than on an error page.
@@ -145,6 +159,11 @@ func (s *Server) apiInitTrust(c echo.Context) error {
 	res, err := s.initialise(c, r, in.RootPassphrase, in.RepositoryPassphrase)
 	if err != nil {
 		return err
+	}
+	if res.Already {
+		return c.JSON(http.StatusOK, map[string]any{"gun": r.GUN, "root_key_id": res.RootKeyID,
+			"repository_key_id": res.RepositoryKeyID, "already": true,
+			"message": r.GUN + " has trust data already: the earlier initialisation took effect."})
 	}
 	return c.JSON(http.StatusCreated, map[string]string{"gun": r.GUN, "root_key_id": res.RootKeyID,
 		"repository_key_id": res.RepositoryKeyID})
@@ -222,17 +241,20 @@ func (s *Server) signerKey(c echo.Context, registered string, pemText []byte) (*
 	return keys.ParsePublic(pemText, time.Now())
 }
 
-func (s *Server) addSigner(c echo.Context, r *catalog.Repository, name string, pub *keys.Public, rk signers.RepoKey) error {
+// addSigner adds the signer; already is set when the signer had the key
+// (a retry: nothing was changed).
+func (s *Server) addSigner(c echo.Context, r *catalog.Repository, name string, pub *keys.Public, rk signers.RepoKey) (already bool, err error) {
 	u := currentUser(c)
-	err := s.Accounts.GuardKeyPassphrase(u, "wrong_passphrase", func() error {
-		return s.Signers.AddSigner(c.Request().Context(), r.GUN, name, pub, rk, u.Username)
-	})
-	if err != nil {
+	err = s.Accounts.GuardKeyPassphrase(u, "wrong_passphrase", func() (err error) {
+		already, err = s.Signers.AddSigner(c.Request().Context(), r.GUN, name, pub, rk, u.Username)
 		return err
-	}
-	s.auditRepo(c.Request().Context(), u.Username, audit.SignerAdd, r,
-		"signer "+name+" with key "+pub.CanonicalID+" ("+pub.Type+")")
-	return nil
+	})
+	return already, s.changed(r, err)
+}
+
+// alreadySigner says that signer name had key id already.
+func alreadySigner(name, id string) string {
+	return name + " is already a signer with key " + id + ": nothing changed."
 }
 
 func (s *Server) addSignerSubmit(c echo.Context) error {
@@ -242,6 +264,7 @@ func (s *Server) addSignerSubmit(c echo.Context) error {
 	}
 	name := strings.TrimSpace(c.FormValue("signer"))
 	registered := c.FormValue("registered_key")
+	notice := "Signer " + name + " added."
 	err = func() error {
 		upload, err := formFile(c, "public_key_file")
 		if err != nil {
@@ -258,20 +281,22 @@ func (s *Server) addSignerSubmit(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return s.addSigner(c, r, name, pub, signers.RepoKey{Passphrase: c.FormValue("repository_passphrase"), OneOffPEM: oneOff})
+		already, err := s.addSigner(c, r, name, pub, signers.RepoKey{Passphrase: c.FormValue("repository_passphrase"), OneOffPEM: oneOff})
+		if already {
+			notice = alreadySigner(name, pub.CanonicalID)
+		}
+		return err
 	}()
 	if err != nil {
-		if !userError(err) {
-			return err
-		}
-		status, _, msg := classify(err)
-		f, ferr := s.signerForm(c, r, views.SignerForm{SignerName: name, KeyChoice: registered, Error: msg})
-		if ferr != nil {
-			return ferr
-		}
-		return render(c, status, views.AddSignerPage(s.page(c, "Add signer", "repositories"), f))
+		return s.formFailure(c, r.Path()+"#signers", err, func(status int, msg string) error {
+			f, ferr := s.signerForm(c, r, views.SignerForm{SignerName: name, KeyChoice: registered, Error: msg})
+			if ferr != nil {
+				return ferr
+			}
+			return render(c, status, views.AddSignerPage(s.page(c, "Add signer", "repositories"), f))
+		})
 	}
-	return s.redirectWithNotice(c, r.Path()+"#signers", "Signer "+name+" added.")
+	return s.redirectWithNotice(c, r.Path()+"#signers", notice)
 }
 
 func (s *Server) apiAddSigner(c echo.Context) error {
@@ -296,8 +321,13 @@ func (s *Server) apiAddSigner(c echo.Context) error {
 	if in.RepositoryKey != "" {
 		rk.OneOffPEM = []byte(in.RepositoryKey)
 	}
-	if err := s.addSigner(c, r, in.Name, pub, rk); err != nil {
+	already, err := s.addSigner(c, r, in.Name, pub, rk)
+	if err != nil {
 		return err
+	}
+	if already {
+		return c.JSON(http.StatusOK, map[string]any{"name": in.Name, "keys": []string{pub.CanonicalID}, "gun": r.GUN,
+			"already": true, "message": alreadySigner(in.Name, pub.CanonicalID)})
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"name": in.Name, "keys": []string{pub.CanonicalID}, "gun": r.GUN})
 }
@@ -335,12 +365,15 @@ func (s *Server) revoke(c echo.Context, r *catalog.Repository, signer string, rk
 		imp, err = s.Signers.Revoke(c.Request().Context(), r.GUN, signer, rk, confirm, u.Username)
 		return err
 	})
-	if err != nil {
-		return nil, err
+	return imp, s.changed(r, err)
+}
+
+// revokedNotice says what revoking signer did.
+func revokedNotice(r *catalog.Repository, signer string, imp *signers.Impact) string {
+	if imp.AlreadyRevoked {
+		return signer + " is not a signer of " + r.GUN + " any more: the earlier revocation took effect; nothing changed."
 	}
-	s.auditRepo(c.Request().Context(), u.Username, audit.SignerRevoke, r, "signer "+signer+" revoked (keys "+
-		strings.Join(imp.Keys, ", ")+")")
-	return imp, nil
+	return "Signer " + signer + " revoked."
 }
 
 func (s *Server) revokeSignerSubmit(c echo.Context) error {
@@ -350,23 +383,22 @@ func (s *Server) revokeSignerSubmit(c echo.Context) error {
 	}
 	signer := c.Param("signer")
 	oneOff, err := formFile(c, "repository_key")
+	var imp *signers.Impact
 	if err == nil {
-		_, err = s.revoke(c, r, signer, signers.RepoKey{Passphrase: c.FormValue("repository_passphrase"), OneOffPEM: oneOff},
+		imp, err = s.revoke(c, r, signer, signers.RepoKey{Passphrase: c.FormValue("repository_passphrase"), OneOffPEM: oneOff},
 			c.FormValue("confirm"))
 	}
 	if err != nil {
-		if !userError(err) {
-			return err
-		}
-		status, _, msg := classify(err)
-		m, merr := s.revokeModel(c, r, signer)
-		if merr != nil {
-			return merr
-		}
-		m.Error = msg
-		return render(c, status, views.RevokeSignerPage(s.page(c, "Revoke signer", "repositories"), m))
+		return s.formFailure(c, r.Path()+"#signers", err, func(status int, msg string) error {
+			m, merr := s.revokeModel(c, r, signer)
+			if merr != nil {
+				return merr
+			}
+			m.Error = msg
+			return render(c, status, views.RevokeSignerPage(s.page(c, "Revoke signer", "repositories"), m))
+		})
 	}
-	return s.redirectWithNotice(c, r.Path()+"#signers", "Signer "+signer+" revoked.")
+	return s.redirectWithNotice(c, r.Path()+"#signers", revokedNotice(r, signer, imp))
 }
 
 func (s *Server) apiRevokeSigner(c echo.Context) error {
@@ -390,8 +422,12 @@ func (s *Server) apiRevokeSigner(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"revoked": c.Param("signer"), "keys": imp.Keys,
-		"loses_last_signer": nonNil(imp.LosesLastSigner), "unpullable": nonNil(imp.Unpullable)})
+	out := map[string]any{"revoked": c.Param("signer"), "keys": nonNil(imp.Keys),
+		"loses_last_signer": nonNil(imp.LosesLastSigner), "unpullable": nonNil(imp.Unpullable)}
+	if imp.AlreadyRevoked {
+		out["already"], out["message"] = true, revokedNotice(r, c.Param("signer"), imp)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func nonNil(s []string) []string {

@@ -11,7 +11,8 @@ import (
 
 // Deleter returns a function (removal.DeleteTrustFunc) that sends
 // `DELETE /v2/<gun>/_trust/tuf/` through rt (trustdeck's in-process round
-// tripper to its own Notary server, or a client of an external one).
+// tripper to its own Notary server, or a client of an external one). A
+// deletion sent without an answer is errs.OutcomeUnknown (see OutcomeUnknown).
 func Deleter(baseURL string, rt http.RoundTripper, withActor func(context.Context, string) context.Context) func(ctx context.Context, gun, actor string) error {
 	return func(ctx context.Context, gun, actor string) error {
 		if withActor != nil {
@@ -22,6 +23,9 @@ func Deleter(baseURL string, rt http.RoundTripper, withActor func(context.Contex
 			return err
 		}
 		resp, err := rt.RoundTrip(req)
+		if MayHaveReached(err) {
+			return OutcomeUnknown(gun, err)
+		}
 		if err != nil {
 			why := Explain(err)
 			if why == "" {

@@ -16,10 +16,29 @@ import (
 // causes. notary's storage.NetworkError (which does not unwrap) is looked
 // into.
 func Explain(err error) string {
+	err = unwrapNetwork(err)
+	if why := notConnected(err); why != "" {
+		return why
+	}
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout() {
+		return "it did not answer in time (--notary-timeout)"
+	}
+	return ""
+}
+
+// unwrapNetwork is the error notary's storage.NetworkError wraps, or err.
+func unwrapNetwork(err error) error {
 	var ne storage.NetworkError
 	if errors.As(err, &ne) && ne.Wrapped != nil {
-		err = ne.Wrapped
+		return ne.Wrapped
 	}
+	return err
+}
+
+// notConnected explains a failure to set up the connection (TCP or TLS), so
+// that no request was sent: "" for any other error.
+func notConnected(err error) string {
 	var (
 		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
@@ -28,7 +47,6 @@ func Explain(err error) string {
 		recordHdr tls.RecordHeaderError
 		alert     tls.AlertError
 		dns       *net.DNSError
-		netErr    net.Error
 	)
 	switch {
 	case errors.As(err, &unknownCA):
@@ -43,8 +61,6 @@ func Explain(err error) string {
 		return "it ended the TLS handshake (" + alert.Error() + "; does it want a client certificate, --notary-client-cert?)"
 	case errors.As(err, &recordHdr):
 		return "it does not speak TLS on that port (is --notary-url https:// the right address?)"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return "it did not answer in time (--notary-timeout)"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "the connection was refused (is it running?)"
 	case errors.As(err, &dns):

@@ -19,12 +19,7 @@ func TestExplain(t *testing.T) {
 	defer tlsSrv.Close()
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer plain.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "https://" + ln.Addr().String()
-	ln.Close()
+	closed := closedURL(t)
 	_, port, _ := net.SplitHostPort(tlsSrv.Listener.Addr().String())
 
 	untrusted, err := New(Options{}) // system roots only

@@ -170,7 +170,8 @@ func addCAs(tc *tls.Config, file string) error {
 	return nil
 }
 
-// RoundTrip sends req, answering one token challenge if the server asks.
+// RoundTrip sends req, answering one token challenge if the server asks. A
+// change answered 502 or 504 by a gateway fails with a GatewayError.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := req.Context(), context.CancelFunc(func() {})
 	if _, ok := ctx.Deadline(); !ok {
@@ -178,6 +179,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		ctx, cancel = context.WithTimeout(ctx, t.timeout)
 	}
 	resp, err := t.roundTrip(req.WithContext(ctx))
+	if err == nil && isChange(req) && (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout) {
+		resp.Body.Close()
+		err = &GatewayError{Status: resp.StatusCode}
+	}
 	if err != nil {
 		cancel()
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/trust"
@@ -57,13 +58,15 @@ type Service struct {
 	keys    Keys
 	catalog Catalog
 	delete  DeleteTrustFunc
+	journal audit.Journal
 	now     func() time.Time
 	lockGUN func(gun string) (unlock func())
 }
 
-// New returns the removal service.
-func New(reader Reader, keys Keys, cat Catalog, del DeleteTrustFunc) *Service {
-	return &Service{reader: reader, keys: keys, catalog: cat, delete: del, now: time.Now}
+// New returns the removal service. Every deletion of trust data is recorded
+// in journal, which audits it.
+func New(reader Reader, keys Keys, cat Catalog, del DeleteTrustFunc, journal audit.Journal) *Service {
+	return &Service{reader: reader, keys: keys, catalog: cat, delete: del, journal: journal, now: time.Now}
 }
 
 // LockGUNsWith makes DeleteRepository hold lock(gun) while it checks for
@@ -288,14 +291,27 @@ roles) before restoring them. manifest.json lists them under "expired_roles".
 	return b.String()
 }
 
-// DeleteTrust deletes the GUN's trust data on the Notary server (a no-op if
-// there is none), then, if deleteKeys, the vault's keys of that GUN. It
-// returns the IDs of the keys deleted.
+// DeleteTrust deletes the GUN's trust data on the Notary server (nothing is
+// sent if there is none: a retry of a deletion whose answer was lost finds
+// it done), then, if deleteKeys, the vault's keys of that GUN. It returns
+// the IDs of the keys deleted. A deletion sent without an answer is errs
+// OutcomeUnknown, and keeps the keys.
 func (s *Service) DeleteTrust(ctx context.Context, r *catalog.Repository, actor string, deleteKeys bool) ([]string, error) {
-	if err := s.delete(ctx, r.GUN, actor); err != nil {
-		return nil, err
+	if _, err := s.reader.Load(ctx, r.GUN); errors.Is(err, trust.ErrNoTrustData) {
+		s.journal.Settle(ctx, r.GUN, audit.TrustDelete, "")
+	} else {
+		id, err := s.journal.Begin(ctx, audit.Attempt{Actor: actor, Action: audit.TrustDelete, GUN: r.GUN, Deletion: true,
+			Detail: "all trust data deleted"})
+		if err != nil {
+			return nil, err
+		}
+		err = s.delete(ctx, r.GUN, actor)
+		s.journal.Resolve(ctx, id, audit.OutcomeOf(err))
+		s.reader.Invalidate(r.GUN)
+		if err != nil {
+			return nil, err
+		}
 	}
-	s.reader.Invalidate(r.GUN)
 	if !deleteKeys {
 		return nil, nil
 	}

@@ -177,7 +177,7 @@ func newEnv(t *testing.T) *env {
 	reader := trust.NewReader(func(gun string) (store.RemoteStore, error) {
 		return store.NewNotaryServerStore(e.srv.URL, data.GUN(gun), e.srv.Client().Transport)
 	})
-	e.svc = New(reader, nil, nil, nil)
+	e.svc = New(reader, nil, nil, nil, nil)
 	return e
 }
 

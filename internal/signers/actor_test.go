@@ -48,7 +48,7 @@ func TestPublishesNameTheActor(t *testing.T) {
 
 	alice, bob := newSigner(t, "alice", true), newSigner(t, "bob", false)
 	for _, s := range []*signer{alice, bob} {
-		if err := e.svc.AddSigner(e.ctx, gun, s.name, s.pub, RepoKey{Passphrase: repoPass}, "ben"); err != nil {
+		if _, err := e.svc.AddSigner(e.ctx, gun, s.name, s.pub, RepoKey{Passphrase: repoPass}, "ben"); err != nil {
 			t.Fatal(err)
 		}
 		want("add signer "+s.name, "ben", "targets")
@@ -98,7 +98,7 @@ func TestPublishesNameTheActor(t *testing.T) {
 	}
 	hooks.take()
 	carl := newSigner(t, "carl", true)
-	if err := e.svc.AddSigner(e.ctx, gun, "carl", carl.pub, RepoKey{Passphrase: repoPass}, "eve"); err != nil {
+	if _, err := e.svc.AddSigner(e.ctx, gun, "carl", carl.pub, RepoKey{Passphrase: repoPass}, "eve"); err != nil {
 		t.Fatal(err)
 	}
 	if repo := e.load(gun); slices.Contains(repo.SkippedRoles, trust.RoleReleases) {

@@ -26,6 +26,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/utils"
 
+	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/keys"
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
@@ -49,13 +50,14 @@ const (
 // env is trustdeck's signer service over a real embedded Notary server,
 // reached in-process, with a real store, vault and trust reader.
 type env struct {
-	t      *testing.T
-	ctx    context.Context
-	st     *store.Store
-	vault  *vault.Vault
-	remote trust.Remote
-	reader *trust.Reader
-	svc    *Service
+	t       *testing.T
+	ctx     context.Context
+	st      *store.Store
+	vault   *vault.Vault
+	remote  trust.Remote
+	reader  *trust.Reader
+	journal *audit.Log
+	svc     *Service
 }
 
 func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
@@ -93,8 +95,9 @@ func newEnvWith(t *testing.T, hooks notaryserver.Hooks) *env {
 	publish := func(gun, actor string) (notarystorage.RemoteStore, error) {
 		return notarystorage.NewNotaryServerStore("https://trustdeck.internal", data.GUN(gun), notaryserver.ActingAs(rt, actor))
 	}
-	e := &env{t: t, ctx: ctx, st: st, vault: vault.New(st, sec), remote: remote, reader: trust.NewReader(remote)}
-	e.svc = New(publish, e.reader, e.vault, log)
+	e := &env{t: t, ctx: ctx, st: st, vault: vault.New(st, sec), remote: remote, reader: trust.NewReader(remote),
+		journal: audit.New(st, log)}
+	e.svc = New(publish, e.reader, e.vault, e.journal, log)
 	return e
 }
 
@@ -227,7 +230,7 @@ func (e *env) mustSign(gun string, s *signer, tag, content string) {
 
 func (e *env) addSigner(gun string, s *signer) {
 	e.t.Helper()
-	if err := e.svc.AddSigner(e.ctx, gun, s.name, s.pub, RepoKey{Passphrase: repoPass}, "admin"); err != nil {
+	if _, err := e.svc.AddSigner(e.ctx, gun, s.name, s.pub, RepoKey{Passphrase: repoPass}, "admin"); err != nil {
 		e.t.Fatalf("add signer %s to %s: %v", s.name, gun, err)
 	}
 }

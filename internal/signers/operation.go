@@ -24,7 +24,8 @@ import (
 // operation is one change of one GUN, made on behalf of one actor: a notary
 // client repository over a fresh cache and changelist, with a crypto service
 // that holds only the keys given to open, and the remote store (made for the
-// actor) it publishes to. It is dropped when the operation ends.
+// actor, journaled: see Journal) it publishes to. It is dropped when the
+// operation ends.
 type operation struct {
 	repo   client.Repository
 	remote store.RemoteStore
@@ -38,12 +39,11 @@ type roleKey struct {
 
 func keyFor(role data.RoleName, key data.PrivateKey) roleKey { return roleKey{role, key} }
 
-// open prepares an operation on gun, on behalf of actor, with keys.
-func (s *Service) open(gun, actor string, keys ...roleKey) (*operation, error) {
-	remote, err := s.remote(gun, actor)
+// open prepares operation ch on gun with keys.
+func (s *Service) open(ctx context.Context, gun string, ch change, keys ...roleKey) (*operation, error) {
+	remote, err := s.remoteFor(ctx, gun, ch)
 	if err != nil {
-		return nil, &errs.Error{Kind: errs.Unavailable, Code: "trust_server_unavailable",
-			Message: fmt.Sprintf("The trust server could not be reached to change %s.", gun), Err: err}
+		return nil, err
 	}
 	// The keys stay in memory, unencrypted (they are decrypted for this
 	// operation only); the empty passphrase keeps the store from spending a
@@ -62,6 +62,17 @@ func (s *Service) open(gun, actor string, keys ...roleKey) (*operation, error) {
 		return nil, fmt.Errorf("signers: notary client for %s: %w", gun, err)
 	}
 	return &operation{repo: repo, remote: remote}, nil
+}
+
+// remoteFor is the remote store an operation publishes ch to gun through:
+// the server's store for ch's actor, journaled.
+func (s *Service) remoteFor(ctx context.Context, gun string, ch change) (store.RemoteStore, error) {
+	remote, err := s.remote(gun, ch.actor)
+	if err != nil {
+		return nil, &errs.Error{Kind: errs.Unavailable, Code: "trust_server_unavailable",
+			Message: fmt.Sprintf("The trust server could not be reached to change %s.", gun), Err: err}
+	}
+	return journaled{RemoteStore: remote, ctx: ctx, gun: gun, change: ch, journal: s.journal}, nil
 }
 
 // fixedKeys is a crypto service that never makes keys: Create answers the
@@ -123,6 +134,8 @@ func writeError(gun, op string, err error) error {
 	case errors.As(err, &expired):
 		return wrap(errs.Conflict, "trust_data_expired",
 			fmt.Sprintf("The trust data of %s has expired (%v); it must be re-signed first.", gun, err))
+	case errors.As(err, &network) && notaryclient.MayHaveReached(network):
+		return notaryclient.OutcomeUnknown(gun, fmt.Errorf("%s %s: %w", op, gun, err))
 	case errors.As(err, &unavailable), errors.As(err, &network), errors.As(err, &offline),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		msg := fmt.Sprintf("The trust server could not complete the change to %s.", gun)

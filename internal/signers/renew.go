@@ -17,6 +17,7 @@ import (
 	"github.com/theupdateframework/notary/tuf"
 	"github.com/theupdateframework/notary/tuf/data"
 
+	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/trust"
 )
@@ -164,13 +165,14 @@ func (s *Service) Renew(ctx context.Context, gun, role string, key RepoKey, acto
 	}
 
 	res := &Renewal{Role: role, PreviousVersion: st.meta.Version, PreviousExpires: st.meta.Expires}
+	ch := change{actor: actor, action: audit.TrustRenew, subject: role, detail: renewed(role, st.meta.Version, st.meta.Expires)}
 	if st.expiredLoad {
-		res.Version, res.Expires, err = s.resignExpiredTargets(ctx, gun, actor, st.repo, priv)
+		res.Version, res.Expires, err = s.resignExpiredTargets(ctx, gun, ch, st.repo, priv)
 		if err != nil {
 			return nil, err
 		}
 	} else {
-		if err := s.witness(ctx, gun, actor, role, priv); err != nil {
+		if err := s.witness(ctx, gun, ch, role, priv); err != nil {
 			return nil, err
 		}
 		res.Version, res.Expires = s.readBack(ctx, gun, role, st.meta.Version)
@@ -270,9 +272,20 @@ func canonicalIDs(st *renewal) []string {
 	return ids
 }
 
-// witness renews role through notary's client: Witness, then Publish.
-func (s *Service) witness(ctx context.Context, gun, actor, role string, key data.PrivateKey) error {
-	op, err := s.open(gun, actor, keyFor(data.RoleName(role), key))
+// renewed is the audit detail of renewing role from version previous (that
+// expired at previousExpires), read from the role's metadata uploaded.
+func renewed(role string, previous int, previousExpires time.Time) func(map[string][]byte) string {
+	return func(uploaded map[string][]byte) string {
+		m := signedOf(uploaded[role])
+		return fmt.Sprintf("%s re-signed unchanged: version %d → %d, expires %s (was %s)",
+			role, previous, m.Version, fmtTime(m.Expires), fmtTime(previousExpires))
+	}
+}
+
+// witness renews role through notary's client, as change ch: Witness, then
+// Publish.
+func (s *Service) witness(ctx context.Context, gun string, ch change, role string, key data.PrivateKey) error {
+	op, err := s.open(ctx, gun, ch, keyFor(data.RoleName(role), key))
 	if err != nil {
 		return err
 	}
@@ -301,7 +314,7 @@ func (s *Service) readBack(ctx context.Context, gun, role string, previous int) 
 // expired. repo was verified in every respect but expiry; its files are
 // loaded into notary's builder again (which verifies them again, expiry
 // aside), targets is signed at its next version and uploaded alone.
-func (s *Service) resignExpiredTargets(ctx context.Context, gun, actor string, repo *trust.Repo, key data.PrivateKey) (int, time.Time, error) {
+func (s *Service) resignExpiredTargets(ctx context.Context, gun string, ch change, repo *trust.Repo, key data.PrivateKey) (int, time.Time, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, time.Time{}, cancelled(gun, err)
 	}
@@ -332,10 +345,9 @@ func (s *Service) resignExpiredTargets(ctx context.Context, gun, actor string, r
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("signers: encode targets of %s: %w", gun, err)
 	}
-	remote, err := s.remote(gun, actor)
+	remote, err := s.remoteFor(ctx, gun, ch)
 	if err != nil {
-		return 0, time.Time{}, &errs.Error{Kind: errs.Unavailable, Code: "trust_server_unavailable",
-			Message: fmt.Sprintf("The trust server could not be reached to change %s.", gun), Err: err}
+		return 0, time.Time{}, err
 	}
 	err = remote.SetMulti(map[string][]byte{data.CanonicalTargetsRole.String(): raw})
 	s.reader.Invalidate(gun)

@@ -507,7 +507,7 @@ func TestRootNearExpiryNamesTheFix(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := e.st.TUF().GetChanges("0", 1000, gun)
-	err = e.svc.AddSigner(e.ctx, gun, "nina", newSigner(t, "nina", false).pub,
+	_, err = e.svc.AddSigner(e.ctx, gun, "nina", newSigner(t, "nina", false).pub,
 		RepoKey{Passphrase: repoPass, OneOffPEM: pemBytes}, "admin")
 	de := wantErr(t, err, errs.Conflict, "root_expiring")
 	if !strings.Contains(de.Message, rootExpiry.Format("2006-01-02 15:04")) ||

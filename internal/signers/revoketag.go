@@ -3,11 +3,13 @@ package signers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/theupdateframework/notary/tuf/data"
 
+	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/trust"
 	"github.com/trustdeck/trustdeck/internal/vault"
@@ -59,6 +61,11 @@ func (s *Service) PlanTagRevoke(ctx context.Context, gun, tag string) (*TagPlan,
 // returns the roles the tag was removed from, in walk order. Roles holding
 // the tag that keys does not name keep it (PlanTagRevoke lists them).
 //
+// When the revocation of tag was attempted lately (a retry whose earlier
+// answer was lost, or a repeated request), roles named that no longer hold
+// it are done already: if none is left, nothing is published and the list
+// of roles is empty (no error).
+//
 // Every key is unlocked before anything is staged, so any refusal leaves
 // the trust data untouched: errs NotFound "tag_not_found"; Invalid
 // "keys_missing" when keys names no role; Invalid "role_without_tag" when it
@@ -79,6 +86,9 @@ func (s *Service) RevokeTag(ctx context.Context, gun, tag string, keys map[strin
 		return nil, err
 	}
 	plan, err := s.planTag(ctx, repo, tag)
+	if de, ok := errs.As(err); ok && de.Code == "tag_not_found" && len(keys) > 0 && s.journal.Settle(ctx, gun, audit.TagRevoke, tag) {
+		return []string{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +100,16 @@ func (s *Service) RevokeTag(ctx context.Context, gun, tag string, keys map[strin
 		if !slices.ContainsFunc(plan.Roles, func(r TagRole) bool { return r.Role == role }) {
 			unknown = append(unknown, role)
 		}
+	}
+	if len(unknown) > 0 && s.journal.Settle(ctx, gun, audit.TagRevoke, tag) {
+		keys = maps.Clone(keys)
+		for _, role := range unknown {
+			delete(keys, role)
+		}
+		if len(keys) == 0 {
+			return []string{}, nil
+		}
+		unknown = nil
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
@@ -128,7 +148,8 @@ func (s *Service) RevokeTag(ctx context.Context, gun, tag string, keys map[strin
 		names = append(names, r.Role)
 	}
 
-	op, err := s.open(gun, actor, opKeys...)
+	op, err := s.open(ctx, gun, change{actor: actor, action: audit.TagRevoke, subject: tag,
+		detail: saying("tag " + tag + " removed from " + strings.Join(names, ", "))}, opKeys...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package signers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/theupdateframework/notary"
 	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/utils"
 
+	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/trust"
 	"github.com/trustdeck/trustdeck/internal/vault"
@@ -171,8 +174,10 @@ func (s *Service) RotateRoot(ctx context.Context, gun string, key RootKey, newPa
 	}
 	res.KeyID = newKey.ID()
 
-	if err := s.rotateRoot(ctx, gun, actor, oldKey, newKey); err != nil {
-		s.discardRootKey(gun, res.KeyID)
+	if err := s.rotateRoot(ctx, gun, change{actor: actor, action: audit.TrustRotateRoot, detail: rotated(res)}, oldKey, newKey); err != nil {
+		if !unknownOutcome(err) { // else root may list the new key: keep it
+			s.discardRootKey(gun, res.KeyID)
+		}
 		return nil, err
 	}
 
@@ -223,10 +228,39 @@ func (s *Service) rootKey(ctx context.Context, gun string, ids []string, rk Root
 	return s.vault.Unlock(ctx, info.ID, rk.Passphrase)
 }
 
+// rotated is the audit detail of rotation res (its previous keys and
+// version, and its new key), read from the root metadata uploaded.
+func rotated(res *RootRotation) func(map[string][]byte) string {
+	return func(uploaded map[string][]byte) string {
+		raw := uploaded[data.CanonicalRootRole.String()]
+		m := signedOf(raw)
+		return fmt.Sprintf("root key %s → %s (new key in the vault, old key kept; root cross-signed by both): root version %d → %d, expires %s, certificate expires %s",
+			strings.Join(res.PreviousKeyIDs, ", "), res.KeyID, res.PreviousVersion, m.Version, fmtTime(m.Expires),
+			fmtTime(certificateExpiry(raw, res.KeyID)))
+	}
+}
+
+// certificateExpiry is when the certificate root.json (raw) lists for the
+// root key keyID (canonical ID) expires; zero if it lists none.
+func certificateExpiry(raw []byte, keyID string) time.Time {
+	var root data.SignedRoot
+	if json.Unmarshal(raw, &root) != nil {
+		return time.Time{}
+	}
+	for _, k := range root.Signed.Keys {
+		if id, err := utils.CanonicalKeyID(k); err == nil && id == keyID {
+			if cert, err := utils.LoadCertFromPEM(k.Public()); err == nil {
+				return cert.NotAfter
+			}
+		}
+	}
+	return time.Time{}
+}
+
 // rotateRoot publishes the new root through notary's client, which
-// cross-signs it with oldKey and newKey.
-func (s *Service) rotateRoot(ctx context.Context, gun, actor string, oldKey, newKey data.PrivateKey) error {
-	op, err := s.open(gun, actor, keyFor(data.CanonicalRootRole, oldKey), keyFor(data.CanonicalRootRole, newKey))
+// cross-signs it with oldKey and newKey, as change ch.
+func (s *Service) rotateRoot(ctx context.Context, gun string, ch change, oldKey, newKey data.PrivateKey) error {
+	op, err := s.open(ctx, gun, ch, keyFor(data.CanonicalRootRole, oldKey), keyFor(data.CanonicalRootRole, newKey))
 	if err != nil {
 		return err
 	}

@@ -119,7 +119,7 @@ func TestRotateRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.setRootExpiry(gun, oldRoot, time.Now().Add(90*24*time.Hour))
-	err = e.svc.AddSigner(e.ctx, gun, "bob", newSigner(t, "bob", false).pub, RepoKey{Passphrase: repoPass}, "admin")
+	_, err = e.svc.AddSigner(e.ctx, gun, "bob", newSigner(t, "bob", false).pub, RepoKey{Passphrase: repoPass}, "admin")
 	wantErr(t, err, errs.Conflict, "root_expiring")
 
 	// Clients that trusted the old root: trustdeck's reader and a notary

@@ -36,6 +36,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/utils"
 
+	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/keys"
 	"github.com/trustdeck/trustdeck/internal/trust"
@@ -78,6 +79,9 @@ type InitResult struct {
 	// RepositoryKeyID is the ID of the targets key (docker's "Repository
 	// Key").
 	RepositoryKeyID string
+	// Already is set when the trust data was in place already: a retry of
+	// an initialisation whose answer was lost. The IDs are those in place.
+	Already bool
 }
 
 // Impact is what revoking a signer changes for released tags. Tags are in
@@ -111,6 +115,9 @@ type Impact struct {
 	// RequiresConfirm is set when any released tag is affected; Revoke then
 	// requires confirm == the signer's name.
 	RequiresConfirm bool
+	// AlreadyRevoked is set by Revoke when the signer was gone already (a
+	// retry): nothing was changed.
+	AlreadyRevoked bool
 }
 
 // Remote returns the notary server's store for gun, for an operation made on
@@ -123,22 +130,24 @@ type Remote func(gun, actor string) (store.RemoteStore, error)
 
 // Service runs the signer operations.
 type Service struct {
-	remote Remote
-	reader *trust.Reader
-	vault  KeyVault
-	log    *slog.Logger
-	now    func() time.Time
-	locks  gunLocks
+	remote  Remote
+	reader  *trust.Reader
+	vault   KeyVault
+	journal audit.Journal
+	log     *slog.Logger
+	now     func() time.Time
+	locks   gunLocks
 }
 
 // New returns a Service publishing through remote (a store of the same
 // server the reader reads) and reading through reader, which it invalidates
-// after every publish.
-func New(remote Remote, reader *trust.Reader, vault KeyVault, log *slog.Logger) *Service {
+// after every publish. Every publish is recorded in journal, which audits
+// it (the operations record no event of their own).
+func New(remote Remote, reader *trust.Reader, vault KeyVault, journal audit.Journal, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{remote: remote, reader: reader, vault: vault, log: log, now: time.Now}
+	return &Service{remote: remote, reader: reader, vault: vault, journal: journal, log: log, now: time.Now}
 }
 
 // nameRE is docker's rule for signer names.
@@ -166,7 +175,9 @@ func checkName(name string) error {
 // a root key and a repository (targets) key generated into the vault,
 // encrypted with the given passphrases; snapshot and timestamp managed by
 // the server. It refuses (errs Conflict "trust_data_exists") if gun has
-// trust data.
+// trust data, unless that is a retry of an initialisation of gun whose
+// answer was lost: then it answers the keys of the trust data in place
+// (InitResult.Already).
 func (s *Service) Initialise(ctx context.Context, gun, rootPassphrase, repoPassphrase, actor string) (*InitResult, error) {
 	if gun == "" {
 		return nil, errs.Invalidf("invalid_gun", "The repository name is empty.")
@@ -181,7 +192,10 @@ func (s *Service) Initialise(ctx context.Context, gun, rootPassphrase, repoPassp
 	}
 	defer unlock()
 
-	switch _, err := s.reader.Load(ctx, gun); {
+	switch repo, err := s.reader.Load(ctx, gun); {
+	case err == nil && s.journal.Settle(ctx, gun, audit.TrustInit, "") && len(repo.RootKeys) > 0 && len(repo.TargetsKeys) > 0:
+		return &InitResult{RootKeyID: repo.RootKeys[0].ID, RootCertificateID: repo.RootKeys[0].TUFID,
+			RepositoryKeyID: repo.TargetsKeys[0].ID, Already: true}, nil
 	case err == nil:
 		return nil, errs.Conflictf("trust_data_exists", "%s already has trust data.", gun)
 	case !errors.Is(err, trust.ErrNoTrustData):
@@ -199,7 +213,9 @@ func (s *Service) Initialise(ctx context.Context, gun, rootPassphrase, repoPassp
 	}
 	rootCert, err := s.initialise(ctx, gun, actor, rootKey, targetsKey)
 	if err != nil {
-		s.discard(gun, rootKey.ID(), targetsKey.ID())
+		if !unknownOutcome(err) { // else the trust data may exist: keep its keys
+			s.discard(gun, rootKey.ID(), targetsKey.ID())
+		}
 		return nil, err
 	}
 	res := &InitResult{RootKeyID: rootKey.ID(), RootCertificateID: rootCert.ID(), RepositoryKeyID: targetsKey.ID()}
@@ -221,7 +237,9 @@ func (s *Service) initialise(ctx context.Context, gun, actor string, rootKey, ta
 	if rootCert == nil {
 		return nil, fmt.Errorf("signers: root certificate for %s: unsupported key type %s", gun, rootKey.Algorithm())
 	}
-	op, err := s.open(gun, actor, keyFor(data.CanonicalRootRole, rootKey), keyFor(data.CanonicalTargetsRole, targetsKey))
+	op, err := s.open(ctx, gun, change{actor: actor, action: audit.TrustInit,
+		detail: saying("root key " + rootKey.ID() + ", repository key " + targetsKey.ID() + " (both in the vault)")},
+		keyFor(data.CanonicalRootRole, rootKey), keyFor(data.CanonicalTargetsRole, targetsKey))
 	if err != nil {
 		return nil, err
 	}
@@ -253,39 +271,41 @@ func (s *Service) discard(gun string, keyIDs ...string) {
 
 // AddSigner adds pub as a key of signer name: to targets/<name> and to
 // targets/releases (for every path), in one publish signed with the
-// repository key. Adding to an existing signer adds the key. Refusals:
-// errs.Invalid for a bad or reserved name; Conflict "no_trust_data" when
-// gun has no trust data; Conflict "key_in_use" when another signer (or the
-// repository itself) holds the key; Conflict "key_already_added" when the
-// signer has it already; Conflict "stale_signer_metadata" when an earlier
+// repository key. Adding to an existing signer adds the key. When the
+// signer has the key already (a retry of an addition whose answer was lost,
+// or a repeated request) nothing is published and already is true.
+// Refusals: errs.Invalid for a bad or reserved name; Conflict
+// "no_trust_data" when gun has no trust data; Conflict "key_in_use" when
+// another signer (or the repository itself) holds the key; Conflict
+// "stale_signer_metadata" when an earlier
 // signer of that name left metadata that no longer verifies (notary clients
 // could not sign over it); the repository key's errors (see RepoKey). If
 // targets/releases does not verify (left so by docker's `signer remove`), it
 // is reset too (see IsRetiredKey); retired keys no longer needed are
 // removed.
-func (s *Service) AddSigner(ctx context.Context, gun, name string, pub *keys.Public, repoKey RepoKey, actor string) error {
+func (s *Service) AddSigner(ctx context.Context, gun, name string, pub *keys.Public, repoKey RepoKey, actor string) (already bool, err error) {
 	if err := checkName(name); err != nil {
-		return err
+		return false, err
 	}
 	if pub == nil || pub.Key == nil {
-		return errs.Invalidf("key_required", "A public key or certificate is required.")
+		return false, errs.Invalidf("key_required", "A public key or certificate is required.")
 	}
 	keyID := pub.CanonicalID
 	if keyID == "" {
 		var err error
 		if keyID, err = utils.CanonicalKeyID(pub.Key); err != nil {
-			return errs.Invalidf("invalid_key", "The key cannot be used: %v", err)
+			return false, errs.Invalidf("invalid_key", "The key cannot be used: %v", err)
 		}
 	}
 	unlock, err := s.locks.lock(ctx, gun)
 	if err != nil {
-		return cancelled(gun, err)
+		return false, cancelled(gun, err)
 	}
 	defer unlock()
 
 	repo, err := s.load(ctx, gun)
 	if err != nil {
-		return err
+		return false, err
 	}
 	role := "targets/" + name
 	for _, d := range repo.Delegations {
@@ -293,19 +313,20 @@ func (s *Service) AddSigner(ctx context.Context, gun, name string, pub *keys.Pub
 			continue
 		}
 		if d.Role == role {
-			return errs.Conflictf("key_already_added", "Signer %s already has key %s.", name, keyID)
+			s.journal.Settle(ctx, gun, audit.SignerAdd, name)
+			return true, nil
 		}
-		return errs.Conflictf("key_in_use", "Key %s already belongs to signer %s of %s; each signer needs its own key.",
+		return false, errs.Conflictf("key_in_use", "Key %s already belongs to signer %s of %s; each signer needs its own key.",
 			keyID, strings.TrimPrefix(d.Role, "targets/"), gun)
 	}
 	for _, k := range slices.Concat(repo.RootKeys, repo.TargetsKeys) {
 		if k.ID == keyID || k.TUFID == keyID {
-			return errs.Conflictf("key_in_use", "Key %s is an administrative key of %s and cannot be a signer's key.", keyID, gun)
+			return false, errs.Conflictf("key_in_use", "Key %s is an administrative key of %s and cannot be a signer's key.", keyID, gun)
 		}
 	}
 
 	if slices.Contains(repo.SkippedRoles, role) {
-		return errs.Conflictf("stale_signer_metadata",
+		return false, errs.Conflictf("stale_signer_metadata",
 			"%s holds metadata of an earlier signer %s that no longer verifies (removed, or expired); notary clients could not sign over it. Choose another name.",
 			gun, name)
 	}
@@ -325,7 +346,7 @@ func (s *Service) AddSigner(ctx context.Context, gun, name string, pub *keys.Pub
 
 	targetsKey, err := s.repositoryKey(ctx, gun, repo, repoKey)
 	if err != nil {
-		return err
+		return false, err
 	}
 	opKeys := []roleKey{keyFor(data.CanonicalTargetsRole, targetsKey)}
 	add := []data.PublicKey{pub.Key}
@@ -333,29 +354,31 @@ func (s *Service) AddSigner(ctx context.Context, gun, name string, pub *keys.Pub
 	if resetNow || resetAfter {
 		var cert data.PublicKey
 		if retired, cert, err = newRetiredKey(gun, s.now()); err != nil {
-			return err
+			return false, err
 		}
 		opKeys = append(opKeys, keyFor(data.RoleName(trust.RoleReleases), retired))
 		add = append(add, cert)
 	}
-	op, err := s.open(gun, actor, opKeys...)
+	op, err := s.open(ctx, gun, change{actor: actor, action: audit.SignerAdd, subject: name,
+		detail: saying("signer " + name + " with key " + keyID + " (" + pub.Type + ")")}, opKeys...)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := op.repo.AddDelegationRoleAndKeys(data.RoleName(role), []data.PublicKey{pub.Key}); err != nil {
-		return writeError(gun, "add signer", err)
+		return false, writeError(gun, "add signer", err)
 	}
 	if err := op.repo.AddDelegationPaths(data.RoleName(role), []string{""}); err != nil {
-		return writeError(gun, "add signer", err)
+		return false, writeError(gun, "add signer", err)
 	}
 	if err := s.changeReleases(op, gun, add, plan); err != nil {
-		return writeError(gun, "add signer", err)
+		return false, writeError(gun, "add signer", err)
 	}
 	if err := s.publish(ctx, gun, op); err != nil {
-		return err
+		return false, err
 	}
 	if resetAfter {
-		op, err := s.open(gun, actor, keyFor(data.RoleName(trust.RoleReleases), retired))
+		// Part of the signer's addition, audited above.
+		op, err := s.open(ctx, gun, change{actor: actor}, keyFor(data.RoleName(trust.RoleReleases), retired))
 		if err == nil {
 			err = s.changeReleases(op, gun, nil, releasesPlan{reset: true})
 			if err != nil {
@@ -367,11 +390,11 @@ func (s *Service) AddSigner(ctx context.Context, gun, name string, pub *keys.Pub
 		if err != nil {
 			// The signer is added; only the reset failed.
 			s.log.Error("signer added, but targets/releases could not be reset", "gun", gun, "signer", name, "error", err)
-			return err
+			return false, err
 		}
 	}
 	s.log.Info("signer added", "gun", gun, "signer", name, "key", keyID, "actor", actor)
-	return nil
+	return false, nil
 }
 
 // Impact tells what revoking signer name would change. errs NotFound
@@ -399,7 +422,10 @@ func (s *Service) Impact(ctx context.Context, gun, name string) (*Impact, error)
 // is removed. When the impact requires it
 // (Impact.RequiresConfirm), confirm must equal name, else errs.Invalid
 // "confirm_required" (the impact is returned with the error). It returns
-// the impact it acted on.
+// the impact it acted on. A signer that is gone already is no error when
+// its revocation was attempted lately (a retry whose earlier answer was
+// lost, or a repeated request): nothing is published and the impact says
+// AlreadyRevoked. Otherwise errs NotFound "signer_not_found".
 func (s *Service) Revoke(ctx context.Context, gun, name string, repoKey RepoKey, confirm string, actor string) (*Impact, error) {
 	if err := checkRevokable(name); err != nil {
 		return nil, err
@@ -415,6 +441,9 @@ func (s *Service) Revoke(ctx context.Context, gun, name string, repoKey RepoKey,
 		return nil, err
 	}
 	p, err := planRevoke(repo, name)
+	if de, ok := errs.As(err); ok && de.Code == "signer_not_found" && s.journal.Settle(ctx, gun, audit.SignerRevoke, name) {
+		return &Impact{Signer: name, Keys: []string{}, AlreadyRevoked: true}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -437,7 +466,8 @@ func (s *Service) Revoke(ctx context.Context, gun, name string, repoKey RepoKey,
 		opKeys = append(opKeys, keyFor(data.RoleName(trust.RoleReleases), retired))
 		add = append(add, cert)
 	}
-	op, err := s.open(gun, actor, opKeys...)
+	op, err := s.open(ctx, gun, change{actor: actor, action: audit.SignerRevoke, subject: name,
+		detail: saying("signer " + name + " revoked (keys " + strings.Join(p.impact.Keys, ", ") + ")")}, opKeys...)
 	if err != nil {
 		return p.impact, err
 	}

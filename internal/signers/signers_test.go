@@ -181,7 +181,6 @@ func TestAddSignerRefusalsChangeNothing(t *testing.T) {
 		{name: "reserved", signer: "releases", kind: errs.Invalid, code: "reserved_name"},
 		{name: "no trust data", signer: "jeff", gun: "reg.test/team/empty", kind: errs.Conflict, code: "no_trust_data", mentions: "Initialise"},
 		{name: "key of another signer", signer: "jeff", key: func() *signer { return alice }, kind: errs.Conflict, code: "key_in_use", mentions: "alice"},
-		{name: "key already added", signer: "alice", key: func() *signer { return alice }, kind: errs.Conflict, code: "key_already_added"},
 		{name: "repository key as signer key", signer: "jeff", key: func() *signer { return rootPub }, kind: errs.Conflict, code: "key_in_use"},
 		{name: "wrong passphrase", signer: "jeff", rk: RepoKey{Passphrase: "wrong-passphrase"}, kind: errs.Invalid, code: "wrong_passphrase"},
 		{name: "no passphrase", signer: "jeff", rk: RepoKey{}, kind: errs.Invalid, code: "passphrase_required"},
@@ -205,7 +204,7 @@ func TestAddSignerRefusalsChangeNothing(t *testing.T) {
 			if rk.Passphrase == "" && rk.OneOffPEM == nil && c.code != "passphrase_required" {
 				rk.Passphrase = repoPass
 			}
-			err := e.svc.AddSigner(e.ctx, g, c.signer, s.pub, rk, "admin")
+			_, err := e.svc.AddSigner(e.ctx, g, c.signer, s.pub, rk, "admin")
 			de := wantErr(t, err, c.kind, c.code)
 			if c.mentions != "" && !strings.Contains(de.Message, c.mentions) {
 				t.Fatalf("message %q does not mention %q", de.Message, c.mentions)
@@ -219,9 +218,19 @@ func TestAddSignerRefusalsChangeNothing(t *testing.T) {
 		t.Fatalf("the empty GUN was written: %v", err)
 	}
 
+	// A key the signer has already (a retry whose answer was lost, or a
+	// repeated request) is no refusal: nothing is published.
+	already, err := e.svc.AddSigner(e.ctx, gun, "alice", alice.pub, RepoKey{Passphrase: repoPass}, "admin")
+	if err != nil || !already {
+		t.Fatalf("adding alice's key to alice again: already %v, %v; want already, no error", already, err)
+	}
+	if after := e.versions(gun); !maps.Equal(before, after) {
+		t.Fatalf("adding a key the signer has changed versions: %v → %v", before, after)
+	}
+
 	// The right one-off file works and is not stored.
 	keysBefore, _ := e.vault.List(e.ctx, "")
-	if err := e.svc.AddSigner(e.ctx, gun, "jeff", jeff.pub, RepoKey{Passphrase: "file-passphrase", OneOffPEM: targetsPEM}, "admin"); err != nil {
+	if _, err := e.svc.AddSigner(e.ctx, gun, "jeff", jeff.pub, RepoKey{Passphrase: "file-passphrase", OneOffPEM: targetsPEM}, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if keysAfter, _ := e.vault.List(e.ctx, ""); len(keysAfter) != len(keysBefore) {
@@ -313,7 +322,7 @@ func TestRevokeLastReleaseSignerNeedsConfirmation(t *testing.T) {
 	}
 	e.mustSign(gun, bob, "v3", "image-3")
 	// A signer re-added under a removed name could not sign: refused.
-	err = e.svc.AddSigner(e.ctx, gun, "jeff", newSigner(t, "jeff", true).pub, RepoKey{Passphrase: repoPass}, "admin")
+	_, err = e.svc.AddSigner(e.ctx, gun, "jeff", newSigner(t, "jeff", true).pub, RepoKey{Passphrase: repoPass}, "admin")
 	wantErr(t, err, errs.Conflict, "stale_signer_metadata")
 }
 
@@ -471,7 +480,7 @@ func TestRepositoryInitialisedElsewhere(t *testing.T) {
 
 	jeff := newSigner(t, "jeff", true)
 	before := e.versions(gun)
-	err = e.svc.AddSigner(e.ctx, gun, "jeff", jeff.pub, RepoKey{Passphrase: repoPass}, "admin")
+	_, err = e.svc.AddSigner(e.ctx, gun, "jeff", jeff.pub, RepoKey{Passphrase: repoPass}, "admin")
 	de := wantErr(t, err, errs.Conflict, "key_not_in_vault")
 	if !strings.Contains(de.Message, targetsKey.ID()) {
 		t.Fatalf("message %q does not name the repository key %s", de.Message, targetsKey.ID())
@@ -486,7 +495,7 @@ func TestRepositoryInitialisedElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Given once: works, nothing stored.
-	if err := e.svc.AddSigner(e.ctx, gun, "jeff", jeff.pub, RepoKey{Passphrase: "cli-passphrase", OneOffPEM: file}, "admin"); err != nil {
+	if _, err := e.svc.AddSigner(e.ctx, gun, "jeff", jeff.pub, RepoKey{Passphrase: "cli-passphrase", OneOffPEM: file}, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if l, _ := e.vault.List(e.ctx, ""); len(l) != 0 {
@@ -505,7 +514,7 @@ func TestRepositoryInitialisedElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice := newSigner(t, "alice", false)
-	if err := e.svc.AddSigner(e.ctx, gun, "alice", alice.pub, RepoKey{Passphrase: "cli-passphrase"}, "admin"); err != nil {
+	if _, err := e.svc.AddSigner(e.ctx, gun, "alice", alice.pub, RepoKey{Passphrase: "cli-passphrase"}, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	e.mustSign(gun, alice, "v1", "image-1")
@@ -535,7 +544,8 @@ func TestConcurrentAddSigners(t *testing.T) {
 	for _, n := range names {
 		s := newSigner(t, n, true)
 		wg.Go(func() {
-			errc <- e.svc.AddSigner(e.ctx, gun, n, s.pub, RepoKey{Passphrase: repoPass}, "admin")
+			_, err := e.svc.AddSigner(e.ctx, gun, n, s.pub, RepoKey{Passphrase: repoPass}, "admin")
+			errc <- err
 		})
 	}
 	wg.Wait()

@@ -1,7 +1,11 @@
 package signers
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
+	"syscall"
 	"testing"
 
 	"github.com/theupdateframework/notary/storage"
@@ -20,7 +24,13 @@ func TestWriteErrorKinds(t *testing.T) {
 		{validation.ErrValidation{Msg: "bad"}, errs.Conflict, "publish_rejected"},
 		{storage.ErrInvalidOperation{}, errs.Conflict, "publish_rejected"},
 		{storage.ErrMetaNotFound{Resource: "root"}, errs.Conflict, "no_trust_data"},
-		{storage.NetworkError{Wrapped: errors.New("down")}, errs.Unavailable, "trust_server_unavailable"},
+		// Sent, and the connection ended or timed out before the answer:
+		// the server may have applied it.
+		{storage.NetworkError{Wrapped: io.ErrUnexpectedEOF}, errs.OutcomeUnknown, "outcome_unknown"},
+		{storage.NetworkError{Wrapped: context.DeadlineExceeded}, errs.OutcomeUnknown, "outcome_unknown"},
+		// Never sent: the connection could not be made.
+		{storage.NetworkError{Wrapped: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, errs.Unavailable, "trust_server_unavailable"},
+		{storage.ErrServerUnavailable{}, errs.Unavailable, "trust_server_unavailable"},
 		{errors.New("surprise"), errs.Internal, "publish_failed"},
 	} {
 		e, ok := errs.As(writeError("host/ns/app", "publish", tc.err))

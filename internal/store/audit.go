@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"time"
 )
@@ -30,13 +31,22 @@ type AuditQuery struct {
 
 // InsertAudit appends an event.
 func (s *Store) InsertAudit(ctx context.Context, e AuditEvent) error {
+	return insertAudit(ctx, s.db, e)
+}
+
+// execer is a database handle or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func insertAudit(ctx context.Context, db execer, e AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
 	if e.Source == "" {
 		e.Source = "trustdeck"
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_events(at, actor, action, gun, namespace, name, detail, source)
+	_, err := db.ExecContext(ctx, `INSERT INTO audit_events(at, actor, action, gun, namespace, name, detail, source)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, formatTime(e.At), e.Actor, e.Action, e.GUN,
 		e.Namespace, e.Name, e.Detail, e.Source)
 	return err

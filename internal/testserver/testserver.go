@@ -35,6 +35,7 @@ type Server struct {
 	App     *app.App
 	Logs    *SyncBuffer
 	args    []string
+	opts    []app.Option
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -42,7 +43,13 @@ type Server struct {
 // Start runs trustdeck with extra `serve` flags; it stops at test cleanup.
 func Start(t testing.TB, extraArgs ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, DataDir: t.TempDir(), Logs: &SyncBuffer{}, args: extraArgs}
+	return StartWith(t, nil, extraArgs...)
+}
+
+// StartWith is Start with options of the wiring (app.Option).
+func StartWith(t testing.TB, opts []app.Option, extraArgs ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, DataDir: t.TempDir(), Logs: &SyncBuffer{}, args: extraArgs, opts: opts}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +75,7 @@ func (s *Server) start(ln net.Listener) {
 		s.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(context.Background(), cfg, log)
+	a, err := app.New(context.Background(), cfg, log, s.opts...)
 	if err != nil {
 		s.t.Fatal(err)
 	}

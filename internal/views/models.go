@@ -15,6 +15,9 @@ type Page struct {
 	CSRF   string  // token for every form
 	Nav    string  // active navigation entry
 	Notice string  // one-off success message
+	// Caution is a one-off notice that is no success: a change sent
+	// without an answer, which may or may not have been applied.
+	Caution string
 }
 
 // Viewer is the signed-in account.
