@@ -60,17 +60,13 @@ type User struct {
 	IsAdmin  bool
 }
 
-// MinPasswordLength applies to passwords set through trustdeck.
-const MinPasswordLength = 8
-
 // SessionTTL is how long a login lasts.
 const SessionTTL = 12 * time.Hour
 
 // Service implements accounts on the store.
 type Service struct {
-	st        *store.Store
-	byAccount *throttle
-	byAddress *throttle
+	st     *store.Store
+	logins *loginLimiter
 	// keyPass throttles wrong key passphrases per account: the vault
 	// tells whether a passphrase is right, so guessing must be slow.
 	keyPass *throttle
@@ -79,10 +75,9 @@ type Service struct {
 // New returns the accounts service.
 func New(st *store.Store) *Service {
 	return &Service{
-		st:        st,
-		byAccount: newThrottle(5, 15*time.Minute),
-		byAddress: newThrottle(20, 15*time.Minute),
-		keyPass:   newThrottle(10, 15*time.Minute),
+		st:      st,
+		logins:  newLoginLimiter(st),
+		keyPass: newThrottle(10, 15*time.Minute),
 	}
 }
 
@@ -118,36 +113,58 @@ func (s *Service) EnsureAdmin(ctx context.Context, password string, log *slog.Lo
 
 var errBadLogin = errs.Unauthenticatedf("invalid_credentials", "Invalid username or password.")
 
-// Authenticate checks a username and password, throttling repeated failures
-// per account and per client address.
+// Authenticate checks a username and password given from clientAddr.
+//
+// Guessing is slowed per (account, address) and per address (loginLimiter):
+// the attempt is reserved before the password is hashed, so simultaneous
+// guesses count as soon as they start. Hashes run in the process's hash
+// slots (withHashSlot): when all are busy for too long the answer is an
+// Unavailable error, whose RetryAfter says when to come back.
+// Names that cannot be accounts and empty passwords fail at once: they cost
+// no hash and count for nothing.
 func (s *Service) Authenticate(ctx context.Context, username, password, clientAddr string) (*User, error) {
-	acctKey, addrKey := "u:"+username, "a:"+clientAddr
-	for _, k := range []struct {
-		t   *throttle
-		key string
-	}{{s.byAccount, acctKey}, {s.byAddress, addrKey}} {
-		if blocked, wait := k.t.blocked(k.key); blocked {
-			return nil, errs.TooManyf("too_many_attempts",
-				"Too many failed logins. Try again in %d minutes.", int(wait.Minutes())+1)
-		}
+	if names.Username(username) != nil || password == "" {
+		return nil, errBadLogin
 	}
+	lease, err := s.logins.reserve(ctx, username, clientAddr)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.checkPassword(ctx, username, password)
+	switch {
+	case err != nil:
+		lease.release()
+		return nil, err
+	case u == nil:
+		if err := lease.failed(ctx); err != nil {
+			return nil, err
+		}
+		return nil, errBadLogin
+	}
+	if err := lease.succeeded(ctx); err != nil {
+		return nil, err
+	}
+	return toUser(u), nil
+}
+
+// checkPassword returns username's account when password is theirs, nil
+// when it is not (or there is no such account, which takes as long).
+func (s *Service) checkPassword(ctx context.Context, username, password string) (*store.User, error) {
 	u, err := s.st.UserByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		CheckPassword(dummyHash, password)
-		s.byAccount.fail(acctKey)
-		s.byAddress.fail(addrKey)
-		return nil, errBadLogin
+		return nil, withHashSlot(ctx, func() { CheckPassword(dummyHash, password) })
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !CheckPassword(u.PasswordHash, password) {
-		s.byAccount.fail(acctKey)
-		s.byAddress.fail(addrKey)
-		return nil, errBadLogin
+	ok := false
+	if err := withHashSlot(ctx, func() { ok = CheckPassword(u.PasswordHash, password) }); err != nil {
+		return nil, err
 	}
-	s.byAccount.reset(acctKey)
-	return toUser(u), nil
+	if !ok {
+		return nil, nil
+	}
+	return u, nil
 }
 
 func toUser(u *store.User) *User {
@@ -162,7 +179,7 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, adm
 	if len(password) < MinPasswordLength {
 		return nil, errs.Invalidf("weak_password", "The password must have at least %d characters.", MinPasswordLength)
 	}
-	hash, err := HashPassword(password)
+	hash, err := hashNewPassword(ctx, password)
 	if err != nil {
 		return nil, err
 	}
@@ -374,16 +391,16 @@ func (s *Service) GuardKeyPassphrase(u *User, wrongCode string, op func() error)
 // ChangePassword sets u's password after checking the current one. Every
 // session of u ends; the caller starts a new one.
 func (s *Service) ChangePassword(ctx context.Context, u *User, current, next, clientAddr string) error {
+	if len(next) < MinPasswordLength {
+		return errs.Invalidf("weak_password", "The password must have at least %d characters.", MinPasswordLength)
+	}
 	if _, err := s.Authenticate(ctx, u.Username, current, clientAddr); err != nil {
 		if errs.KindOf(err) == errs.Unauthenticated {
 			return errs.Invalidf("wrong_password", "The current password is wrong.")
 		}
 		return err
 	}
-	if len(next) < MinPasswordLength {
-		return errs.Invalidf("weak_password", "The password must have at least %d characters.", MinPasswordLength)
-	}
-	hash, err := HashPassword(next)
+	hash, err := hashNewPassword(ctx, next)
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,7 @@ func (s *Server) token(c echo.Context) error {
 		u, err = s.Accounts.Authenticate(c.Request().Context(), user, pass, c.RealIP())
 		if err != nil {
 			status, code, msg := classify(err)
+			setRetryAfter(c, err)
 			if status == http.StatusUnauthorized {
 				c.Response().Header().Set("WWW-Authenticate", `Basic realm="trustdeck"`)
 			}
