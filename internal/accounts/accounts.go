@@ -120,10 +120,10 @@ var errBadLogin = errs.Unauthenticatedf("invalid_credentials", "Invalid username
 // guesses count as soon as they start. Hashes run in the process's hash
 // slots (withHashSlot): when all are busy for too long the answer is an
 // Unavailable error, whose RetryAfter says when to come back.
-// Names that cannot be accounts and empty passwords fail at once: they cost
-// no hash and count for nothing.
+// Names that cannot be accounts, empty passwords and passwords longer than
+// MaxPasswordBytes fail at once: they cost no hash and count for nothing.
 func (s *Service) Authenticate(ctx context.Context, username, password, clientAddr string) (*User, error) {
-	if names.Username(username) != nil || password == "" {
+	if names.Username(username) != nil || password == "" || len(password) > MaxPasswordBytes {
 		return nil, errBadLogin
 	}
 	lease, err := s.logins.reserve(ctx, username, clientAddr)
@@ -176,8 +176,8 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, adm
 	if err := names.Username(username); err != nil {
 		return nil, err
 	}
-	if len(password) < MinPasswordLength {
-		return nil, errs.Invalidf("weak_password", "The password must have at least %d characters.", MinPasswordLength)
+	if err := checkNewPassword(username, password); err != nil {
+		return nil, err
 	}
 	hash, err := hashNewPassword(ctx, password)
 	if err != nil {
@@ -391,8 +391,8 @@ func (s *Service) GuardKeyPassphrase(u *User, wrongCode string, op func() error)
 // ChangePassword sets u's password after checking the current one. Every
 // session of u ends; the caller starts a new one.
 func (s *Service) ChangePassword(ctx context.Context, u *User, current, next, clientAddr string) error {
-	if len(next) < MinPasswordLength {
-		return errs.Invalidf("weak_password", "The password must have at least %d characters.", MinPasswordLength)
+	if err := checkNewPassword(u.Username, next); err != nil {
+		return err
 	}
 	if _, err := s.Authenticate(ctx, u.Username, current, clientAddr); err != nil {
 		if errs.KindOf(err) == errs.Unauthenticated {

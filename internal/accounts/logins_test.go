@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -243,6 +244,18 @@ func TestHashSlotsAreBounded(t *testing.T) {
 	}
 }
 
+// TestOverlongPasswordsFailWithoutHashing: a login with a password over
+// MaxPasswordBytes fails at once and costs no hash.
+func TestOverlongPasswordsFailWithoutHashing(t *testing.T) {
+	s, _, _ := testService(t)
+	before := PasswordHashes()
+	_, err := s.Authenticate(context.Background(), "alice", strings.Repeat("x", MaxPasswordBytes+1), "198.51.100.7")
+	wantKind(t, "overlong password", err, errs.Unauthenticated)
+	if n := PasswordHashes() - before; n != 0 {
+		t.Errorf("%d hashes for an overlong password", n)
+	}
+}
+
 // TestLoginLimiterMemoryIsBounded: idle counters beyond maxKeys leave
 // memory, and come back from the store with their counts.
 func TestLoginLimiterMemoryIsBounded(t *testing.T) {
@@ -262,4 +275,33 @@ func TestLoginLimiterMemoryIsBounded(t *testing.T) {
 	}
 	_, err := s.Authenticate(ctx, "alice", alicePassword, "198.51.100.0")
 	wantKind(t, "sixth attempt of an evicted pair", err, errs.TooMany)
+}
+
+func TestNewPasswordRules(t *testing.T) {
+	for _, tc := range []struct {
+		user, pw, code string
+	}{
+		{"alice", "short", "weak_password"},
+		{"alice", strings.Repeat("x", MaxPasswordBytes+1), "password_too_long"},
+		{"alice", "Password123", "common_password"},
+		{"alice", "QWERTYUIOP", "common_password"},
+		{"alice", "iloveyou", "common_password"},
+		{"alice.smith", "Alice.Smith", "common_password"},
+		{"alice", strings.Repeat("x", MaxPasswordBytes), ""},
+		{"alice", "correct horse battery", ""},
+	} {
+		err := checkNewPassword(tc.user, tc.pw)
+		code := ""
+		if e, ok := errs.As(err); ok {
+			code = e.Code
+		}
+		if code != tc.code {
+			t.Errorf("%s %.20q: %v, want code %q", tc.user, tc.pw, err, tc.code)
+		}
+	}
+	for pw := range commonPasswords {
+		if pw != strings.ToLower(pw) {
+			t.Errorf("common password %q is not lower case: it can never match", pw)
+		}
+	}
 }

@@ -24,8 +24,31 @@ const (
 	argonKeyLen  = 32
 )
 
-// MinPasswordLength applies to passwords set through trustdeck.
-const MinPasswordLength = 8
+// Password rules for passwords set through trustdeck. MaxPasswordBytes also
+// bounds what a login hashes: a longer password fails without a hash.
+const (
+	MinPasswordLength = 8
+	MaxPasswordBytes  = 1024
+)
+
+// PasswordRule is the rule in words, for the forms that set a password.
+var PasswordRule = fmt.Sprintf("At least %d characters and at most %d bytes, and not one of the most common passwords"+
+	" (attackers try those first).", MinPasswordLength, MaxPasswordBytes)
+
+// checkNewPassword applies the password rules to a password about to be set
+// for username.
+func checkNewPassword(username, password string) error {
+	switch {
+	case len(password) < MinPasswordLength:
+		return errs.Invalidf("weak_password", "The password must have at least %d characters.", MinPasswordLength)
+	case len(password) > MaxPasswordBytes:
+		return errs.Invalidf("password_too_long", "The password must have at most %d bytes.", MaxPasswordBytes)
+	case commonPasswords[strings.ToLower(password)] || strings.EqualFold(password, username):
+		return errs.Invalidf("common_password",
+			"This password is one of the most common passwords (or the user name), which attackers try first. Choose another.")
+	}
+	return nil
+}
 
 // hashSlots bounds the argon2id computations running at once in the whole
 // process: each holds 19 MiB, and more of them than cores only queue for CPU

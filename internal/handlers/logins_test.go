@@ -330,3 +330,65 @@ func TestLoginAddressLimitIsHigh(t *testing.T) {
 	}
 	noServerErrors(t, s)
 }
+
+// TestPasswordRules: forms and the API refuse the most common passwords and
+// passwords over 1,024 bytes, and the forms say the rule; a login with an
+// overlong password fails without being hashed.
+func TestPasswordRules(t *testing.T) {
+	s := testserver.Start(t)
+	admin := s.NewBrowser(t)
+	admin.Login("admin", testserver.AdminPassword)
+	_, page := admin.Get("/admin/users")
+	if !strings.Contains(page, "not one of the most common passwords") || !strings.Contains(page, "1024 bytes") {
+		t.Error("the create-user form does not say the password rule")
+	}
+	var resp *http.Response
+	var body string
+	unchanged(t, s, func() {
+		resp, body = admin.PostForm("/admin/users", url.Values{"username": {"carol"}, "password": {"Password123"}})
+	})
+	if alert, _ := alertText(body); resp.StatusCode != http.StatusBadRequest || !strings.Contains(alert, "most common passwords") {
+		t.Errorf("create user with a common password: %d, alert %q", resp.StatusCode, alert)
+	}
+	for pw, code := range map[string]string{
+		"iloveyou1":               "common_password",
+		strings.Repeat("x", 1025): "password_too_long",
+		strings.Repeat("é", 513):  "password_too_long", // 1,026 bytes in 513 characters
+		"carol":                   "weak_password",
+	} {
+		resp, body := s.API(t, "admin", testserver.AdminPassword, "POST", "/api/v1/users",
+			map[string]any{"username": "carol", "password": pw})
+		if got, _ := apiErr(t, body); code != "" && (resp.StatusCode != http.StatusBadRequest || got != code) {
+			t.Errorf("create user with password %.12q…: %d %s, want 400 %s", pw, resp.StatusCode, body, code)
+		}
+	}
+	s.MustCreateUser(t, "dave", userPassword, "", "")
+	dave := s.NewBrowser(t)
+	dave.Login("dave", userPassword)
+	_, page = dave.Get("/profile/keys")
+	if !strings.Contains(page, "not one of the most common passwords") {
+		t.Error("the change-password form does not say the password rule")
+	}
+	unchanged(t, s, func() {
+		resp, body = dave.PostForm("/profile/password", url.Values{"current_password": {userPassword},
+			"new_password": {"Qwerty123"}, "new_password_confirm": {"Qwerty123"}})
+	})
+	if alert, _ := alertText(body); resp.StatusCode != http.StatusBadRequest || !strings.Contains(alert, "most common passwords") {
+		t.Errorf("change to a common password: %d, alert %q", resp.StatusCode, alert)
+	}
+
+	before := accounts.PasswordHashes()
+	anon := s.NewBrowser(t)
+	anon.Get("/login")
+	resp, body = anon.PostForm("/login", url.Values{"username": {"dave"}, "password": {strings.Repeat("y", 100_000)}})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("login with an overlong password: %d %s", resp.StatusCode, truncate(body))
+	}
+	if resp, _ := s.API(t, "dave", strings.Repeat("y", 1025), "GET", "/api/v1/repositories", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("API with an overlong password: %d", resp.StatusCode)
+	}
+	if n := accounts.PasswordHashes() - before; n != 0 {
+		t.Errorf("overlong passwords cost %d hashes, want none", n)
+	}
+	noServerErrors(t, s)
+}
