@@ -65,8 +65,9 @@ const SessionTTL = 12 * time.Hour
 
 // Service implements accounts on the store.
 type Service struct {
-	st     *store.Store
-	logins *loginLimiter
+	st       *store.Store
+	logins   *loginLimiter
+	verified *verifiedCache
 	// keyPass throttles wrong key passphrases per account: the vault
 	// tells whether a passphrase is right, so guessing must be slow.
 	keyPass *throttle
@@ -75,9 +76,10 @@ type Service struct {
 // New returns the accounts service.
 func New(st *store.Store) *Service {
 	return &Service{
-		st:      st,
-		logins:  newLoginLimiter(st),
-		keyPass: newThrottle(10, 15*time.Minute),
+		st:       st,
+		logins:   newLoginLimiter(st),
+		verified: newVerifiedCache(),
+		keyPass:  newThrottle(10, 15*time.Minute),
 	}
 }
 
@@ -119,7 +121,8 @@ var errBadLogin = errs.Unauthenticatedf("invalid_credentials", "Invalid username
 // the attempt is reserved before the password is hashed, so simultaneous
 // guesses count as soon as they start. Hashes run in the process's hash
 // slots (withHashSlot): when all are busy for too long the answer is an
-// Unavailable error, whose RetryAfter says when to come back.
+// Unavailable error, whose RetryAfter says when to come back. A right
+// password seen recently skips the hash (verifiedCache), never the limits.
 // Names that cannot be accounts, empty passwords and passwords longer than
 // MaxPasswordBytes fail at once: they cost no hash and count for nothing.
 func (s *Service) Authenticate(ctx context.Context, username, password, clientAddr string) (*User, error) {
@@ -157,6 +160,10 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 	if err != nil {
 		return nil, err
 	}
+	key := s.verified.sum(username, password, u.PasswordHash)
+	if s.verified.has(key, u.ID) {
+		return u, nil
+	}
 	ok := false
 	if err := withHashSlot(ctx, func() { ok = CheckPassword(u.PasswordHash, password) }); err != nil {
 		return nil, err
@@ -164,7 +171,14 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 	if !ok {
 		return nil, nil
 	}
+	s.verified.add(key, u.ID)
 	return u, nil
+}
+
+// userChanged is called when how a user signs in changed: their remembered
+// passwords are dropped. Disabling or deleting an account must call it too.
+func (s *Service) userChanged(u *User) {
+	s.verified.forgetUser(u.ID)
 }
 
 func toUser(u *store.User) *User {
@@ -404,5 +418,9 @@ func (s *Service) ChangePassword(ctx context.Context, u *User, current, next, cl
 	if err != nil {
 		return err
 	}
-	return s.st.SetPasswordHash(ctx, u.ID, hash)
+	if err := s.st.SetPasswordHash(ctx, u.ID, hash); err != nil {
+		return err
+	}
+	s.userChanged(u)
+	return nil
 }

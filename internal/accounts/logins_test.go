@@ -256,6 +256,71 @@ func TestOverlongPasswordsFailWithoutHashing(t *testing.T) {
 	}
 }
 
+// TestVerifiedPasswordsAreRemembered: a right password checked once is not
+// hashed again for a while; wrong ones always are; a password change drops
+// what was remembered at once.
+func TestVerifiedPasswordsAreRemembered(t *testing.T) {
+	s, _, _ := testService(t)
+	ctx := context.Background()
+	const addr = "198.51.100.7"
+	hashes := func(fn func()) int64 {
+		before := PasswordHashes()
+		fn()
+		return PasswordHashes() - before
+	}
+	if n := hashes(func() { s.Authenticate(ctx, "alice", alicePassword, addr) }); n != 1 {
+		t.Fatalf("first check: %d hashes", n)
+	}
+	if n := hashes(func() {
+		if _, err := s.Authenticate(ctx, "alice", alicePassword, addr); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("second check of the right password: %d hashes, want 0", n)
+	}
+	if n := hashes(func() {
+		s.Authenticate(ctx, "alice", "wrong-one", addr)
+		s.Authenticate(ctx, "alice", "wrong-one", addr)
+	}); n != 2 {
+		t.Errorf("two checks of a wrong password: %d hashes, want 2", n)
+	}
+	u, _ := s.UserByName(ctx, "alice")
+	if err := s.ChangePassword(ctx, u, alicePassword, "alice-password-2", addr); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Authenticate(ctx, "alice", alicePassword, addr)
+	wantKind(t, "the old password after a change", err, errs.Unauthenticated)
+	if _, err := s.Authenticate(ctx, "alice", "alice-password-2", addr); err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+	// The cache key is keyed per process: another service (process) does not
+	// derive the same entry.
+	if other := New(s.st); other.verified.sum("alice", "x", "h") == s.verified.sum("alice", "x", "h") {
+		t.Error("two processes derive the same cache key")
+	}
+}
+
+func TestVerifiedCacheExpiresAndIsBounded(t *testing.T) {
+	v := newVerifiedCache()
+	clk := &clock{t: time.Now()}
+	v.now, v.max = clk.now, 3
+	k := v.sum("alice", "pw", "hash")
+	v.add(k, 1)
+	if !v.has(k, 1) || v.has(k, 2) {
+		t.Fatal("a remembered check is not found, or found for another user")
+	}
+	clk.add(verifiedTTL)
+	if v.has(k, 1) {
+		t.Error("a remembered check outlived its TTL")
+	}
+	for i := range 10 {
+		v.add(v.sum("u", fmt.Sprint(i), "h"), int64(i))
+	}
+	if len(v.entries) > 3 {
+		t.Errorf("%d entries, want at most 3", len(v.entries))
+	}
+}
+
 // TestLoginLimiterMemoryIsBounded: idle counters beyond maxKeys leave
 // memory, and come back from the store with their counts.
 func TestLoginLimiterMemoryIsBounded(t *testing.T) {
