@@ -68,6 +68,7 @@ type Service struct {
 	st       *store.Store
 	logins   *loginLimiter
 	verified *verifiedCache
+	revoked  *revocations
 	// keyPass throttles wrong key passphrases per account: the vault
 	// tells whether a passphrase is right, so guessing must be slow.
 	keyPass *throttle
@@ -79,6 +80,7 @@ func New(st *store.Store) *Service {
 		st:       st,
 		logins:   newLoginLimiter(st),
 		verified: newVerifiedCache(),
+		revoked:  newRevocations(),
 		keyPass:  newThrottle(10, 15*time.Minute),
 	}
 }
@@ -175,10 +177,19 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 	return u, nil
 }
 
-// userChanged is called when how a user signs in changed: their remembered
-// passwords are dropped. Disabling or deleting an account must call it too.
+// TokensValidFrom returns the earliest issue time of username's registry
+// tokens that still hold their rights: a role or password change voids the
+// tokens issued before it. Zero means all of them.
+func (s *Service) TokensValidFrom(username string) time.Time {
+	return s.revoked.validFrom(username)
+}
+
+// userChanged is called when what a user may do or how they sign in
+// changed: their remembered passwords are dropped and their registry tokens
+// voided. Disabling or deleting an account must call it too.
 func (s *Service) userChanged(u *User) {
 	s.verified.forgetUser(u.ID)
+	s.revoked.revoke(u.Username)
 }
 
 func toUser(u *store.User) *User {
@@ -264,7 +275,11 @@ func (s *Service) SetRole(ctx context.Context, namespace, username, role string)
 	if err != nil {
 		return err
 	}
-	return s.st.SetMemberRole(ctx, namespace, u.ID, r.String())
+	if err := s.st.SetMemberRole(ctx, namespace, u.ID, r.String()); err != nil {
+		return err
+	}
+	s.userChanged(u)
+	return nil
 }
 
 // RoleIn returns u's role in namespace; global admins hold admin everywhere.

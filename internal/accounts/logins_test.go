@@ -370,3 +370,30 @@ func TestNewPasswordRules(t *testing.T) {
 		}
 	}
 }
+
+// TestRoleAndPasswordChangesVoidTokens: SetRole and ChangePassword void the
+// user's registry tokens issued up to the end of the current second.
+func TestRoleAndPasswordChangesVoidTokens(t *testing.T) {
+	s, _, _ := testService(t)
+	ctx := context.Background()
+	if !s.TokensValidFrom("bob").IsZero() {
+		t.Fatal("tokens of an unchanged user are void")
+	}
+	check := func(what string) {
+		t.Helper()
+		from := s.TokensValidFrom("alice")
+		if now := time.Now(); !from.After(now) || from.Sub(now) > time.Second || from.Nanosecond() != 0 {
+			t.Errorf("%s: tokens valid from %v (now %v), want the next whole second", what, from, now)
+		}
+	}
+	if err := s.SetRole(ctx, "prod", "alice", "read"); err != nil {
+		t.Fatal(err)
+	}
+	check("after a role change")
+	time.Sleep(time.Until(s.TokensValidFrom("alice")))
+	u, _ := s.UserByName(ctx, "alice")
+	if err := s.ChangePassword(ctx, u, alicePassword, "alice-password-2", "198.51.100.7"); err != nil {
+		t.Fatal(err)
+	}
+	check("after a password change")
+}

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -389,6 +390,86 @@ func TestPasswordRules(t *testing.T) {
 	}
 	if n := accounts.PasswordHashes() - before; n != 0 {
 		t.Errorf("overlong passwords cost %d hashes, want none", n)
+	}
+	noServerErrors(t, s)
+}
+
+// rawToken asks the token service for scope as user and returns the token.
+func rawToken(t *testing.T, s *testserver.Server, user, pass, scope string) string {
+	t.Helper()
+	resp, body := s.API(t, user, pass, http.MethodGet, "/auth/token?scope="+url.QueryEscape(scope), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("token for %s: %d %s", user, resp.StatusCode, body)
+	}
+	var reply struct{ Token string }
+	if err := json.Unmarshal([]byte(body), &reply); err != nil {
+		t.Fatal(err)
+	}
+	return reply.Token
+}
+
+// TestRegistryTokensFollowRoleAndPasswordChanges: a registry token stops
+// working on the Notary API as soon as its user is demoted or changes their
+// password, instead of keeping its rights until it expires.
+func TestRegistryTokensFollowRoleAndPasswordChanges(t *testing.T) {
+	s := testserver.Start(t)
+	s.MustCreateRepo(t, "prod", "app")
+	s.MustCreateUser(t, "wendy", userPassword, "prod", "write")
+	gun := s.Addr + "/prod/app"
+	scope := "repository:" + gun + ":pull,push"
+	c := s.Client()
+	notary := func(tok, method, suffix string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.URL+"/v2/"+gun+"/_trust/tuf/"+suffix, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, _ := send(t, c, req)
+		return resp.StatusCode
+	}
+	pull := func(tok string) int { return notary(tok, http.MethodGet, "root.json") }
+	push := func(tok string) int { return notary(tok, http.MethodPost, "") }
+
+	writer := rawToken(t, s, "wendy", userPassword, scope)
+	if got := pull(writer); got == http.StatusUnauthorized {
+		t.Fatalf("pull with a fresh token: %d", got)
+	}
+	if got := push(writer); got == http.StatusUnauthorized {
+		t.Fatalf("push with a fresh token: %d", got)
+	}
+	resp, body := s.API(t, "admin", testserver.AdminPassword, "PUT", "/api/v1/namespaces/prod/members/wendy",
+		map[string]string{"role": "read"})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("demote: %d %s", resp.StatusCode, body)
+	}
+	if got := push(writer); got != http.StatusUnauthorized {
+		t.Errorf("push with the token of a demoted user: %d, want 401", got)
+	}
+	if got := pull(writer); got != http.StatusUnauthorized {
+		t.Errorf("pull with a token issued before the demotion: %d, want 401 (the client fetches a new one)", got)
+	}
+	reader := rawToken(t, s, "wendy", userPassword, scope)
+	if got := pull(reader); got == http.StatusUnauthorized {
+		t.Errorf("pull with a token issued after the demotion: %d", got)
+	}
+	if got := push(reader); got != http.StatusUnauthorized {
+		t.Errorf("push with a token issued after the demotion: %d, want 401", got)
+	}
+
+	b := s.NewBrowser(t)
+	b.Login("wendy", userPassword)
+	b.Get("/profile/keys")
+	const next = "wendy-password-2"
+	if resp, body := b.PostForm("/profile/password", url.Values{"current_password": {userPassword},
+		"new_password": {next}, "new_password_confirm": {next}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change password: %d %s", resp.StatusCode, truncate(body))
+	}
+	if got := pull(reader); got != http.StatusUnauthorized {
+		t.Errorf("pull with a token issued before a password change: %d, want 401", got)
+	}
+	if resp, _ := s.API(t, "wendy", userPassword, http.MethodGet, "/auth/token?scope="+url.QueryEscape(scope), nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("token with the old password: %d, want 401", resp.StatusCode)
+	}
+	if got := pull(rawToken(t, s, "wendy", next, scope)); got == http.StatusUnauthorized {
+		t.Errorf("pull with a token of the new password: %d", got)
 	}
 	noServerErrors(t, s)
 }
