@@ -60,17 +60,15 @@ type User struct {
 	IsAdmin  bool
 }
 
-// MinPasswordLength applies to passwords set through trustdeck.
-const MinPasswordLength = 8
-
 // SessionTTL is how long a login lasts.
 const SessionTTL = 12 * time.Hour
 
 // Service implements accounts on the store.
 type Service struct {
-	st        *store.Store
-	byAccount *throttle
-	byAddress *throttle
+	st       *store.Store
+	logins   *loginLimiter
+	verified *verifiedCache
+	revoked  *revocations
 	// keyPass throttles wrong key passphrases per account: the vault
 	// tells whether a passphrase is right, so guessing must be slow.
 	keyPass *throttle
@@ -79,10 +77,11 @@ type Service struct {
 // New returns the accounts service.
 func New(st *store.Store) *Service {
 	return &Service{
-		st:        st,
-		byAccount: newThrottle(5, 15*time.Minute),
-		byAddress: newThrottle(20, 15*time.Minute),
-		keyPass:   newThrottle(10, 15*time.Minute),
+		st:       st,
+		logins:   newLoginLimiter(st),
+		verified: newVerifiedCache(),
+		revoked:  newRevocations(),
+		keyPass:  newThrottle(10, 15*time.Minute),
 	}
 }
 
@@ -118,36 +117,79 @@ func (s *Service) EnsureAdmin(ctx context.Context, password string, log *slog.Lo
 
 var errBadLogin = errs.Unauthenticatedf("invalid_credentials", "Invalid username or password.")
 
-// Authenticate checks a username and password, throttling repeated failures
-// per account and per client address.
+// Authenticate checks a username and password given from clientAddr.
+//
+// Guessing is slowed per (account, address) and per address (loginLimiter):
+// the attempt is reserved before the password is hashed, so simultaneous
+// guesses count as soon as they start. Hashes run in the process's hash
+// slots (withHashSlot): when all are busy for too long the answer is an
+// Unavailable error, whose RetryAfter says when to come back. A right
+// password seen recently skips the hash (verifiedCache), never the limits.
+// Names that cannot be accounts, empty passwords and passwords longer than
+// MaxPasswordBytes fail at once: they cost no hash and count for nothing.
 func (s *Service) Authenticate(ctx context.Context, username, password, clientAddr string) (*User, error) {
-	acctKey, addrKey := "u:"+username, "a:"+clientAddr
-	for _, k := range []struct {
-		t   *throttle
-		key string
-	}{{s.byAccount, acctKey}, {s.byAddress, addrKey}} {
-		if blocked, wait := k.t.blocked(k.key); blocked {
-			return nil, errs.TooManyf("too_many_attempts",
-				"Too many failed logins. Try again in %d minutes.", int(wait.Minutes())+1)
-		}
+	if names.Username(username) != nil || password == "" || len(password) > MaxPasswordBytes {
+		return nil, errBadLogin
 	}
+	lease, err := s.logins.reserve(ctx, username, clientAddr)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.checkPassword(ctx, username, password)
+	switch {
+	case err != nil:
+		lease.release()
+		return nil, err
+	case u == nil:
+		if err := lease.failed(ctx); err != nil {
+			return nil, err
+		}
+		return nil, errBadLogin
+	}
+	if err := lease.succeeded(ctx); err != nil {
+		return nil, err
+	}
+	return toUser(u), nil
+}
+
+// checkPassword returns username's account when password is theirs, nil
+// when it is not (or there is no such account, which takes as long).
+func (s *Service) checkPassword(ctx context.Context, username, password string) (*store.User, error) {
 	u, err := s.st.UserByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		CheckPassword(dummyHash, password)
-		s.byAccount.fail(acctKey)
-		s.byAddress.fail(addrKey)
-		return nil, errBadLogin
+		return nil, withHashSlot(ctx, func() { CheckPassword(dummyHash, password) })
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !CheckPassword(u.PasswordHash, password) {
-		s.byAccount.fail(acctKey)
-		s.byAddress.fail(addrKey)
-		return nil, errBadLogin
+	key := s.verified.sum(username, password, u.PasswordHash)
+	if s.verified.has(key, u.ID) {
+		return u, nil
 	}
-	s.byAccount.reset(acctKey)
-	return toUser(u), nil
+	ok := false
+	if err := withHashSlot(ctx, func() { ok = CheckPassword(u.PasswordHash, password) }); err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, nil
+	}
+	s.verified.add(key, u.ID)
+	return u, nil
+}
+
+// TokensValidFrom returns the earliest issue time of username's registry
+// tokens that still hold their rights: a role or password change voids the
+// tokens issued before it. Zero means all of them.
+func (s *Service) TokensValidFrom(username string) time.Time {
+	return s.revoked.validFrom(username)
+}
+
+// userChanged is called when what a user may do or how they sign in
+// changed: their remembered passwords are dropped and their registry tokens
+// voided. Disabling or deleting an account must call it too.
+func (s *Service) userChanged(u *User) {
+	s.verified.forgetUser(u.ID)
+	s.revoked.revoke(u.Username)
 }
 
 func toUser(u *store.User) *User {
@@ -159,10 +201,10 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, adm
 	if err := names.Username(username); err != nil {
 		return nil, err
 	}
-	if len(password) < MinPasswordLength {
-		return nil, errs.Invalidf("weak_password", "The password must have at least %d characters.", MinPasswordLength)
+	if err := checkNewPassword(username, password); err != nil {
+		return nil, err
 	}
-	hash, err := HashPassword(password)
+	hash, err := hashNewPassword(ctx, password)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +275,11 @@ func (s *Service) SetRole(ctx context.Context, namespace, username, role string)
 	if err != nil {
 		return err
 	}
-	return s.st.SetMemberRole(ctx, namespace, u.ID, r.String())
+	if err := s.st.SetMemberRole(ctx, namespace, u.ID, r.String()); err != nil {
+		return err
+	}
+	s.userChanged(u)
+	return nil
 }
 
 // RoleIn returns u's role in namespace; global admins hold admin everywhere.
@@ -374,18 +420,22 @@ func (s *Service) GuardKeyPassphrase(u *User, wrongCode string, op func() error)
 // ChangePassword sets u's password after checking the current one. Every
 // session of u ends; the caller starts a new one.
 func (s *Service) ChangePassword(ctx context.Context, u *User, current, next, clientAddr string) error {
+	if err := checkNewPassword(u.Username, next); err != nil {
+		return err
+	}
 	if _, err := s.Authenticate(ctx, u.Username, current, clientAddr); err != nil {
 		if errs.KindOf(err) == errs.Unauthenticated {
 			return errs.Invalidf("wrong_password", "The current password is wrong.")
 		}
 		return err
 	}
-	if len(next) < MinPasswordLength {
-		return errs.Invalidf("weak_password", "The password must have at least %d characters.", MinPasswordLength)
-	}
-	hash, err := HashPassword(next)
+	hash, err := hashNewPassword(ctx, next)
 	if err != nil {
 		return err
 	}
-	return s.st.SetPasswordHash(ctx, u.ID, hash)
+	if err := s.st.SetPasswordHash(ctx, u.ID, hash); err != nil {
+		return err
+	}
+	s.userChanged(u)
+	return nil
 }

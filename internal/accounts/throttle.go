@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// throttle counts failed logins per key (an account or a client address) in a
+// throttle counts failures per key (wrong key passphrases per account) in a
 // sliding window and refuses further attempts once a key reaches its limit.
 type throttle struct {
 	mu     sync.Mutex

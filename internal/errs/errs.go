@@ -6,6 +6,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies a domain error.
@@ -33,6 +34,9 @@ type Error struct {
 	Code    string // short machine-readable code for JSON, e.g. "invalid_name"
 	Message string
 	Err     error // optional cause, never shown
+	// RetryAfter, when positive, tells the client when trying again may
+	// succeed (TooMany, Unavailable): the HTTP layer sends it as Retry-After.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -64,6 +68,14 @@ func Unavailablef(code, format string, args ...any) error {
 }
 func OutcomeUnknownf(code, format string, args ...any) error {
 	return newf(OutcomeUnknown, code, format, args...)
+}
+
+// RetryAfterOf returns the RetryAfter of the *Error in err's chain, or zero.
+func RetryAfterOf(err error) time.Duration {
+	if e, ok := As(err); ok {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // As returns the *Error in err's chain, if any.

@@ -69,10 +69,11 @@ func (s *Server) login(c echo.Context) error {
 	u, err := s.Accounts.Authenticate(c.Request().Context(), username, password, c.RealIP())
 	if err != nil {
 		kind := errs.KindOf(err)
-		if kind != errs.Unauthenticated && kind != errs.TooMany {
+		if kind != errs.Unauthenticated && kind != errs.TooMany && kind != errs.Unavailable {
 			return err
 		}
 		status, _, msg := classify(err)
+		setRetryAfter(c, err)
 		return render(c, status, views.LoginPage(s.page(c, "Sign in", ""),
 			views.LoginForm{Username: username, Next: next, Error: msg}))
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 
@@ -650,66 +649,4 @@ func send(t *testing.T, c *http.Client, req *http.Request) (*http.Response, stri
 		t.Fatal(err)
 	}
 	return resp, string(b)
-}
-
-// TestLoginThrottlePerAccount: after five failed logins an account is locked
-// for its window, even with the right password, through the form and the
-// API; other accounts are not.
-func TestLoginThrottlePerAccount(t *testing.T) {
-	s := testserver.Start(t)
-	s.MustCreateUser(t, "alice", userPassword, "prod", "read")
-	b := s.NewBrowser(t)
-	b.Get("/login")
-	for i := 1; i <= 5; i++ {
-		resp, body := b.PostForm("/login", url.Values{"username": {"alice"}, "password": {"wrong-password"}})
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("failed login %d: status %d, want 401: %s", i, resp.StatusCode, truncate(body))
-		}
-	}
-	var resp *http.Response
-	var body string
-	unchanged(t, s, func() {
-		resp, body = b.PostForm("/login", url.Values{"username": {"alice"}, "password": {userPassword}})
-	})
-	if resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("6th login with the right password: status %d, want 429: %s", resp.StatusCode, truncate(body))
-	}
-	if alert, _ := alertText(body); !strings.Contains(alert, "Too many failed logins") {
-		t.Errorf("alert %q", alert)
-	}
-	if cookies := resp.Cookies(); slices.ContainsFunc(cookies, func(c *http.Cookie) bool { return c.Name == "__Host-trustdeck_session" }) {
-		t.Error("a throttled login set a session cookie")
-	}
-	resp, body = s.API(t, "alice", userPassword, "GET", "/api/v1/repositories", nil)
-	if code, _ := apiErr(t, body); resp.StatusCode != http.StatusTooManyRequests || code != "too_many_attempts" {
-		t.Errorf("API with the right password while locked: %d %s", resp.StatusCode, body)
-	}
-	// Another account from the same address is not affected.
-	other := s.NewBrowser(t)
-	other.Login("admin", testserver.AdminPassword)
-	noServerErrors(t, s)
-}
-
-// TestLoginThrottlePerAddress: twenty failures from one address, spread
-// over accounts so that none is locked by itself, lock the address.
-func TestLoginThrottlePerAddress(t *testing.T) {
-	s := testserver.Start(t)
-	b := s.NewBrowser(t)
-	b.Get("/login")
-	for i := range 20 {
-		user := fmt.Sprintf("guess%d", i%5) // four failures per account: under its limit
-		resp, body := b.PostForm("/login", url.Values{"username": {user}, "password": {"wrong-password"}})
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("failed login %d: status %d, want 401: %s", i+1, resp.StatusCode, truncate(body))
-		}
-	}
-	resp, body := b.PostForm("/login", url.Values{"username": {"admin"}, "password": {testserver.AdminPassword}})
-	if resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("login from a locked address: status %d, want 429: %s", resp.StatusCode, truncate(body))
-	}
-	resp, body = s.API(t, "admin", testserver.AdminPassword, "GET", "/api/v1/repositories", nil)
-	if resp.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("API from a locked address: %d %s", resp.StatusCode, body)
-	}
-	noServerErrors(t, s)
 }

@@ -3,6 +3,8 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -61,6 +63,13 @@ func classify(err error) (int, string, string) {
 	return http.StatusInternalServerError, "internal", "Something went wrong on our side. The error was logged; try again later."
 }
 
+// setRetryAfter tells the client when to try again, when err says so.
+func setRetryAfter(c echo.Context, err error) {
+	if d := errs.RetryAfterOf(err); d > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	}
+}
+
 var titles = map[int]string{
 	http.StatusBadRequest:            "Bad request",
 	http.StatusUnauthorized:          "Sign in required",
@@ -69,6 +78,7 @@ var titles = map[int]string{
 	http.StatusConflict:              "Conflict",
 	http.StatusRequestEntityTooLarge: "Too large",
 	http.StatusTooManyRequests:       "Too many attempts",
+	http.StatusServiceUnavailable:    "Try again later",
 	http.StatusGatewayTimeout:        "Outcome unknown",
 }
 
@@ -79,7 +89,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, code, msg := classify(err)
-	if status >= 500 {
+	setRetryAfter(c, err)
+	// Load shed on purpose (an error with a Retry-After) is not a failure.
+	if status >= 500 && errs.RetryAfterOf(err) == 0 {
 		s.Log.Error("request failed", "err", err, "path", c.Request().URL.Path,
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 	}

@@ -250,7 +250,7 @@ func (s *Server) profilePageWith(c echo.Context, status int, v views.ProfilePage
 	if err != nil {
 		return err
 	}
-	v.Username = u.Username
+	v.Username, v.PasswordRule = u.Username, accounts.PasswordRule
 	now := time.Now()
 	for _, k := range list {
 		kr := views.KeyRow{ID: k.ID, ShortID: k.ID[:min(12, len(k.ID))], Type: k.Type, Algorithm: k.Algorithm,

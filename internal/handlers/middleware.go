@@ -113,7 +113,8 @@ func isAPI(c echo.Context) bool {
 	return strings.HasPrefix(c.Request().URL.Path, "/api/")
 }
 
-// logRequests writes one structured line per request; only 5xx are errors.
+// logRequests writes one structured line per request; only 5xx are errors
+// (but for 503s that shed load on purpose, with a Retry-After).
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -132,9 +133,12 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if u := currentUser(c); u != nil {
 			attrs = append(attrs, "user", u.Username)
 		}
-		if status >= 500 {
+		switch {
+		case status >= 500 && c.Response().Header().Get("Retry-After") != "":
+			s.Log.Warn("request", attrs...) // load shed on purpose: not a failure
+		case status >= 500:
 			s.Log.Error("request", attrs...)
-		} else {
+		default:
 			s.Log.Info("request", attrs...)
 		}
 		return nil

@@ -76,7 +76,7 @@ func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string
 	}
 	var claims *tokens.Claims
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		if c, err := s.Tokens.Issuer.Verify(strings.TrimPrefix(h, "Bearer ")); err == nil {
+		if c, err := s.Tokens.Issuer.Verify(strings.TrimPrefix(h, "Bearer ")); err == nil && s.tokenCurrent(c) {
 			claims = c
 		}
 	}
@@ -104,6 +104,18 @@ func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string
 		actor = "anonymous"
 	}
 	return actor, true
+}
+
+// tokenCurrent reports whether the rights a token grants are still its
+// subject's: a role change or a password change since the token was issued
+// voids it at once (the client fetches a new one, granting the rights of
+// now), rather than when it expires. The check is a map lookup.
+func (s *Server) tokenCurrent(c *tokens.Claims) bool {
+	if c.Subject == "" {
+		return true // anonymous: nothing to revoke
+	}
+	from := s.Accounts.TokensValidFrom(c.Subject)
+	return from.IsZero() || c.IssuedAt != nil && !c.IssuedAt.Time.Before(from)
 }
 
 // challenge answers 401 with the registry token challenge, the way

@@ -83,9 +83,15 @@ func (s *Server) token(c echo.Context) error {
 			// send their credentials unasked, and a browser must never be
 			// prompted for (and then keep) trustdeck credentials.
 			status, code, msg := classify(err)
+			setRetryAfter(c, err)
 			return tokenError(c, status, code, msg)
 		}
 		subject = u.Username
+		// Right after a role or password change, the user's tokens of this
+		// second are void: issue the new one in the next second.
+		if wait := time.Until(s.Accounts.TokensValidFrom(subject)); wait > 0 {
+			time.Sleep(wait)
+		}
 	}
 	granted := []tokens.Access{}
 	for _, a := range requested {

@@ -45,7 +45,8 @@ func (s *Server) usersModel(c echo.Context) (views.UsersAdmin, error) {
 	if err != nil {
 		return views.UsersAdmin{}, err
 	}
-	m := views.UsersAdmin{CanCreate: currentUser(c).IsAdmin, RoleForm: views.RoleForm{Role: "read"}}
+	m := views.UsersAdmin{CanCreate: currentUser(c).IsAdmin, RoleForm: views.RoleForm{Role: "read"},
+		PasswordRule: accounts.PasswordRule}
 	for _, u := range list {
 		row := views.UserRow{Username: u.Username, IsAdmin: u.IsAdmin, CreatedAt: u.CreatedAt}
 		for ns, r := range u.Roles {

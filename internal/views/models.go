@@ -122,6 +122,8 @@ type UsersAdmin struct {
 	RoleError   string
 	Form        UserForm
 	RoleForm    RoleForm
+	// PasswordRule says which passwords are accepted, next to the field.
+	PasswordRule string
 }
 
 // UserForm keeps what was typed into the create-user form.
@@ -338,6 +340,8 @@ type ProfilePage struct {
 	Keys          []KeyRow
 	Error         string
 	PasswordError string
+	// PasswordRule says which passwords are accepted, next to the field.
+	PasswordRule string
 }
 
 // DeleteWizard is the "Delete repository" page: its steps follow the real

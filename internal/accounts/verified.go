@@ -1,0 +1,106 @@
+package accounts
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"io"
+	"sync"
+	"time"
+)
+
+// verifiedCache remembers successful password checks for a short time, so
+// that a docker or notary command, which asks /auth/token for a token
+// several times with the same credentials, costs one argon2id hash rather
+// than one per request. Failures are never remembered.
+//
+// An entry's key is an HMAC, under a random key of this process, of the user
+// name, the password and the stored password hash: memory holds no password
+// nor anything to test guesses against offline, and a changed password
+// (here or by another process on the same database) misses at once, since
+// the stored hash changed. Password changes also drop the user's entries.
+type verifiedCache struct {
+	key [32]byte
+	ttl time.Duration
+	max int
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[[32]byte]verifiedEntry
+}
+
+type verifiedEntry struct {
+	userID  int64
+	expires time.Time
+}
+
+// verifiedTTL equals the lifetime of registry tokens: a token already lets
+// its holder act that long without the password being checked again.
+const verifiedTTL = 5 * time.Minute
+
+func newVerifiedCache() *verifiedCache {
+	v := &verifiedCache{ttl: verifiedTTL, max: 4096, now: time.Now, entries: map[[32]byte]verifiedEntry{}}
+	if _, err := rand.Read(v.key[:]); err != nil {
+		panic("accounts: no randomness for the verified-password cache: " + err.Error())
+	}
+	return v
+}
+
+func (v *verifiedCache) sum(username, password, storedHash string) [32]byte {
+	m := hmac.New(sha256.New, v.key[:])
+	for _, s := range []string{username, password, storedHash} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		m.Write(n[:])
+		io.WriteString(m, s)
+	}
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// has reports whether k was verified for userID and has not expired.
+func (v *verifiedCache) has(k [32]byte, userID int64) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e, ok := v.entries[k]
+	if ok && !v.now().Before(e.expires) {
+		delete(v.entries, k)
+		ok = false
+	}
+	return ok && e.userID == userID
+}
+
+// add remembers a successful check; when full it first drops expired
+// entries, then arbitrary ones.
+func (v *verifiedCache) add(k [32]byte, userID int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := v.now()
+	if len(v.entries) >= v.max {
+		for ek, e := range v.entries {
+			if !now.Before(e.expires) {
+				delete(v.entries, ek)
+			}
+		}
+		for ek := range v.entries {
+			if len(v.entries) < v.max {
+				break
+			}
+			delete(v.entries, ek)
+		}
+	}
+	v.entries[k] = verifiedEntry{userID: userID, expires: now.Add(v.ttl)}
+}
+
+// forgetUser drops every entry of userID.
+func (v *verifiedCache) forgetUser(userID int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for k, e := range v.entries {
+		if e.userID == userID {
+			delete(v.entries, k)
+		}
+	}
+}
