@@ -101,7 +101,11 @@ func (s *Service) ParseGUN(gun string) (namespace, name string, err error) {
 // validName checks namespace/name is a name this catalog can hold.
 func (s *Service) validName(namespace, name string) error {
 	if namespace != names.Foreign {
-		return names.Repository(namespace, name)
+		if err := names.Repository(namespace, name); err != nil {
+			return err
+		}
+		// The whole GUN is a docker name too: its length counts the host.
+		return names.GUN(s.GUN(namespace, name))
 	}
 	if !s.foreign {
 		return errs.Invalidf("invalid_name", "Repositories outside %s are listed only in front of an external Notary server.", s.registryHost)
@@ -145,7 +149,7 @@ func (s *Service) splitRegular(gun string) (namespace, name string, ok bool) {
 		return "", "", false
 	}
 	namespace, name, ok = strings.Cut(rest, "/")
-	if !ok || names.Repository(namespace, name) != nil {
+	if !ok || names.Repository(namespace, name) != nil || names.GUN(gun) != nil {
 		return "", "", false
 	}
 	return namespace, name, true
