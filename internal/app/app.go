@@ -212,7 +212,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if a.Changefeed != nil {
 		srv.Changefeed = a.Changefeed
 	}
-	a.Handler = srv.Routes()
+	a.Handler = srv.Handler()
 	ok = true
 	return a, nil
 }
@@ -284,6 +284,14 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener, ready func(net
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug),
 	}
+	var pprofLn net.Listener
+	if a.Config.PprofAddr != "" {
+		var err error
+		if pprofLn, err = a.listenPprof(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	a.logStart(ln.Addr())
 	if ready != nil {
 		ready(ln.Addr())
@@ -292,6 +300,9 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener, ready func(net
 	var bg sync.WaitGroup
 	for _, run := range a.background {
 		bg.Go(func() { run(bgCtx) })
+	}
+	if pprofLn != nil {
+		bg.Go(func() { a.servePprof(bgCtx, pprofLn) })
 	}
 	defer func() { stopBackground(); bg.Wait() }()
 	errc := make(chan error, 1)

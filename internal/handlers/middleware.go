@@ -40,15 +40,21 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; script-src 'self' 'nonce-%s'; "+
 			"style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; "+
 			"form-action 'self'; base-uri 'none'; frame-ancestors 'none'", nonce))
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if s.HSTS {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
-		}
+		setHardening(h, s.HSTS)
 		return next(c)
+	}
+}
+
+// setHardening sets the hardening headers every response carries besides
+// its Content-Security-Policy.
+func setHardening(h http.Header, hsts bool) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+	if hsts {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
 }
 
@@ -149,7 +155,7 @@ func isAPI(c echo.Context) bool {
 	return strings.HasPrefix(c.Request().URL.Path, "/api/")
 }
 
-// logRequests writes one structured line per request; only 5xx are errors.
+// logRequests writes one structured line per request (logRequest).
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -157,18 +163,11 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		status := c.Response().Status
-		attrs := []any{"method", c.Request().Method, "path", c.Request().URL.Path, "status", status,
-			"duration", time.Since(start).Round(time.Microsecond), "remote", c.RealIP(),
-			"request_id", c.Response().Header().Get(echo.HeaderXRequestID)}
+		user := ""
 		if u := currentUser(c); u != nil {
-			attrs = append(attrs, "user", u.Username)
+			user = u.Username
 		}
-		if status >= 500 {
-			s.Log.Error("request", attrs...)
-		} else {
-			s.Log.Info("request", attrs...)
-		}
+		s.logRequest(c.Request(), c.Response().Status, time.Since(start), c.Response().Header().Get(echo.HeaderXRequestID), user)
 		return nil
 	}
 }
