@@ -112,14 +112,7 @@ func jsonOf(r InspectResult) []byte {
 	b = append(b, "[\n"...)
 	b = appendResultJSON(b, r)
 	b = append(b, "\n]\n"...)
-	r.origin.keep(func(old *rendering) *rendering {
-		n := rendering{result: r}
-		if old != nil {
-			n = *old
-		}
-		n.json = b
-		return &n
-	})
+	keepOutput(r, func(k *rendering) { k.json = b })
 	return b
 }
 
@@ -130,15 +123,20 @@ func prettyOf(r InspectResult) []byte {
 	}
 	var b bytes.Buffer
 	writePretty(&b, r)
+	keepOutput(r, func(k *rendering) { k.pretty = b.Bytes() })
+	return b.Bytes()
+}
+
+// keepOutput keeps an output of r: set fills it into r's rendering.
+func keepOutput(r InspectResult, set func(*rendering)) {
 	r.origin.keep(func(old *rendering) *rendering {
 		n := rendering{result: r}
 		if old != nil {
 			n = *old
 		}
-		n.pretty = b.Bytes()
+		set(&n)
 		return &n
 	})
-	return b.Bytes()
 }
 
 // appendResultJSON appends r as json.Indent(json.Marshal(r), "", "    ")
