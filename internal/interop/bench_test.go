@@ -27,6 +27,7 @@ import (
 	"github.com/theupdateframework/notary/trustmanager"
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/signed"
 
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/store"
@@ -96,35 +97,54 @@ func benchServer(b *testing.B) (*testserver.Server, string) {
 // benchRepository initialises gun with notary's client library as jeff:
 // keys in memory, an in-memory cache and changelist, a server-managed
 // snapshot.
-func benchRepository(b *testing.B, s *testserver.Server, gun string) client.Repository {
-	b.Helper()
+func benchRepository(tb testing.TB, s *testserver.Server, gun string) client.Repository {
+	tb.Helper()
+	repo, _ := initialisedRepo(tb, s, gun, jeff)
+	if err := repo.Publish(); err != nil {
+		tb.Fatal(err)
+	}
+	return repo
+}
+
+// initialisedRepo is clientRepo with a new root key, initialised with a
+// server-managed snapshot, not yet published.
+func initialisedRepo(tb testing.TB, s *testserver.Server, gun string, who account) (client.Repository, signed.CryptoService) {
+	tb.Helper()
+	repo, cs := clientRepo(tb, s, gun, who, nil)
+	rootKey, err := cs.Create(data.CanonicalRootRole, data.GUN(gun), data.ECDSAKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := repo.Initialize([]string{rootKey.ID()}, data.CanonicalSnapshotRole); err != nil {
+		tb.Fatal(err)
+	}
+	return repo, cs
+}
+
+// clientRepo is notary's client library working on gun as who (a token for
+// pull and push, fetched with who's credentials), with the keys of cs (nil:
+// a new key store in memory), an in-memory cache and changelist.
+func clientRepo(tb testing.TB, s *testserver.Server, gun string, who account, cs signed.CryptoService) (client.Repository, signed.CryptoService) {
+	tb.Helper()
 	rt := &tokenTransport{
 		base:   &http.Transport{TLSClientConfig: s.TLSConfig()},
 		server: s.URL,
-		who:    jeff,
+		who:    who,
 		scope:  "repository:" + gun + ":pull,push",
 	}
 	remote, err := storage.NewNotaryServerStore(s.URL, data.GUN(gun), rt)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	cs := cryptoservice.NewCryptoService(trustmanager.NewKeyMemoryStore(passphrase.ConstantRetriever(trustPassphrase)))
+	if cs == nil {
+		cs = cryptoservice.NewCryptoService(trustmanager.NewKeyMemoryStore(passphrase.ConstantRetriever(trustPassphrase)))
+	}
 	repo, err := client.NewRepository(data.GUN(gun), s.URL, remote, storage.NewMemoryStore(nil),
 		trustpinning.TrustPinConfig{}, cs, changelist.NewMemChangelist())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	rootKey, err := cs.Create(data.CanonicalRootRole, data.GUN(gun), data.ECDSAKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := repo.Initialize([]string{rootKey.ID()}, data.CanonicalSnapshotRole); err != nil {
-		b.Fatal(err)
-	}
-	if err := repo.Publish(); err != nil {
-		b.Fatal(err)
-	}
-	return repo
+	return repo, cs
 }
 
 // tokenTransport authenticates every request with a registry token for one
@@ -373,29 +393,7 @@ func (c *machine) quietDocker(b *testing.B, args ...string) []byte {
 // i+7 mod N); the first 100 tags are also in targets.
 func buildBigRepository(b *testing.B, s *testserver.Server, gun string, tags, signers int) {
 	b.Helper()
-	rt := &tokenTransport{
-		base:   &http.Transport{TLSClientConfig: s.TLSConfig()},
-		server: s.URL,
-		who:    jeff,
-		scope:  "repository:" + gun + ":pull,push",
-	}
-	remote, err := storage.NewNotaryServerStore(s.URL, data.GUN(gun), rt)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cs := cryptoservice.NewCryptoService(trustmanager.NewKeyMemoryStore(passphrase.ConstantRetriever(trustPassphrase)))
-	repo, err := client.NewRepository(data.GUN(gun), s.URL, remote, storage.NewMemoryStore(nil),
-		trustpinning.TrustPinConfig{}, cs, changelist.NewMemChangelist())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rootKey, err := cs.Create(data.CanonicalRootRole, data.GUN(gun), data.ECDSAKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := repo.Initialize([]string{rootKey.ID()}, data.CanonicalSnapshotRole); err != nil {
-		b.Fatal(err)
-	}
+	repo, cs := initialisedRepo(b, s, gun, jeff)
 	signer := func(i int) data.RoleName { return data.RoleName(fmt.Sprintf("targets/signer%02d", i%signers)) }
 	var keys []data.PublicKey
 	for i := range signers {
