@@ -63,6 +63,63 @@ func BenchmarkGetTimestamp(b *testing.B) {
 	}
 }
 
+// BenchmarkGetMetadata measures the GETs every docker and notary command
+// sends, over HTTPS with keep-alive, from parallel clients (b.RunParallel;
+// -cpu sets how many): timestamp.json, snapshot.json and targets.json of a
+// small repository, and targets/releases.json holding 5,000 targets; each
+// with a bearer token and anonymously (--allow-anonymous-pull). Compare
+// with Debian's notary-server: scripts/bench-peer.sh.
+func BenchmarkGetMetadata(b *testing.B) {
+	s := testserver.Start(b, "--allow-anonymous-pull")
+	s.MustCreateUser(b, jeff.name, jeff.pass, "prod", "write")
+	s.MustCreateRepo(b, "prod", "nginx")
+	s.MustCreateRepo(b, "prod", "big")
+	small, big := s.Addr+"/prod/nginx", s.Addr+"/prod/big"
+	benchRepository(b, s, small)
+	buildBigRepository(b, s, big, bigTags, 1)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig(), MaxIdleConnsPerHost: 64}}
+	for _, f := range []struct{ name, gun, role string }{
+		{"timestamp", small, "timestamp"}, {"snapshot", small, "snapshot"}, {"targets", small, "targets"},
+		{"delegation-5000", big, "targets/releases"},
+	} {
+		tok, err := fetchToken(hc, s.URL, jeff, "repository:"+f.gun+":pull")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, auth := range []struct{ name, header string }{{"token", "Bearer " + tok}, {"anonymous", ""}} {
+			b.Run(f.name+"/"+auth.name, func(b *testing.B) {
+				url := s.URL + "/v2/" + f.gun + "/_trust/tuf/" + f.role + ".json"
+				var size int64
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						req, err := http.NewRequest(http.MethodGet, url, nil)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if auth.header != "" {
+							req.Header.Set("Authorization", auth.header)
+						}
+						resp, err := hc.Do(req)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						n, err := io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if err != nil || resp.StatusCode != http.StatusOK {
+							b.Errorf("GET %s: %d %v", url, resp.StatusCode, err)
+							return
+						}
+						size = n
+					}
+				})
+				b.ReportMetric(float64(size), "body-bytes")
+			})
+		}
+	}
+}
+
 // BenchmarkPublishOneTarget measures a publish of one new target into the
 // targets role with notary's client library, as docker and the notary CLI
 // publish: fetch the current metadata, sign targets with the repository key,
