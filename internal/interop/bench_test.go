@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testnotary"
 	"github.com/trustdeck/trustdeck/internal/testserver"
 )
 
@@ -617,4 +619,83 @@ func BenchmarkRepositoryList(b *testing.B) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig()}}
 	b.Run("api", api(func(r *http.Request) { r.SetBasicAuth(admin.name, admin.pass) }, hc))
 	b.Run("api-session", api(func(*http.Request) {}, adminBr.C))
+}
+
+// cacheRepos is the number of repositories of BenchmarkCaches.
+const cacheRepos = 10_000
+
+// BenchmarkCaches reads every metadata file (root, targets, snapshot,
+// timestamp) of 10,000 repositories anonymously, so that every cache of the
+// Notary API's read path (metadata, admission) is filled past its bound,
+// and reports the Go heap in use after a collection, before and after
+// (MiB), and the process's resident memory at the end. The repositories
+// hold copies of one fixture's files, written into the store directly.
+func BenchmarkCaches(b *testing.B) {
+	s := testserver.Start(b, "--allow-anonymous-pull")
+	ctx := context.Background()
+	st := s.App.Store
+	built, err := testnotary.Fixture{GUN: s.Addr + "/team/app", Delegations: []string{"targets/releases"},
+		Targets: map[string]map[string]string{"targets/releases": {"v1": "one", "v2": "two"}}}.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	guns := make([]string, cacheRepos)
+	start := time.Now()
+	for i := range guns {
+		name := fmt.Sprintf("app%05d", i)
+		if _, err := st.CreateRepository(ctx, "team", name, "admin"); err != nil {
+			b.Fatal(err)
+		}
+		guns[i] = s.Addr + "/team/" + name
+		if err := st.TUF().UpdateMany(data.GUN(guns[i]), built.Updates()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("stored %d repositories in %s", cacheRepos, time.Since(start).Round(time.Millisecond))
+	heap := func() float64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return float64(m.HeapInuse) / (1 << 20)
+	}
+	before := heap()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig(), MaxIdleConnsPerHost: 8}}
+	for b.Loop() {
+		var wg sync.WaitGroup
+		next := make(chan string)
+		for range 8 {
+			wg.Go(func() {
+				for gun := range next {
+					for _, role := range []string{"root", "targets", "snapshot", "timestamp"} {
+						resp, err := hc.Get(s.URL + "/v2/" + gun + "/_trust/tuf/" + role + ".json")
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusOK {
+							b.Errorf("GET %s of %s: %d", role, gun, resp.StatusCode)
+							return
+						}
+					}
+				}
+			})
+		}
+		for _, gun := range guns {
+			next <- gun
+		}
+		close(next)
+		wg.Wait()
+	}
+	b.ReportMetric(before, "heap-MiB-before")
+	b.ReportMetric(heap(), "heap-MiB-after")
+	if status, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(status), "\n") {
+			if rss, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rss), " kB"))
+				b.ReportMetric(float64(kb)/1024, "rss-MiB")
+			}
+		}
+	}
 }
