@@ -1,6 +1,8 @@
 package notaryserver
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -57,7 +59,14 @@ type cachedFile struct {
 	cacheControl string
 	// until bounds a server-signed file's life (zero: until invalidated).
 	until time.Time
+	// gzipped is body compressed, for clients that accept gzip (Go's HTTP
+	// client, and so docker and notary, ask for it); nil for small files.
+	gzipped []byte
+	gzETag  string
 }
+
+// gzipFrom is the size from which a file is also kept compressed.
+const gzipFrom = 1024
 
 // fileOverhead is what a cached file costs beyond its body.
 const fileOverhead = 512
@@ -117,7 +126,7 @@ func (c *metaCache) add(gun, name string, f *cachedFile, token uint64) {
 			g.byName[n] = of
 			if !bodies[of.sum] {
 				bodies[of.sum] = true
-				g.size += len(of.body)
+				g.size += len(of.body) + len(of.gzipped)
 			}
 		}
 		// The same bytes under another name (current and by checksum)
@@ -125,14 +134,14 @@ func (c *metaCache) add(gun, name string, f *cachedFile, token uint64) {
 		for _, of := range g.byName {
 			if of.sum == f.sum {
 				shared := *f
-				shared.body = of.body
+				shared.body, shared.gzipped = of.body, of.gzipped
 				f = &shared
 				break
 			}
 		}
 		g.byName[name] = f
 		if !bodies[f.sum] {
-			g.size += len(f.body)
+			g.size += len(f.body) + len(f.gzipped)
 		}
 		g.size += fileOverhead * len(g.byName)
 		return g, true
@@ -172,36 +181,79 @@ func (rt route) metadataName() string {
 func newCachedFile(body []byte, h http.Header) *cachedFile {
 	sum := sha256.Sum256(body)
 	hexSum := hex.EncodeToString(sum[:])
-	return &cachedFile{
+	f := &cachedFile{
 		body:         body,
 		sum:          hexSum,
 		etag:         `"` + hexSum + `"`,
 		lastModified: h.Get("Last-Modified"),
 		cacheControl: h.Get("Cache-Control"),
 	}
+	if len(body) >= gzipFrom {
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+		zw.Write(body)
+		zw.Close()
+		if b.Len() < len(body)*9/10 {
+			f.gzipped, f.gzETag = b.Bytes(), `"`+hexSum+`.gz"`
+		}
+	}
+	return f
 }
 
-// serve answers a GET with f: 304 when the client's If-None-Match names it.
+// serve answers a GET with f, compressed if the client accepts gzip and f
+// has a compressed form: 304 when the client's If-None-Match names it.
 func (f *cachedFile) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
-	h["Etag"] = []string{f.etag}
+	body, etag := f.body, f.etag
+	if f.gzipped != nil {
+		h["Vary"] = varyEncoding
+		if acceptsGzip(r.Header.Values("Accept-Encoding")) {
+			body, etag = f.gzipped, f.gzETag
+			h["Content-Encoding"] = gzipEncoding
+		}
+	}
+	h["Etag"] = []string{etag}
 	if f.cacheControl != "" {
 		h["Cache-Control"] = []string{f.cacheControl}
 	}
 	if f.lastModified != "" {
 		h["Last-Modified"] = []string{f.lastModified}
 	}
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, f.etag) {
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(f.body))}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
-	w.Write(f.body)
+	w.Write(body)
 }
 
-var jsonContentType = []string{"application/json"}
+var (
+	jsonContentType = []string{"application/json"}
+	varyEncoding    = []string{"Accept-Encoding"}
+	gzipEncoding    = []string{"gzip"}
+)
+
+// acceptsGzip reports whether Accept-Encoding values name gzip (or *) with
+// a weight above zero.
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(item), ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			if coding != "gzip" && coding != "*" {
+				continue
+			}
+			q := strings.ReplaceAll(strings.ToLower(params), " ", "")
+			if q == "q=0" || strings.HasPrefix(q, "q=0.") && strings.Trim(q[len("q=0."):], "0") == "" {
+				return false
+			}
+			return true
+		}
+	}
+	return false
+}
 
 // etagMatches reports whether an If-None-Match header names etag (weak
 // comparison, as RFC 9110 asks for If-None-Match).

@@ -1,10 +1,13 @@
 package notaryserver
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -54,7 +57,8 @@ func etagOf(b []byte) string {
 
 // TestMetadataFromMemory: a metadata file is read from the store once; later
 // GETs are answered from memory, with the same bytes and headers, an ETag,
-// and 304 for a client that has them.
+// and 304 for a client that has them; compressed for a client that accepts
+// gzip.
 func TestMetadataFromMemory(t *testing.T) {
 	st := &countingStore{MemStorage: storage.NewMemStorage()}
 	e := newTestEnv(t, func(c *Config) { c.Store = st })
@@ -69,8 +73,9 @@ func TestMetadataFromMemory(t *testing.T) {
 		"snapshot." + hex.EncodeToString(snapshot[:]), "1.root"}
 	first := map[string][]byte{}
 	headers := map[string]http.Header{}
+	identity := []string{"Accept-Encoding", "identity"} // Go's client would ask for gzip
 	for _, name := range names {
-		resp := e.do(http.MethodGet, "/v2/"+gun+"/_trust/tuf/"+name+".json", nil)
+		resp := e.do(http.MethodGet, "/v2/"+gun+"/_trust/tuf/"+name+".json", nil, identity...)
 		first[name] = readBody(t, resp)
 		headers[name] = resp.Header
 		if resp.StatusCode != http.StatusOK {
@@ -79,7 +84,7 @@ func TestMetadataFromMemory(t *testing.T) {
 	}
 	reads := st.reads.Load()
 	for _, name := range names {
-		resp := e.do(http.MethodGet, "/v2/"+gun+"/_trust/tuf/"+name+".json", nil)
+		resp := e.do(http.MethodGet, "/v2/"+gun+"/_trust/tuf/"+name+".json", nil, identity...)
 		body := readBody(t, resp)
 		if resp.StatusCode != http.StatusOK || string(body) != string(first[name]) {
 			t.Errorf("GET %s again: %d, the same bytes: %v", name, resp.StatusCode, string(body) == string(first[name]))
@@ -92,15 +97,43 @@ func TestMetadataFromMemory(t *testing.T) {
 		if got := resp.Header.Get("ETag"); got != etagOf(body) {
 			t.Errorf("GET %s: ETag %q, want %q", name, got, etagOf(body))
 		}
-		status, notModified, _ := e.get(gun, name, "If-None-Match", etagOf(body))
+		status, notModified, _ := e.get(gun, name, "If-None-Match", etagOf(body), identity[0], identity[1])
 		if status != http.StatusNotModified || len(notModified) != 0 {
 			t.Errorf("GET %s with its ETag: %d %q, want 304 without a body", name, status, notModified)
+		}
+
+		// Compressed: the same bytes, another ETag.
+		resp = e.do(http.MethodGet, "/v2/"+gun+"/_trust/tuf/"+name+".json", nil, "Accept-Encoding", "br, gzip;q=0.8")
+		gz := readBody(t, resp)
+		if len(body) < gzipFrom {
+			if resp.Header.Get("Content-Encoding") != "" || string(gz) != string(body) {
+				t.Errorf("GET %s (%d bytes) was compressed", name, len(body))
+			}
+			continue
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil || resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Vary") != "Accept-Encoding" {
+			t.Fatalf("GET %s accepting gzip: %v, Content-Encoding %q, Vary %q", name, err, resp.Header.Get("Content-Encoding"), resp.Header.Get("Vary"))
+		}
+		plain, err := io.ReadAll(zr)
+		if err != nil || string(plain) != string(body) || len(gz) >= len(body) {
+			t.Errorf("GET %s accepting gzip: %d compressed bytes of %d, the same: %v (%v)", name, len(gz), len(body), string(plain) == string(body), err)
+		}
+		gzTag := resp.Header.Get("ETag")
+		if gzTag == etagOf(body) || gzTag == "" {
+			t.Errorf("GET %s accepting gzip: ETag %q, want one of its own", name, gzTag)
+		}
+		if status, _, _ := e.get(gun, name, "If-None-Match", gzTag, "Accept-Encoding", "gzip"); status != http.StatusNotModified {
+			t.Errorf("GET %s accepting gzip, with its ETag: %d, want 304", name, status)
+		}
+		if status, _, _ := e.get(gun, name, "Accept-Encoding", "gzip;q=0", "If-None-Match", gzTag); status != http.StatusOK {
+			t.Errorf("GET %s refusing gzip with the compressed ETag: %d, want 200", name, status)
 		}
 	}
 	if n := st.reads.Load() - reads; n != 0 {
 		t.Errorf("answering from memory read the store %d times", n)
 	}
-	if status, _, _ := e.get(gun, "timestamp", "If-None-Match", `"other"`); status != http.StatusOK {
+	if status, _, _ := e.get(gun, "timestamp", "If-None-Match", `"other"`, identity[0], identity[1]); status != http.StatusOK {
 		t.Errorf("GET with another ETag: %d, want 200", status)
 	}
 }
