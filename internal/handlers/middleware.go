@@ -40,21 +40,15 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; script-src 'self' 'nonce-%s'; "+
 			"style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; "+
 			"form-action 'self'; base-uri 'none'; frame-ancestors 'none'", nonce))
-		setHardening(h, s.HSTS)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if s.HSTS {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		return next(c)
-	}
-}
-
-// setHardening sets the hardening headers every response carries besides
-// its Content-Security-Policy.
-func setHardening(h http.Header, hsts bool) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-	if hsts {
-		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
 }
 
