@@ -1,8 +1,6 @@
 package notaryserver
 
 import (
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +15,7 @@ import (
 	"github.com/theupdateframework/notary/server/storage"
 	"github.com/theupdateframework/notary/tuf/data"
 
+	"github.com/trustdeck/trustdeck/internal/httpenc"
 	"github.com/trustdeck/trustdeck/internal/lru"
 )
 
@@ -64,9 +63,6 @@ type cachedFile struct {
 	gzipped []byte
 	gzETag  string
 }
-
-// gzipFrom is the size from which a file is also kept compressed.
-const gzipFrom = 1024
 
 // fileOverhead is what a cached file costs beyond its body.
 const fileOverhead = 512
@@ -188,14 +184,8 @@ func newCachedFile(body []byte, h http.Header) *cachedFile {
 		lastModified: h.Get("Last-Modified"),
 		cacheControl: h.Get("Cache-Control"),
 	}
-	if len(body) >= gzipFrom {
-		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
-		zw.Write(body)
-		zw.Close()
-		if b.Len() < len(body)*9/10 {
-			f.gzipped, f.gzETag = b.Bytes(), `"`+hexSum+`.gz"`
-		}
+	if f.gzipped = httpenc.Gzip(body); f.gzipped != nil {
+		f.gzETag = `"` + hexSum + `.gz"`
 	}
 	return f
 }
@@ -208,7 +198,7 @@ func (f *cachedFile) serve(w http.ResponseWriter, r *http.Request) {
 	body, etag := f.body, f.etag
 	if f.gzipped != nil {
 		h["Vary"] = varyEncoding
-		if acceptsGzip(r.Header.Values("Accept-Encoding")) {
+		if httpenc.AcceptsGzip(r.Header.Values("Accept-Encoding")) {
 			body, etag = f.gzipped, f.gzETag
 			h["Content-Encoding"] = gzipEncoding
 		}
@@ -234,26 +224,6 @@ var (
 	varyEncoding    = []string{"Accept-Encoding"}
 	gzipEncoding    = []string{"gzip"}
 )
-
-// acceptsGzip reports whether Accept-Encoding values name gzip (or *) with
-// a weight above zero.
-func acceptsGzip(values []string) bool {
-	for _, v := range values {
-		for _, item := range strings.Split(v, ",") {
-			coding, params, _ := strings.Cut(strings.TrimSpace(item), ";")
-			coding = strings.ToLower(strings.TrimSpace(coding))
-			if coding != "gzip" && coding != "*" {
-				continue
-			}
-			q := strings.ReplaceAll(strings.ToLower(params), " ", "")
-			if q == "q=0" || strings.HasPrefix(q, "q=0.") && strings.Trim(q[len("q=0."):], "0") == "" {
-				return false
-			}
-			return true
-		}
-	}
-	return false
-}
 
 // etagMatches reports whether an If-None-Match header names etag (weak
 // comparison, as RFC 9110 asks for If-None-Match).

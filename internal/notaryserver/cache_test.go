@@ -19,6 +19,7 @@ import (
 	"github.com/theupdateframework/notary/server/storage"
 	"github.com/theupdateframework/notary/tuf/data"
 
+	"github.com/trustdeck/trustdeck/internal/httpenc"
 	"github.com/trustdeck/trustdeck/internal/testnotary"
 )
 
@@ -105,7 +106,7 @@ func TestMetadataFromMemory(t *testing.T) {
 		// Compressed: the same bytes, another ETag.
 		resp = e.do(http.MethodGet, "/v2/"+gun+"/_trust/tuf/"+name+".json", nil, "Accept-Encoding", "br, gzip;q=0.8")
 		gz := readBody(t, resp)
-		if len(body) < gzipFrom {
+		if len(body) < httpenc.MinGzip {
 			if resp.Header.Get("Content-Encoding") != "" || string(gz) != string(body) {
 				t.Errorf("GET %s (%d bytes) was compressed", name, len(body))
 			}

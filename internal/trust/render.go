@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
+	"github.com/trustdeck/trustdeck/internal/httpenc"
 	"github.com/trustdeck/trustdeck/internal/lru"
 )
 
@@ -41,10 +42,13 @@ type inspectArg struct{ name, tag string }
 type rendering struct {
 	result       InspectResult
 	json, pretty []byte
+	// jsonGz and prettyGz are json and pretty compressed with gzip, once
+	// asked for; empty (not nil) when compressing is not worth it.
+	jsonGz, prettyGz []byte
 }
 
 func (r *rendering) size() int {
-	n := 512 + len(r.json) + len(r.pretty) + len(r.result.Name)
+	n := 512 + len(r.json) + len(r.pretty) + len(r.jsonGz) + len(r.prettyGz) + len(r.result.Name)
 	for _, t := range r.result.SignedTags {
 		n += 96 + len(t.Signers)*16
 	}
@@ -125,6 +129,53 @@ func prettyOf(r InspectResult) []byte {
 	writePretty(&b, r)
 	keepOutput(r, func(k *rendering) { k.pretty = b.Bytes() })
 	return b.Bytes()
+}
+
+// FormatJSONGzip is FormatJSON(results) compressed with gzip, or nil when
+// that is not worth it (httpenc.Gzip); kept as FormatJSON's output is.
+func FormatJSONGzip(results []InspectResult) []byte {
+	var ok []InspectResult
+	for _, r := range results {
+		if r.Err == nil {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) != 1 {
+		return httpenc.Gzip(FormatJSON(results))
+	}
+	return keptGzip(ok[0], func(k *rendering) *[]byte { return &k.jsonGz }, jsonOf)
+}
+
+// FormatPrettyGzip is FormatPretty(results) compressed with gzip, or nil
+// when that is not worth it; kept as FormatPretty's output is.
+func FormatPrettyGzip(results []InspectResult) []byte {
+	if len(results) != 1 || results[0].Err != nil {
+		return httpenc.Gzip(FormatPretty(results))
+	}
+	return keptGzip(results[0], func(k *rendering) *[]byte { return &k.prettyGz }, prettyOf)
+}
+
+// keptGzip is the compressed output of r (field picks which one, of picks
+// the output to compress), compressed once and kept.
+func keptGzip(r InspectResult, field func(*rendering) *[]byte, of func(InspectResult) []byte) []byte {
+	if k := r.origin.kept(); k != nil {
+		if gz := *field(k); gz != nil {
+			return nonEmpty(gz)
+		}
+	}
+	gz := httpenc.Gzip(of(r))
+	if gz == nil {
+		gz = []byte{}
+	}
+	keepOutput(r, func(k *rendering) { *field(k) = gz })
+	return nonEmpty(gz)
+}
+
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // keepOutput keeps an output of r: set fills it into r's rendering.

@@ -2,8 +2,10 @@ package trust
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"testing"
 )
 
@@ -118,5 +120,41 @@ func TestRenderCacheBounded(t *testing.T) {
 	}
 	if c := renders.Cost(); c > RenderCacheBytes || renders.Len() >= 40 {
 		t.Errorf("%d GUNs kept in %d bytes, budget %d", renders.Len(), c, RenderCacheBytes)
+	}
+}
+
+// TestGzipOutputs: the compressed outputs are the outputs, compressed once
+// for a kept inspection.
+func TestGzipOutputs(t *testing.T) {
+	repo := bigRepo()
+	repo.GUN = "reg.test/gzip/app"
+	repo.id = repoIDs.Add(1)
+	res := []InspectResult{repo.Inspect(repo.GUN, "")}
+	for _, f := range []struct {
+		name  string
+		plain func([]InspectResult) []byte
+		gz    func([]InspectResult) []byte
+	}{{"json", FormatJSON, FormatJSONGzip}, {"pretty", FormatPretty, FormatPrettyGzip}} {
+		z := f.gz(res)
+		zr, err := gzip.NewReader(bytes.NewReader(z))
+		if err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		back, _ := io.ReadAll(zr)
+		if !bytes.Equal(back, f.plain(res)) || len(z) >= len(back) {
+			t.Errorf("%s: %d compressed bytes of %d, equal: %v", f.name, len(z), len(back), bytes.Equal(back, f.plain(res)))
+		}
+		if again := f.gz(res); &again[0] != &z[0] {
+			t.Errorf("%s compressed again", f.name)
+		}
+		// Several results: compressed as a whole.
+		two := append(res, res...)
+		zr, _ = gzip.NewReader(bytes.NewReader(f.gz(two)))
+		if back, _ := io.ReadAll(zr); !bytes.Equal(back, f.plain(two)) {
+			t.Errorf("%s of two results differs", f.name)
+		}
+	}
+	if FormatJSONGzip([]InspectResult{{Name: "small"}}) != nil {
+		t.Error("a small output was compressed")
 	}
 }
