@@ -17,6 +17,8 @@
 #   make generate  go tool templ generate
 #   make test      deps + checks + go tests (race) + browser tests; what .ci/run runs
 #   make bench     benchmarks only
+#   make bench-peer  trustdeck and Debian's notary-server side by side (wrk, notary CLI, docker trust
+#                  inspect): a table of medians and ratios; BENCH_* variables in the script set durations
 #   make clean     remove build output and test artifacts
 
 SHELL := /bin/bash
@@ -37,7 +39,7 @@ FIND_GO := find . \( -path ./node_modules -o -path ./.git -o -path ./bin -o -pat
 	-o -path ./e2e \) -prune -o -name '*.go' -print
 
 .PHONY: all build run generate test deps deps-chromium deps-notary deps-postgres deps-node check fmt-check vet \
-	templ-check go-test e2e bench clean
+	templ-check go-test e2e bench bench-peer clean
 
 all: build
 
@@ -163,6 +165,9 @@ e2e: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-peer:
+	GO="$(GO)" NOTARY_SERVER="$(NOTARY_SERVER)" scripts/bench-peer.sh
 
 clean:
 	rm -rf bin e2e/artifacts e2e/test-results templ-generate.log
