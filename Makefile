@@ -19,6 +19,8 @@
 #   make bench     benchmarks only
 #   make fuzz      every Go fuzz target, one after another, FUZZTIME each (default 10m;
 #                  e.g. `make fuzz FUZZTIME=30s`), FUZZ_PARALLEL workers (default 1)
+#   make bench-peer  trustdeck and Debian's notary-server side by side (wrk, notary CLI, docker trust
+#                  inspect): a table of medians and ratios; BENCH_* variables in the script set durations
 #   make clean     remove build output and test artifacts
 
 SHELL := /bin/bash
@@ -39,7 +41,7 @@ FIND_GO := find . \( -path ./node_modules -o -path ./.git -o -path ./bin -o -pat
 	-o -path ./e2e \) -prune -o -name '*.go' -print
 
 .PHONY: all build run generate test deps deps-chromium deps-notary deps-postgres deps-node check fmt-check vet \
-	templ-check go-test e2e bench fuzz clean
+	templ-check go-test e2e bench bench-peer fuzz clean
 
 all: build
 
@@ -165,6 +167,9 @@ e2e: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-peer:
+	GO="$(GO)" NOTARY_SERVER="$(NOTARY_SERVER)" scripts/bench-peer.sh
 
 # ---------------------------------------------------------------------------------------------
 # make fuzz: every fuzz target (func FuzzXxx in a _test.go) for FUZZTIME, one after another.

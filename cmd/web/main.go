@@ -14,6 +14,7 @@ import (
 
 	"github.com/trustdeck/trustdeck/internal/app"
 	"github.com/trustdeck/trustdeck/internal/config"
+	"github.com/trustdeck/trustdeck/internal/logbuf"
 )
 
 const usage = `trustdeck — a web dashboard and Notary v1 server for Docker Content Trust
@@ -61,7 +62,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "trustdeck serve:", err)
 		return 2
 	}
-	log := newLogger(cfg, stderr)
+	logOut := logbuf.NewWriter(stderr)
+	defer logOut.Flush()
+	log := newLogger(cfg, logOut)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.New(ctx, cfg, log)
@@ -78,14 +81,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+// newLogger logs to w in batches (a line per request would otherwise be a
+// system call per request); warnings and errors are written at once.
+func newLogger(cfg *config.Config, w *logbuf.Writer) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logbuf.Handler(h, w))
 }

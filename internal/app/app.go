@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -234,8 +235,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if a.Changefeed != nil {
 		srv.Changefeed = a.Changefeed
 	}
-	a.Handler = srv.Routes()
+	a.Handler = srv.Handler()
 	ok = true
+	// What starting took (the first admin's password hash alone is 19 MiB)
+	// is garbage now: hand it back to the system rather than idle with it.
+	debug.FreeOSMemory()
 	return a, nil
 }
 
@@ -328,6 +332,14 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener, ready func(net
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug),
 	}
+	var pprofLn net.Listener
+	if a.Config.PprofAddr != "" {
+		var err error
+		if pprofLn, err = a.listenPprof(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	a.logStart(ln.Addr())
 	if ready != nil {
 		ready(ln.Addr())
@@ -336,6 +348,9 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener, ready func(net
 	var bg sync.WaitGroup
 	for _, run := range a.background {
 		bg.Go(func() { run(bgCtx) })
+	}
+	if pprofLn != nil {
+		bg.Go(func() { a.servePprof(bgCtx, pprofLn) })
 	}
 	defer func() { stopBackground(); bg.Wait() }()
 	errc := make(chan error, 1)

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/lru"
 	"github.com/trustdeck/trustdeck/internal/names"
 	"github.com/trustdeck/trustdeck/internal/store"
 )
@@ -69,11 +71,20 @@ type Service struct {
 	st           *store.Store
 	registryHost string
 	foreign      bool
+
+	// guns caches LookupGUN; Create and Delete invalidate it. gen counts
+	// those changes, so that a lookup that read the store before one of
+	// them does not cache what it read.
+	guns *lru.Cache[string, GUNEntry]
+	gen  atomic.Uint64
 }
+
+// CachedGUNs bounds how many GUNs LookupGUN remembers.
+const CachedGUNs = 16384
 
 // New returns the catalog; registryHost is the host in image names.
 func New(st *store.Store, registryHost string) *Service {
-	return &Service{st: st, registryHost: registryHost}
+	return &Service{st: st, registryHost: registryHost, guns: lru.New[string, GUNEntry](CachedGUNs, nil)}
 }
 
 // ListForeign makes the catalog accept foreign repositories: GUNs that are
@@ -166,11 +177,53 @@ func (s *Service) wrap(r *store.Repository) *Repository {
 	return out
 }
 
+// GUNEntry is what the catalog holds for a GUN.
+type GUNEntry struct {
+	// Namespace and Name are the catalog name of the GUN; ok is false for
+	// a GUN this catalog cannot hold (see SplitGUN).
+	Namespace, Name string
+	OK              bool
+	// Exists reports whether the catalog holds the repository.
+	Exists bool
+}
+
+// LookupGUN tells whether gun is a repository of the catalog. It answers
+// from memory once it looked gun up: every Create and Delete drops what it
+// remembered of the GUN. The embedded Notary server asks it on every
+// request.
+func (s *Service) LookupGUN(ctx context.Context, gun string) (GUNEntry, error) {
+	if e, ok := s.guns.Get(gun); ok {
+		return e, nil
+	}
+	gen := s.gen.Load()
+	var e GUNEntry
+	e.Namespace, e.Name, e.OK = s.SplitGUN(gun)
+	if e.OK {
+		_, err := s.Get(ctx, e.Namespace, e.Name)
+		switch {
+		case err == nil:
+			e.Exists = true
+		case errs.KindOf(err) != errs.NotFound:
+			return GUNEntry{}, err
+		}
+	}
+	s.guns.Update(gun, func(GUNEntry, bool) (GUNEntry, bool) { return e, s.gen.Load() == gen })
+	return e, nil
+}
+
+// changed forgets what LookupGUN remembers of namespace/name. Create and
+// Delete call it after writing, whatever the outcome.
+func (s *Service) changed(namespace, name string) {
+	s.gen.Add(1)
+	s.guns.Remove(s.GUN(namespace, name))
+}
+
 // Create adds namespace/name to the catalog.
 func (s *Service) Create(ctx context.Context, namespace, name, createdBy string) (*Repository, error) {
 	if err := s.validName(namespace, name); err != nil {
 		return nil, err
 	}
+	defer s.changed(namespace, name)
 	r, err := s.st.CreateRepository(ctx, namespace, name, createdBy)
 	if errors.Is(err, store.ErrConflict) {
 		return nil, errs.Conflictf("repository_exists", "The repository %s already exists.", names.Display(namespace, name))
@@ -209,6 +262,7 @@ func (s *Service) Delete(ctx context.Context, namespace, name string) error {
 		return err
 	}
 	gun := s.GUN(namespace, name)
+	defer s.changed(namespace, name)
 	err := s.st.DeleteRepository(ctx, namespace, name, gun)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -28,6 +28,8 @@ type Config struct {
 	LogFormat          string
 	LogLevel           string
 	ShutdownTimeout    time.Duration
+	// PprofAddr, when set, serves net/http/pprof on this loopback address.
+	PprofAddr string
 
 	// External Notary server (see notary.go). NotaryURL "" means the
 	// embedded Notary server (the default); the other Notary* fields are
@@ -81,6 +83,8 @@ func (c *Config) options() []option {
 			help: "log level: debug, info, warn or error"},
 		{flag: "shutdown-timeout", env: "TRUSTDECK_SHUTDOWN_TIMEOUT", def: "15s", dur: &c.ShutdownTimeout,
 			help: "how long to wait for requests to finish on SIGINT/SIGTERM"},
+		{flag: "pprof-addr", env: "TRUSTDECK_PPROF_ADDR", str: &c.PprofAddr,
+			help: "serve Go's profiler (net/http/pprof, plain HTTP, no authentication) on this loopback host:port; off when empty"},
 	}, c.notaryOptions()...)
 }
 
@@ -175,7 +179,25 @@ func (c *Config) complete() error {
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: want a duration of zero or more", c.ShutdownTimeout)
 	}
+	if c.PprofAddr != "" && !isLoopbackAddr(c.PprofAddr) {
+		return fmt.Errorf("--pprof-addr %q: want a loopback host:port (127.0.0.1:6060, [::1]:6060 or localhost:6060): "+
+			"the profiler has no authentication", c.PprofAddr)
+	}
 	return c.completeNotary()
+}
+
+// isLoopbackAddr reports whether addr is host:port with a loopback IP or
+// localhost as host.
+func isLoopbackAddr(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // PublicHostname is the public host without its port.

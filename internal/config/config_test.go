@@ -91,6 +91,12 @@ func TestFlagsAndEnvironment(t *testing.T) {
 			func(c *config.Config) string { return expect(c.TLSCert+" "+c.TLSKey, "c.pem k.pem") }},
 		{"an empty environment variable is unset", nil, map[string]string{"TRUSTDECK_ADDR": ""},
 			func(c *config.Config) string { return expect(c.Addr, ":4443") }},
+		{"profiler on loopback", []string{"--pprof-addr", "127.0.0.1:6060"}, nil,
+			func(c *config.Config) string { return expect(c.PprofAddr, "127.0.0.1:6060") }},
+		{"profiler on IPv6 loopback from the environment", nil, map[string]string{"TRUSTDECK_PPROF_ADDR": "[::1]:6060"},
+			func(c *config.Config) string { return expect(c.PprofAddr, "[::1]:6060") }},
+		{"profiler on localhost", []string{"--pprof-addr", "localhost:6060"}, nil,
+			func(c *config.Config) string { return expect(c.PprofAddr, "localhost:6060") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +143,11 @@ func TestBadValues(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
 		{"admin password is not a flag", []string{"--admin-password", "x"}, nil, "admin-password"},
 		{"stray argument", []string{"extra"}, nil, `"extra"`},
+		{"profiler on every interface", []string{"--pprof-addr", ":6060"}, nil, "--pprof-addr"},
+		{"profiler on a public address", []string{"--pprof-addr", "192.0.2.10:6060"}, nil, "--pprof-addr"},
+		{"profiler on the unspecified address", []string{"--pprof-addr", "0.0.0.0:6060"}, nil, "--pprof-addr"},
+		{"profiler on a host name", nil, map[string]string{"TRUSTDECK_PPROF_ADDR": "trust.example.com:6060"}, "--pprof-addr"},
+		{"profiler without port", []string{"--pprof-addr", "127.0.0.1"}, nil, "--pprof-addr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

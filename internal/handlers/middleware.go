@@ -113,8 +113,7 @@ func isAPI(c echo.Context) bool {
 	return strings.HasPrefix(c.Request().URL.Path, "/api/")
 }
 
-// logRequests writes one structured line per request; only 5xx are errors
-// (but for 503s that shed load on purpose, with a Retry-After).
+// logRequests writes one structured line per request (logRequest).
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -122,25 +121,13 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		status := c.Response().Status
-		method := c.Request().Method
-		if c.Request().Context().Value(servedAsGet{}) != nil {
-			method = http.MethodHead
-		}
-		attrs := []any{"method", method, "path", c.Request().URL.Path, "status", status,
-			"duration", time.Since(start).Round(time.Microsecond), "remote", c.RealIP(),
-			"request_id", c.Response().Header().Get(echo.HeaderXRequestID)}
+		user := ""
 		if u := currentUser(c); u != nil {
-			attrs = append(attrs, "user", u.Username)
+			user = u.Username
 		}
-		switch {
-		case status >= 500 && c.Response().Header().Get("Retry-After") != "":
-			s.Log.Warn("request", attrs...) // load shed on purpose: not a failure
-		case status >= 500:
-			s.Log.Error("request", attrs...)
-		default:
-			s.Log.Info("request", attrs...)
-		}
+		h := c.Response().Header()
+		s.logRequest(c.Request(), c.Response().Status, time.Since(start), h.Get(echo.HeaderXRequestID), user,
+			h.Get("Retry-After") != "")
 		return nil
 	}
 }

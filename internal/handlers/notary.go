@@ -67,13 +67,6 @@ func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string
 	if notaryserver.IsInProcess(r.Context()) {
 		return notaryserver.InProcessActor(r.Context()), true
 	}
-	scope := ""
-	switch {
-	case gun != "":
-		scope = "repository:" + gun + ":" + strings.Join(actions, ",")
-	case len(actions) > 0:
-		scope = catalogScope.Type + ":" + catalogScope.Name + ":*"
-	}
 	var claims *tokens.Claims
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
 		if c, err := s.Tokens.Issuer.Verify(strings.TrimPrefix(h, "Bearer ")); err == nil && s.tokenCurrent(c) {
@@ -84,7 +77,7 @@ func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string
 		if gun != "" && s.Tokens.AllowAnonymousPull && slices.Equal(actions, []string{"pull"}) {
 			return "anonymous", true
 		}
-		challenge(w, s.tokenRealm(), s.Tokens.Issuer.Service(), scope, "")
+		challenge(w, s.tokenRealm(), s.Tokens.Issuer.Service(), notaryScope(gun, actions), "")
 		return "", false
 	}
 	for _, act := range actions {
@@ -95,7 +88,7 @@ func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string
 			ok = claims.Allows(catalogScope.Type, catalogScope.Name, "*")
 		}
 		if !ok {
-			challenge(w, s.tokenRealm(), s.Tokens.Issuer.Service(), scope, "insufficient_scope")
+			challenge(w, s.tokenRealm(), s.Tokens.Issuer.Service(), notaryScope(gun, actions), "insufficient_scope")
 			return "", false
 		}
 	}
@@ -116,6 +109,17 @@ func (s *Server) tokenCurrent(c *tokens.Claims) bool {
 	}
 	from := s.Accounts.TokensValidFrom(c.Subject)
 	return from.IsZero() || c.IssuedAt != nil && !c.IssuedAt.Time.Before(from)
+}
+
+// notaryScope is the scope a request for actions on gun needs ("" = global).
+func notaryScope(gun string, actions []string) string {
+	switch {
+	case gun != "":
+		return "repository:" + gun + ":" + strings.Join(actions, ",")
+	case len(actions) > 0:
+		return catalogScope.Type + ":" + catalogScope.Name + ":*"
+	}
+	return ""
 }
 
 // challenge answers 401 with the registry token challenge, the way
@@ -147,18 +151,18 @@ type notaryHooks struct{ s *Server }
 
 func (h notaryHooks) Admit(ctx context.Context, actor, gun string, write bool) error {
 	s := h.s
-	ns, name, ok := s.Catalog.SplitGUN(gun)
-	if !ok {
+	entry, err := s.Catalog.LookupGUN(ctx, gun)
+	if err != nil {
+		return err
+	}
+	if !entry.OK {
 		return &notaryserver.Refusal{Status: http.StatusNotFound, Code: "NAME_UNKNOWN",
 			Message: fmt.Sprintf("%s is not a repository of this trustdeck: GUNs look like %s/<namespace>/<name>", gun, s.Catalog.RegistryHost())}
 	}
-	_, err := s.Catalog.Get(ctx, ns, name)
-	if err == nil {
+	if entry.Exists {
 		return nil
 	}
-	if errs.KindOf(err) != errs.NotFound {
-		return err
-	}
+	ns, name := entry.Namespace, entry.Name
 	if s.Notary.CreateOnPush && actor != "anonymous" {
 		// A first push reads (root.json, timestamp.key) before it writes: let
 		// an account with write through, and create the entry on the write.

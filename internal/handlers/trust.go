@@ -13,6 +13,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/accounts"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/httpenc"
 	"github.com/trustdeck/trustdeck/internal/trust"
 	"github.com/trustdeck/trustdeck/internal/views"
 )
@@ -234,12 +235,31 @@ func (s *Server) apiInspect(c echo.Context) error {
 		if stderr != "" {
 			return c.JSON(status, apiError{Error: apiErrorBody{Code: "no_signatures", Message: stderr}})
 		}
-		return c.Blob(status, echo.MIMETextPlainCharsetUTF8, trust.FormatPretty(results))
+		return compressedBlob(c, status, echo.MIMETextPlainCharsetUTF8, trust.FormatPretty(results),
+			func() []byte { return trust.FormatPrettyGzip(results) })
 	}
 	if stderr != "" {
 		c.Response().Header().Set("Trustdeck-Inspect-Error", strings.ReplaceAll(stderr, "\n", "; "))
 	}
-	return c.Blob(status, echo.MIMEApplicationJSON, trust.FormatJSON(results))
+	return compressedBlob(c, status, echo.MIMEApplicationJSON, trust.FormatJSON(results),
+		func() []byte { return trust.FormatJSONGzip(results) })
+}
+
+// compressedBlob answers body, or its gzip form (gz, nil when not worth it)
+// to a client that accepts gzip: an inspection of thousands of tags is
+// megabytes of JSON that shrink tenfold.
+func compressedBlob(c echo.Context, status int, contentType string, body []byte, gz func() []byte) error {
+	if len(body) >= httpenc.MinGzip {
+		h := c.Response().Header()
+		h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+		if httpenc.AcceptsGzip(c.Request().Header.Values(echo.HeaderAcceptEncoding)) {
+			if z := gz(); z != nil {
+				h.Set(echo.HeaderContentEncoding, "gzip")
+				return c.Blob(status, contentType, z)
+			}
+		}
+	}
+	return c.Blob(status, contentType, body)
 }
 
 // mayReadRef reports whether ref names a catalog GUN the caller may read.

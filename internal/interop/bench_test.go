@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,9 +28,11 @@ import (
 	"github.com/theupdateframework/notary/trustmanager"
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/signed"
 
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testnotary"
 	"github.com/trustdeck/trustdeck/internal/testserver"
 )
 
@@ -58,6 +61,63 @@ func BenchmarkGetTimestamp(b *testing.B) {
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK {
 			b.Fatalf("GET timestamp.json: %d %v", resp.StatusCode, err)
+		}
+	}
+}
+
+// BenchmarkGetMetadata measures the GETs every docker and notary command
+// sends, over HTTPS with keep-alive, from parallel clients (b.RunParallel;
+// -cpu sets how many): timestamp.json, snapshot.json and targets.json of a
+// small repository, and targets/releases.json holding 5,000 targets; each
+// with a bearer token and anonymously (--allow-anonymous-pull). Compare
+// with Debian's notary-server: scripts/bench-peer.sh.
+func BenchmarkGetMetadata(b *testing.B) {
+	s := testserver.Start(b, "--allow-anonymous-pull")
+	s.MustCreateUser(b, jeff.name, jeff.pass, "prod", "write")
+	s.MustCreateRepo(b, "prod", "nginx")
+	s.MustCreateRepo(b, "prod", "big")
+	small, big := s.Addr+"/prod/nginx", s.Addr+"/prod/big"
+	benchRepository(b, s, small)
+	buildBigRepository(b, s, big, bigTags, 1)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig(), MaxIdleConnsPerHost: 64}}
+	for _, f := range []struct{ name, gun, role string }{
+		{"timestamp", small, "timestamp"}, {"snapshot", small, "snapshot"}, {"targets", small, "targets"},
+		{"delegation-5000", big, "targets/releases"},
+	} {
+		tok, err := fetchToken(hc, s.URL, jeff, "repository:"+f.gun+":pull")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, auth := range []struct{ name, header string }{{"token", "Bearer " + tok}, {"anonymous", ""}} {
+			b.Run(f.name+"/"+auth.name, func(b *testing.B) {
+				url := s.URL + "/v2/" + f.gun + "/_trust/tuf/" + f.role + ".json"
+				var size int64
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						req, err := http.NewRequest(http.MethodGet, url, nil)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if auth.header != "" {
+							req.Header.Set("Authorization", auth.header)
+						}
+						resp, err := hc.Do(req)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						n, err := io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if err != nil || resp.StatusCode != http.StatusOK {
+							b.Errorf("GET %s: %d %v", url, resp.StatusCode, err)
+							return
+						}
+						size = n
+					}
+				})
+				b.ReportMetric(float64(size), "body-bytes")
+			})
 		}
 	}
 }
@@ -96,35 +156,54 @@ func benchServer(b *testing.B) (*testserver.Server, string) {
 // benchRepository initialises gun with notary's client library as jeff:
 // keys in memory, an in-memory cache and changelist, a server-managed
 // snapshot.
-func benchRepository(b *testing.B, s *testserver.Server, gun string) client.Repository {
-	b.Helper()
+func benchRepository(tb testing.TB, s *testserver.Server, gun string) client.Repository {
+	tb.Helper()
+	repo, _ := initialisedRepo(tb, s, gun, jeff)
+	if err := repo.Publish(); err != nil {
+		tb.Fatal(err)
+	}
+	return repo
+}
+
+// initialisedRepo is clientRepo with a new root key, initialised with a
+// server-managed snapshot, not yet published.
+func initialisedRepo(tb testing.TB, s *testserver.Server, gun string, who account) (client.Repository, signed.CryptoService) {
+	tb.Helper()
+	repo, cs := clientRepo(tb, s, gun, who, nil)
+	rootKey, err := cs.Create(data.CanonicalRootRole, data.GUN(gun), data.ECDSAKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := repo.Initialize([]string{rootKey.ID()}, data.CanonicalSnapshotRole); err != nil {
+		tb.Fatal(err)
+	}
+	return repo, cs
+}
+
+// clientRepo is notary's client library working on gun as who (a token for
+// pull and push, fetched with who's credentials), with the keys of cs (nil:
+// a new key store in memory), an in-memory cache and changelist.
+func clientRepo(tb testing.TB, s *testserver.Server, gun string, who account, cs signed.CryptoService) (client.Repository, signed.CryptoService) {
+	tb.Helper()
 	rt := &tokenTransport{
 		base:   &http.Transport{TLSClientConfig: s.TLSConfig()},
 		server: s.URL,
-		who:    jeff,
+		who:    who,
 		scope:  "repository:" + gun + ":pull,push",
 	}
 	remote, err := storage.NewNotaryServerStore(s.URL, data.GUN(gun), rt)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	cs := cryptoservice.NewCryptoService(trustmanager.NewKeyMemoryStore(passphrase.ConstantRetriever(trustPassphrase)))
+	if cs == nil {
+		cs = cryptoservice.NewCryptoService(trustmanager.NewKeyMemoryStore(passphrase.ConstantRetriever(trustPassphrase)))
+	}
 	repo, err := client.NewRepository(data.GUN(gun), s.URL, remote, storage.NewMemoryStore(nil),
 		trustpinning.TrustPinConfig{}, cs, changelist.NewMemChangelist())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	rootKey, err := cs.Create(data.CanonicalRootRole, data.GUN(gun), data.ECDSAKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := repo.Initialize([]string{rootKey.ID()}, data.CanonicalSnapshotRole); err != nil {
-		b.Fatal(err)
-	}
-	if err := repo.Publish(); err != nil {
-		b.Fatal(err)
-	}
-	return repo
+	return repo, cs
 }
 
 // tokenTransport authenticates every request with a registry token for one
@@ -373,29 +452,7 @@ func (c *machine) quietDocker(b *testing.B, args ...string) []byte {
 // i+7 mod N); the first 100 tags are also in targets.
 func buildBigRepository(b *testing.B, s *testserver.Server, gun string, tags, signers int) {
 	b.Helper()
-	rt := &tokenTransport{
-		base:   &http.Transport{TLSClientConfig: s.TLSConfig()},
-		server: s.URL,
-		who:    jeff,
-		scope:  "repository:" + gun + ":pull,push",
-	}
-	remote, err := storage.NewNotaryServerStore(s.URL, data.GUN(gun), rt)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cs := cryptoservice.NewCryptoService(trustmanager.NewKeyMemoryStore(passphrase.ConstantRetriever(trustPassphrase)))
-	repo, err := client.NewRepository(data.GUN(gun), s.URL, remote, storage.NewMemoryStore(nil),
-		trustpinning.TrustPinConfig{}, cs, changelist.NewMemChangelist())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rootKey, err := cs.Create(data.CanonicalRootRole, data.GUN(gun), data.ECDSAKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := repo.Initialize([]string{rootKey.ID()}, data.CanonicalSnapshotRole); err != nil {
-		b.Fatal(err)
-	}
+	repo, cs := initialisedRepo(b, s, gun, jeff)
 	signer := func(i int) data.RoleName { return data.RoleName(fmt.Sprintf("targets/signer%02d", i%signers)) }
 	var keys []data.PublicKey
 	for i := range signers {
@@ -562,4 +619,83 @@ func BenchmarkRepositoryList(b *testing.B) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig()}}
 	b.Run("api", api(func(r *http.Request) { r.SetBasicAuth(admin.name, admin.pass) }, hc))
 	b.Run("api-session", api(func(*http.Request) {}, adminBr.C))
+}
+
+// cacheRepos is the number of repositories of BenchmarkCaches.
+const cacheRepos = 10_000
+
+// BenchmarkCaches reads every metadata file (root, targets, snapshot,
+// timestamp) of 10,000 repositories anonymously, so that every cache of the
+// Notary API's read path (metadata, admission) is filled past its bound,
+// and reports the Go heap in use after a collection, before and after
+// (MiB), and the process's resident memory at the end. The repositories
+// hold copies of one fixture's files, written into the store directly.
+func BenchmarkCaches(b *testing.B) {
+	s := testserver.Start(b, "--allow-anonymous-pull")
+	ctx := context.Background()
+	st := s.App.Store
+	built, err := testnotary.Fixture{GUN: s.Addr + "/team/app", Delegations: []string{"targets/releases"},
+		Targets: map[string]map[string]string{"targets/releases": {"v1": "one", "v2": "two"}}}.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	guns := make([]string, cacheRepos)
+	start := time.Now()
+	for i := range guns {
+		name := fmt.Sprintf("app%05d", i)
+		if _, err := st.CreateRepository(ctx, "team", name, "admin"); err != nil {
+			b.Fatal(err)
+		}
+		guns[i] = s.Addr + "/team/" + name
+		if err := st.TUF().UpdateMany(data.GUN(guns[i]), built.Updates()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("stored %d repositories in %s", cacheRepos, time.Since(start).Round(time.Millisecond))
+	heap := func() float64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return float64(m.HeapInuse) / (1 << 20)
+	}
+	before := heap()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig(), MaxIdleConnsPerHost: 8}}
+	for b.Loop() {
+		var wg sync.WaitGroup
+		next := make(chan string)
+		for range 8 {
+			wg.Go(func() {
+				for gun := range next {
+					for _, role := range []string{"root", "targets", "snapshot", "timestamp"} {
+						resp, err := hc.Get(s.URL + "/v2/" + gun + "/_trust/tuf/" + role + ".json")
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusOK {
+							b.Errorf("GET %s of %s: %d", role, gun, resp.StatusCode)
+							return
+						}
+					}
+				}
+			})
+		}
+		for _, gun := range guns {
+			next <- gun
+		}
+		close(next)
+		wg.Wait()
+	}
+	b.ReportMetric(before, "heap-MiB-before")
+	b.ReportMetric(heap(), "heap-MiB-after")
+	if status, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(status), "\n") {
+			if rss, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rss), " kB"))
+				b.ReportMetric(float64(kb)/1024, "rss-MiB")
+			}
+		}
+	}
 }

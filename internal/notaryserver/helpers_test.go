@@ -368,7 +368,7 @@ func readError(t *testing.T, resp *http.Response) apiError {
 	return body.Errors[0]
 }
 
-func readBody(t *testing.T, resp *http.Response) []byte {
+func readBody(t testing.TB, resp *http.Response) []byte {
 	t.Helper()
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

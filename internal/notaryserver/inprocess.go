@@ -102,3 +102,13 @@ func (w *recorder) Write(b []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
 	return w.body.Write(b)
 }
+
+// replay writes what w recorded to another response.
+func (w *recorder) replay(to http.ResponseWriter) {
+	h := to.Header()
+	for k, v := range w.header {
+		h[k] = v
+	}
+	to.WriteHeader(w.status)
+	to.Write(w.body.Bytes())
+}

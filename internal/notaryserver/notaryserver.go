@@ -102,6 +102,21 @@ type Config struct {
 	// Locks serialise the writes to one GUN; share them with whatever must
 	// not interleave with those writes. nil: the server's own.
 	Locks *GUNLocks
+	// MetadataCacheBytes bounds the memory that keeps the metadata GETs
+	// were answered with (see metaCache): 0 means
+	// DefaultMetadataCacheBytes, a negative value turns the cache off. With
+	// the cache on, write the Store only through this server.
+	MetadataCacheBytes int
+}
+
+func (cfg Config) cache() *metaCache {
+	switch {
+	case cfg.MetadataCacheBytes < 0:
+		return nil
+	case cfg.MetadataCacheBytes == 0:
+		return newMetaCache(DefaultMetadataCacheBytes)
+	}
+	return newMetaCache(cfg.MetadataCacheBytes)
 }
 
 // MaxUploadBytes is the default limit of an update's body: notary clients

@@ -1,11 +1,13 @@
 package notaryserver
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/theupdateframework/notary"
@@ -34,7 +36,9 @@ type server struct {
 	log       *slog.Logger
 	maxUpload int64
 
-	locks *GUNLocks // serialises the writes to one GUN
+	locks *GUNLocks  // serialises the writes to one GUN
+	cache *metaCache // nil: off
+	now   func() time.Time
 }
 
 func newServer(cfg Config) *server {
@@ -47,6 +51,8 @@ func newServer(cfg Config) *server {
 		log:       cfg.Logger,
 		maxUpload: cfg.MaxUploadBytes,
 		locks:     cfg.Locks,
+		cache:     cfg.cache(),
+		now:       time.Now,
 	}
 }
 
@@ -68,13 +74,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	// notary's handlers find their collaborators in the context and the
-	// route variables through mux.Vars.
-	ctx := context.WithValue(r.Context(), notary.CtxKeyMetaStore, s.store)
-	ctx = context.WithValue(ctx, notary.CtxKeyCryptoSvc, s.crypto)
-	ctx = context.WithValue(ctx, notary.CtxKeyKeyAlgo, s.algorithm)
-	r = mux.SetURLVars(r.WithContext(ctx), rt.vars())
+	if rt.endpoint == getMetadata {
+		s.getMetadata(w, r, rt)
+		return
+	}
 
+	r = s.withNotaryContext(r, rt)
 	switch rt.endpoint {
 	case ping:
 		w.Header().Set("Content-Type", "application/json")
@@ -82,15 +87,6 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case globalChangefeed, changefeed:
 		w.Header().Set("Content-Type", "application/json")
 		s.run(w, r, handlers.Changefeed)
-	case getMetadata:
-		cache := currentCache
-		if rt.checksum != "" || rt.version != "" {
-			cache = consistentCache
-		}
-		w.Header().Set("Content-Type", "application/json")
-		utils.WrapWithCacheHandler(cache, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.run(w, r, handlers.GetHandler)
-		})).ServeHTTP(w, r)
 	case getKey:
 		w.Header().Set("Content-Type", "application/json")
 		s.run(w, r, handlers.GetKeyHandler)
@@ -104,6 +100,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Deleting nothing succeeds (notary's semantics) but is no event.
 		_, _, current := s.store.GetCurrent(data.GUN(rt.gun), data.CanonicalRootRole)
 		ok := s.run(w, r, handlers.DeleteHandler)
+		s.cache.invalidate(rt.gun)
 		unlock()
 		if ok && current == nil {
 			s.hooks.Deleted(r.Context(), actor, rt.gun)
@@ -116,6 +113,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		written, err := s.update(w, r, rt.gun)
+		s.cache.invalidate(rt.gun)
 		unlock()
 		if err != nil {
 			s.writeError(w, r, err)
@@ -125,6 +123,54 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.writeError(w, r, errors.ErrMetadataNotFound.WithDetail(nil))
 	}
+}
+
+// withNotaryContext gives r what notary's handlers look for: their
+// collaborators in the context, the route variables through mux.Vars.
+func (s *server) withNotaryContext(r *http.Request, rt route) *http.Request {
+	ctx := context.WithValue(r.Context(), notary.CtxKeyMetaStore, s.store)
+	ctx = context.WithValue(ctx, notary.CtxKeyCryptoSvc, s.crypto)
+	ctx = context.WithValue(ctx, notary.CtxKeyKeyAlgo, s.algorithm)
+	return mux.SetURLVars(r.WithContext(ctx), rt.vars())
+}
+
+// getMetadata answers GET of a metadata file: from the cache when it holds
+// the file, else with notary's handler (which re-signs a stale timestamp or
+// snapshot), whose successful answer is cached.
+func (s *server) getMetadata(w http.ResponseWriter, r *http.Request, rt route) {
+	name := rt.metadataName()
+	if f := s.cache.get(rt.gun, name, s.now()); f != nil {
+		f.serve(w, r)
+		return
+	}
+	token := s.cache.fillToken(rt.gun)
+	cache := currentCache
+	if rt.checksum != "" || rt.version != "" {
+		cache = consistentCache
+	}
+	rec := &recorder{header: http.Header{}, status: http.StatusOK}
+	rec.header.Set("Content-Type", "application/json")
+	r = s.withNotaryContext(r, rt)
+	utils.WrapWithCacheHandler(cache, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.run(w, r, handlers.GetHandler)
+	})).ServeHTTP(rec, r)
+
+	if rec.status != http.StatusOK || s.cache == nil {
+		rec.replay(w)
+		return
+	}
+	f := newCachedFile(bytes.Clone(rec.body.Bytes()), rec.header)
+	if rt.checksum == "" && rt.version == "" &&
+		(rt.role == data.CanonicalTimestampRole.String() || rt.role == data.CanonicalSnapshotRole.String()) {
+		until, ok := serverSignedUntil(s.store, rt.gun, rt.role, f.body)
+		if !ok {
+			rec.replay(w)
+			return
+		}
+		f.until = until
+	}
+	s.cache.add(rt.gun, name, f, token)
+	f.serve(w, r)
 }
 
 // run calls one of notary's handlers and answers its error, if any. It

@@ -65,8 +65,8 @@ func (s *Store) CreateRepository(ctx context.Context, namespace, name, createdBy
 
 // Repository returns one catalog entry or ErrNotFound.
 func (s *Store) Repository(ctx context.Context, namespace, name string) (*Repository, error) {
-	return scanRepo(s.db.QueryRowContext(ctx,
-		"SELECT "+repoCols+" FROM repositories WHERE namespace = ? AND name = ?", namespace, name))
+	return scanRepo(s.prepared(ctx, "SELECT "+repoCols+" FROM repositories WHERE namespace = ? AND name = ?").
+		QueryRowContext(ctx, namespace, name))
 }
 
 // DeleteRepository removes a catalog entry whose GUN has no trust data in

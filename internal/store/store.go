@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -30,7 +31,18 @@ var (
 // Store wraps the database handle. It is safe for concurrent use.
 type Store struct {
 	db *sql.DB
+	// stmts holds the statements of the hot queries, prepared once (see
+	// prepared).
+	stmts sync.Map // query text → *sql.Stmt
 }
+
+// maxConns bounds the database connections. As many stay open when idle
+// (for up to connMaxIdle): a pool that closes connections under load opens
+// them again, each with its own prepared statements and settings.
+const (
+	maxConns    = 8
+	connMaxIdle = 5 * time.Minute
+)
 
 // Open opens (creating if needed) the SQLite database at path in WAL mode
 // with a busy timeout, and migrates it to the newest schema. It refuses a
@@ -40,15 +52,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := restrictFiles(path); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	// Per-connection settings; WAL, a property of the database file, is set
+	// once below.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db.SetMaxOpenConns(8)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(connMaxIdle)
+	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -91,7 +106,46 @@ func restrictFiles(path string) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
+
+// querier runs a query: a prepared statement, or its text on the database.
+type querier interface {
+	QueryRowContext(ctx context.Context, args ...any) *sql.Row
+}
+
+// prepared returns query as a statement prepared once (on each connection
+// the first time it runs there) instead of on every call. Use it for the
+// queries of hot paths only: every query text kept here stays prepared.
+func (s *Store) prepared(ctx context.Context, query string) querier {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return unprepared{s.db, query} // the query reports the error
+	}
+	if old, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return old.(*sql.Stmt)
+	}
+	return st
+}
+
+// unprepared runs a query text on the database.
+type unprepared struct {
+	db    *sql.DB
+	query string
+}
+
+func (u unprepared) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	return u.db.QueryRowContext(ctx, u.query, args...)
+}
 
 // Ping reports whether the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {

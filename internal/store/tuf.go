@@ -31,15 +31,16 @@ const (
 // and inserts of concurrent publishers are serialised. It is safe for
 // concurrent use.
 type TUFStore struct {
-	db *sql.DB
-	tx func(context.Context, func(*sql.Tx) error) error
+	db       *sql.DB
+	tx       func(context.Context, func(*sql.Tx) error) error
+	prepared func(context.Context, string) querier
 }
 
 var _ storage.MetaStore = (*TUFStore)(nil)
 
 // TUF returns the TUF metadata store backed by this database.
 func (s *Store) TUF() *TUFStore {
-	return &TUFStore{db: s.db, tx: s.tx}
+	return &TUFStore{db: s.db, tx: s.tx, prepared: s.prepared}
 }
 
 // storage.MetaStore carries no context; its methods run under this one.
@@ -149,7 +150,7 @@ func addChange(ctx context.Context, tx *sql.Tx, gun string, version int, sum, ca
 func (t *TUFStore) getOne(query string, args ...any) (*time.Time, []byte, error) {
 	var created string
 	var body []byte
-	err := t.db.QueryRowContext(bg(), query, args...).Scan(&created, &body)
+	err := t.prepared(bg(), query).QueryRowContext(bg(), args...).Scan(&created, &body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, storage.ErrNotFound{}
 	}

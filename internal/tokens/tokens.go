@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/trustdeck/trustdeck/internal/lru"
 )
 
 const (
@@ -106,7 +108,20 @@ type Issuer struct {
 	service string
 	ttl     time.Duration
 	now     func() time.Time // time.Now; replaced in tests
+	// verified remembers tokens that passed Verify until they expire, so
+	// that a client's every request does not cost an ECDSA verification.
+	verified *lru.Cache[string, verifiedToken]
 }
+
+// verifiedToken is a token Verify accepted: its claims, and when the same
+// checks accept it (from nbf and iat, until exp, with Leeway).
+type verifiedToken struct {
+	claims      *Claims
+	from, until time.Time
+}
+
+// VerifiedTokens bounds how many verified tokens an Issuer remembers.
+const VerifiedTokens = 4096
 
 // NewIssuer returns an Issuer that signs with key (which must be a P-256
 // key: ES256), names itself issuer in the "iss" claim and addresses its
@@ -124,7 +139,8 @@ func NewIssuer(key *ecdsa.PrivateKey, issuer, service string, ttl time.Duration)
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &Issuer{key: key, kid: kid, issuer: issuer, service: service, ttl: ttl, now: time.Now}
+	return &Issuer{key: key, kid: kid, issuer: issuer, service: service, ttl: ttl, now: time.Now,
+		verified: lru.New[string, verifiedToken](VerifiedTokens, nil)}
 }
 
 // Service is the audience of the issuer's tokens.
@@ -174,11 +190,34 @@ var ErrInvalid = errors.New("invalid token")
 // Verify checks a token issued by this issuer and returns its claims: the
 // algorithm must be ES256, the signature the issuer's key, "iss" the
 // issuer, "aud" the service, and exp, nbf and iat must hold (with Leeway);
-// exp is required. Errors wrap ErrInvalid.
+// exp is required. Errors wrap ErrInvalid. A token that passed is
+// remembered until it expires (VerifiedTokens at most), and the same claims
+// are returned for it: callers must not modify them.
 func (i *Issuer) Verify(token string) (*Claims, error) {
 	if len(token) > maxTokenLen {
 		return nil, fmt.Errorf("%w: too long", ErrInvalid)
 	}
+	if v, ok := i.verified.Get(token); ok {
+		if now := i.now(); !now.Before(v.from) && now.Before(v.until) {
+			return v.claims, nil
+		}
+	}
+	claims, err := i.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	v := verifiedToken{claims: claims, until: claims.ExpiresAt.Add(Leeway)}
+	for _, t := range []*jwt.NumericDate{claims.NotBefore, claims.IssuedAt} {
+		if t != nil && t.Add(-Leeway).After(v.from) {
+			v.from = t.Add(-Leeway)
+		}
+	}
+	i.verified.Put(token, v)
+	return claims, nil
+}
+
+// verify runs every check of Verify.
+func (i *Issuer) verify(token string) (*Claims, error) {
 	claims := &Claims{}
 	_, err := jwt.ParseWithClaims(token, claims,
 		func(t *jwt.Token) (any, error) {

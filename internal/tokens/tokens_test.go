@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
@@ -479,4 +480,56 @@ func parseChallenge(t *testing.T, h string) map[string]string {
 		rest = strings.TrimPrefix(after[i+1:], ",")
 	}
 	return out
+}
+
+// TestVerifyRemembersValidTokens: a token that passed is not verified again
+// (its claims come back as they were) while it is valid, and refused as
+// soon as it is not; forged and expired tokens are never remembered; at most
+// VerifiedTokens are kept.
+func TestVerifyRemembersValidTokens(t *testing.T) {
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	iss := NewIssuer(newKey(t, elliptic.P256()), testIssuer, testService, 5*time.Minute)
+	clock := fixedClock(iss, start)
+	tok, _, _, err := iss.Issue("alice", []Access{{Type: "repository", Name: "r/a/b", Actions: []string{"pull"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := iss.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := iss.Verify(tok)
+	if err != nil || again != first {
+		t.Fatalf("a valid token was verified anew (%v)", err)
+	}
+	*clock = start.Add(5*time.Minute + Leeway)
+	if _, err := iss.Verify(tok); !errors.Is(err, jwt.ErrTokenExpired) {
+		t.Fatalf("a remembered token once expired: %v, want expired", err)
+	}
+	*clock = start
+
+	other := NewIssuer(newKey(t, elliptic.P256()), testIssuer, testService, 5*time.Minute)
+	fixedClock(other, start)
+	forged, _, _, _ := other.Issue("mallory", nil)
+	for range 2 {
+		if _, err := iss.Verify(forged); err == nil {
+			t.Fatal("a token of another key was accepted")
+		}
+	}
+	if n := iss.verified.Len(); n != 1 {
+		t.Errorf("%d tokens remembered, want 1 (refusals are not)", n)
+	}
+
+	for i := range VerifiedTokens + 10 {
+		tok, _, _, err := iss.Issue(fmt.Sprint("user", i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := iss.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := iss.verified.Len(); n != VerifiedTokens {
+		t.Errorf("%d tokens remembered, bound %d", n, VerifiedTokens)
+	}
 }

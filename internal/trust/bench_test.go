@@ -36,8 +36,24 @@ func bigRepo() *Repo {
 	return repo
 }
 
+// BenchmarkInspectJSON is a cold inspection (a Repo made by hand is never
+// kept): rows computed and JSON printed.
 func BenchmarkInspectJSON(b *testing.B) {
 	repo := bigRepo()
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		n = len(FormatJSON([]InspectResult{repo.Inspect(repo.GUN, "")}))
+	}
+	b.ReportMetric(float64(n), "bytes/op-output")
+}
+
+// BenchmarkInspectJSONKept is a warm inspection: the Repo is one Load
+// built (it has an id), inspected and printed before.
+func BenchmarkInspectJSONKept(b *testing.B) {
+	repo := bigRepo()
+	repo.id = repoIDs.Add(1)
+	FormatJSON([]InspectResult{repo.Inspect(repo.GUN, "")})
 	b.ReportAllocs()
 	var n int
 	for b.Loop() {

@@ -108,6 +108,24 @@ func (e *env) remote() Remote {
 	}
 }
 
+// deleteTrust deletes gun's trust data as a client does (DELETE through
+// the server, which forgets what it cached of the GUN).
+func (e *env) deleteTrust(gun string) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodDelete, e.srv.URL+"/v2/"+gun+"/_trust/tuf/", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("DELETE trust data of %s: %s", gun, resp.Status)
+	}
+}
+
 // admin is a repository owner (holding every key, signers' too) publishing
 // through notary's client, as docker does.
 type admin struct {

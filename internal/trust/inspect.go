@@ -3,7 +3,6 @@ package trust
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -25,6 +24,8 @@ type InspectResult struct {
 	Signers            []InspectSigner
 	AdministrativeKeys []InspectSigner
 	Err                error `json:"-"`
+
+	origin origin // where it was made, for what is kept of it (render.go)
 }
 
 // InspectTag is one row: a tag and digest released in targets or
@@ -61,14 +62,27 @@ func (e *InspectError) Error() string { return e.Message }
 func (e *InspectError) Unwrap() error { return e.Err }
 
 // Inspect builds docker's view of the repository for name, the argument as
-// typed (a GUN or GUN:TAG); tag "" shows every tag.
+// typed (a GUN or GUN:TAG); tag "" shows every tag. The result of a Repo
+// that Load built is kept (see render.go) and shared: do not modify it.
 func (repo *Repo) Inspect(name, tag string) InspectResult {
-	return InspectResult{
+	o := origin{gun: repo.GUN, repo: repo.id, arg: inspectArg{name, tag}}
+	if k := o.kept(); k != nil {
+		return k.result
+	}
+	res := InspectResult{
 		Name:               name,
 		SignedTags:         repo.signedTags(tag),
 		Signers:            repo.inspectSigners(),
 		AdministrativeKeys: repo.adminKeys(),
+		origin:             o,
 	}
+	o.keep(func(old *rendering) *rendering {
+		if old != nil {
+			return old
+		}
+		return &rendering{result: res}
+	})
+	return res
 }
 
 // Inspect answers `docker trust inspect refs...`: it parses each reference,
@@ -212,36 +226,30 @@ func inspectKeys(ids []string) []InspectKey {
 
 // FormatJSON returns exactly what `docker trust inspect ref...` prints on
 // stdout: the successful results as a JSON array indented by four spaces,
-// and a newline ("[]\n" if none succeeded).
+// and a newline ("[]\n" if none succeeded). The bytes may be shared (kept for
+// the next inspection of the same data): do not modify them.
 func FormatJSON(results []InspectResult) []byte {
-	var raw bytes.Buffer
-	n := 0
-	raw.WriteByte('[')
+	var ok []InspectResult
 	for _, r := range results {
-		if r.Err != nil {
-			continue
+		if r.Err == nil {
+			ok = append(ok, r)
 		}
-		if n > 0 {
-			raw.WriteByte(',')
-		}
-		b, err := json.Marshal(r.normalized())
-		if err != nil { // cannot happen: strings and slices only
-			continue
-		}
-		raw.Write(b)
-		n++
 	}
-	raw.WriteByte(']')
-	if n == 0 {
+	switch len(ok) {
+	case 0:
 		return []byte("[]\n")
+	case 1:
+		return jsonOf(ok[0])
 	}
-	var out bytes.Buffer
-	out.Grow(raw.Len() * 2)
-	if err := json.Indent(&out, raw.Bytes(), "", "    "); err != nil {
-		return []byte("[]\n")
+	out := []byte("[\n")
+	for i, r := range ok {
+		if i > 0 {
+			out = append(out, ",\n"...)
+		}
+		one := jsonOf(r)
+		out = append(out, one[len("[\n"):len(one)-len("\n]\n")]...)
 	}
-	out.WriteByte('\n')
-	return out.Bytes()
+	return append(out, "\n]\n"...)
 }
 
 // normalized replaces nil lists by empty ones: docker never prints null.
@@ -268,14 +276,18 @@ func (r InspectResult) normalized() InspectResult {
 
 // FormatPretty returns exactly what `docker trust inspect --pretty ref...`
 // prints on stdout: each result, separated by a blank line pair, stopping at
-// the first failed result (docker stops there).
+// the first failed result (docker stops there). The bytes may be shared: do
+// not modify them.
 func FormatPretty(results []InspectResult) []byte {
+	if len(results) == 1 && results[0].Err == nil {
+		return prettyOf(results[0])
+	}
 	var b bytes.Buffer
 	for i, r := range results {
 		if r.Err != nil {
 			break
 		}
-		writePretty(&b, r)
+		b.Write(prettyOf(r))
 		if i < len(results)-1 {
 			b.WriteString("\n\n")
 		}

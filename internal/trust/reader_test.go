@@ -216,9 +216,7 @@ func TestLoadNeverServesStaleData(t *testing.T) {
 	}
 
 	// The trust data is deleted: the cached copy must not be shown.
-	if err := e.store.Delete(data.GUN(gun)); err != nil {
-		t.Fatal(err)
-	}
+	e.deleteTrust(gun)
 	if _, err := r.Load(ctx, gun); !errors.Is(err, ErrNoTrustData) {
 		t.Fatalf("load after delete: %v, want ErrNoTrustData", err)
 	}
@@ -245,9 +243,7 @@ func TestLoadRootReplaced(t *testing.T) {
 	}
 	// Deleted and created anew between two loads: the new root does not
 	// chain to the one the reader trusts.
-	if err := e.store.Delete(data.GUN(gun)); err != nil {
-		t.Fatal(err)
-	}
+	e.deleteTrust(gun)
 	e.admin(gun).init().sign("v2", "r-2", "targets").publish()
 	repo, err := r.Load(ctx, gun)
 	if err != nil {

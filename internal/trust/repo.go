@@ -65,6 +65,10 @@ type Repo struct {
 	// old root refuse the new one until their cache is cleared.
 	RootReplaced bool
 
+	// id tells the Repos Load built apart (0: made otherwise); copies keep
+	// it. What is kept of inspections is per id (render.go).
+	id uint64
+
 	// rolePaths holds the effective (parent-restricted) paths of every
 	// visited targets role; a role is consulted for a tag only if one of its
 	// paths is a prefix of the tag, as notary's walk does.
@@ -184,7 +188,7 @@ func buildRepo(gun string, tr *tuf.Repo, cache store.MetadataStore, now time.Tim
 		return nil, fmt.Errorf("incomplete trust data for %s", gun)
 	}
 	ro := client.NewReadOnly(tr)
-	repo := &Repo{GUN: gun, LoadedAt: now, rolePaths: map[string][]string{}}
+	repo := &Repo{GUN: gun, LoadedAt: now, rolePaths: map[string][]string{}, id: repoIDs.Add(1)}
 
 	all, err := ro.GetAllTargetMetadataByName("")
 	if err != nil {

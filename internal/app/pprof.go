@@ -1,0 +1,43 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+)
+
+// listenPprof opens --pprof-addr, which config accepts on loopback only; a
+// name that resolved to anything else is refused here.
+func (a *App) listenPprof() (net.Listener, error) {
+	ln, err := net.Listen("tcp", a.Config.PprofAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-addr: %w", err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("--pprof-addr %s listens on %s, which is not a loopback address", a.Config.PprofAddr, ln.Addr())
+	}
+	return ln, nil
+}
+
+// servePprof serves Go's profiler on ln (plain HTTP, no authentication:
+// loopback only) until ctx ends.
+func (a *App) servePprof(ctx context.Context, ln net.Listener) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	a.Log.Warn("profiler on: net/http/pprof without authentication (--pprof-addr)",
+		"url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	go func() {
+		<-ctx.Done()
+		hs.Close()
+	}()
+	hs.Serve(ln)
+}
