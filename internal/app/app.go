@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -70,6 +71,10 @@ type App struct {
 	Changefeed *discovery.Poller
 	// background work that runs while the server serves.
 	background []func(context.Context)
+	// cert is the server certificate served now; certFile and keyFile
+	// are where it is read again (see tlsreload.go).
+	cert              atomic.Pointer[tls.Certificate]
+	certFile, keyFile string
 }
 
 // Option changes how New wires trustdeck (tests).
@@ -264,7 +269,12 @@ func (a *App) setupTLS() error {
 	if err != nil {
 		return err
 	}
+	a.certFile, a.keyFile = certFile, keyFile
+	a.cert.Store(&cert)
 	a.TLS = tlsutil.ServerConfig(cert)
+	a.TLS.Certificates = nil
+	a.TLS.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return a.cert.Load(), nil }
+	a.background = append(a.background, a.renewTLSEvery(tlsReloadInterval))
 	return nil
 }
 
