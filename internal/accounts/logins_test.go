@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/lru"
 	"github.com/trustdeck/trustdeck/internal/store"
 )
 
@@ -303,7 +304,7 @@ func TestVerifiedPasswordsAreRemembered(t *testing.T) {
 func TestVerifiedCacheExpiresAndIsBounded(t *testing.T) {
 	v := newVerifiedCache()
 	clk := &clock{t: time.Now()}
-	v.now, v.max = clk.now, 3
+	v.now, v.entries = clk.now, lru.New[[32]byte, verifiedEntry](3, nil)
 	k := v.sum("alice", "pw", "hash")
 	v.add(k, 1)
 	if !v.has(k, 1) || v.has(k, 2) {
@@ -316,8 +317,8 @@ func TestVerifiedCacheExpiresAndIsBounded(t *testing.T) {
 	for i := range 10 {
 		v.add(v.sum("u", fmt.Sprint(i), "h"), int64(i))
 	}
-	if len(v.entries) > 3 {
-		t.Errorf("%d entries, want at most 3", len(v.entries))
+	if v.entries.Len() > 3 {
+		t.Errorf("%d entries, want at most 3", v.entries.Len())
 	}
 }
 

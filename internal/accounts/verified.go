@@ -6,8 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"io"
-	"sync"
 	"time"
+
+	"github.com/trustdeck/trustdeck/internal/lru"
 )
 
 // verifiedCache remembers successful password checks for a short time, so
@@ -21,13 +22,10 @@ import (
 // (here or by another process on the same database) misses at once, since
 // the stored hash changed. Password changes also drop the user's entries.
 type verifiedCache struct {
-	key [32]byte
-	ttl time.Duration
-	max int
-	now func() time.Time
-
-	mu      sync.Mutex
-	entries map[[32]byte]verifiedEntry
+	key     [32]byte
+	ttl     time.Duration
+	now     func() time.Time
+	entries *lru.Cache[[32]byte, verifiedEntry]
 }
 
 type verifiedEntry struct {
@@ -39,8 +37,11 @@ type verifiedEntry struct {
 // its holder act that long without the password being checked again.
 const verifiedTTL = 5 * time.Minute
 
+// verifiedMax bounds the entries; the least recently used go first.
+const verifiedMax = 4096
+
 func newVerifiedCache() *verifiedCache {
-	v := &verifiedCache{ttl: verifiedTTL, max: 4096, now: time.Now, entries: map[[32]byte]verifiedEntry{}}
+	v := &verifiedCache{ttl: verifiedTTL, now: time.Now, entries: lru.New[[32]byte, verifiedEntry](verifiedMax, nil)}
 	if _, err := rand.Read(v.key[:]); err != nil {
 		panic("accounts: no randomness for the verified-password cache: " + err.Error())
 	}
@@ -62,45 +63,20 @@ func (v *verifiedCache) sum(username, password, storedHash string) [32]byte {
 
 // has reports whether k was verified for userID and has not expired.
 func (v *verifiedCache) has(k [32]byte, userID int64) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	e, ok := v.entries[k]
+	e, ok := v.entries.Get(k)
 	if ok && !v.now().Before(e.expires) {
-		delete(v.entries, k)
-		ok = false
+		v.entries.Remove(k)
+		return false
 	}
 	return ok && e.userID == userID
 }
 
-// add remembers a successful check; when full it first drops expired
-// entries, then arbitrary ones.
+// add remembers a successful check.
 func (v *verifiedCache) add(k [32]byte, userID int64) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	now := v.now()
-	if len(v.entries) >= v.max {
-		for ek, e := range v.entries {
-			if !now.Before(e.expires) {
-				delete(v.entries, ek)
-			}
-		}
-		for ek := range v.entries {
-			if len(v.entries) < v.max {
-				break
-			}
-			delete(v.entries, ek)
-		}
-	}
-	v.entries[k] = verifiedEntry{userID: userID, expires: now.Add(v.ttl)}
+	v.entries.Put(k, verifiedEntry{userID: userID, expires: v.now().Add(v.ttl)})
 }
 
 // forgetUser drops every entry of userID.
 func (v *verifiedCache) forgetUser(userID int64) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for k, e := range v.entries {
-		if e.userID == userID {
-			delete(v.entries, k)
-		}
-	}
+	v.entries.RemoveIf(func(_ [32]byte, e verifiedEntry) bool { return e.userID == userID })
 }

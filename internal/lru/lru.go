@@ -96,6 +96,19 @@ func (c *Cache[K, V]) Remove(k K) {
 	}
 }
 
+// RemoveIf drops every value for which drop returns true.
+func (c *Cache[K, V]) RemoveIf(drop func(K, V) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for el := c.order.Front(); el != nil; {
+		next := el.Next()
+		if it := el.Value.(*item[K, V]); drop(it.key, it.value) {
+			c.removeElement(el)
+		}
+		el = next
+	}
+}
+
 // Clear drops everything.
 func (c *Cache[K, V]) Clear() {
 	c.mu.Lock()

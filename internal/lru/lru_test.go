@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -99,5 +100,21 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if c.Len() > 50 || c.Cost() != c.Len() {
 		t.Fatalf("len %d, cost %d over a budget of 50", c.Len(), c.Cost())
+	}
+}
+
+func TestRemoveIf(t *testing.T) {
+	c := New[int, string](10, nil)
+	for i := range 6 {
+		c.Put(i, fmt.Sprint(i%2))
+	}
+	c.RemoveIf(func(_ int, v string) bool { return v == "1" })
+	if c.Len() != 3 || c.Cost() != 3 {
+		t.Fatalf("len %d cost %d, want 3 and 3", c.Len(), c.Cost())
+	}
+	for i := range 6 {
+		if _, ok := c.Get(i); ok != (i%2 == 0) {
+			t.Errorf("key %d present %v", i, ok)
+		}
 	}
 }
