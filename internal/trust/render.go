@@ -199,38 +199,26 @@ func appendResultJSON(b []byte, r InspectResult) []byte {
 	b = appendJSONString(b, r.Name)
 	b = append(b, ",\n"...)
 	b = appendKey(b, 2, "SignedTags")
-	if len(r.SignedTags) == 0 {
-		b = append(b, "[]"...)
-	} else {
-		b = append(b, "[\n"...)
-		for i, t := range r.SignedTags {
-			if i > 0 {
-				b = append(b, ",\n"...)
-			}
-			b = appendIndent(b, 3)
-			b = append(b, "{\n"...)
-			b = appendKey(b, 4, "SignedTag")
-			b = appendJSONString(b, t.SignedTag)
-			b = append(b, ",\n"...)
-			b = appendKey(b, 4, "Digest")
-			b = appendJSONString(b, t.Digest)
-			b = append(b, ",\n"...)
-			b = appendKey(b, 4, "Signers")
-			b = appendStrings(b, 4, t.Signers)
-			b = append(b, '\n')
-			b = appendIndent(b, 3)
-			b = append(b, '}')
-		}
+	b = appendArray(b, 2, r.SignedTags, func(b []byte, depth int, t InspectTag) []byte {
+		b = append(b, "{\n"...)
+		b = appendKey(b, depth+1, "SignedTag")
+		b = appendJSONString(b, t.SignedTag)
+		b = append(b, ",\n"...)
+		b = appendKey(b, depth+1, "Digest")
+		b = appendJSONString(b, t.Digest)
+		b = append(b, ",\n"...)
+		b = appendKey(b, depth+1, "Signers")
+		b = appendArray(b, depth+1, t.Signers, func(b []byte, _ int, s string) []byte { return appendJSONString(b, s) })
 		b = append(b, '\n')
-		b = appendIndent(b, 2)
-		b = append(b, ']')
-	}
+		b = appendIndent(b, depth)
+		return append(b, '}')
+	})
 	b = append(b, ",\n"...)
 	b = appendKey(b, 2, "Signers")
-	b = appendSigners(b, 2, r.Signers)
+	b = appendArray(b, 2, r.Signers, appendSigner)
 	b = append(b, ",\n"...)
 	b = appendKey(b, 2, "AdministrativeKeys")
-	b = appendSigners(b, 2, r.AdministrativeKeys)
+	b = appendArray(b, 2, r.AdministrativeKeys, appendSigner)
 	return append(b, "\n    }"...)
 }
 
@@ -250,78 +238,58 @@ func appendKey(b []byte, depth int, key string) []byte {
 	return append(b, ": "...)
 }
 
-// appendStrings writes an array of strings whose key is at depth.
-func appendStrings(b []byte, depth int, ss []string) []byte {
-	if len(ss) == 0 {
+// appendArray writes items as an indented JSON array whose key is at depth
+// (`[]` when empty, as encoding/json writes an empty slice); elem writes one
+// item at depth+1, after its indentation.
+func appendArray[T any](b []byte, depth int, items []T, elem func(b []byte, depth int, item T) []byte) []byte {
+	if len(items) == 0 {
 		return append(b, "[]"...)
 	}
 	b = append(b, "[\n"...)
-	for i, s := range ss {
+	for i, it := range items {
 		if i > 0 {
 			b = append(b, ",\n"...)
 		}
 		b = appendIndent(b, depth+1)
-		b = appendJSONString(b, s)
+		b = elem(b, depth+1, it)
 	}
 	b = append(b, '\n')
 	b = appendIndent(b, depth)
 	return append(b, ']')
 }
 
-// appendSigners writes an array of InspectSigner whose key is at depth;
-// Name, Keys and ID are left out when empty, as their omitempty says.
-func appendSigners(b []byte, depth int, signers []InspectSigner) []byte {
-	if len(signers) == 0 {
-		return append(b, "[]"...)
+// appendSigner writes an InspectSigner at depth; Name, Keys and ID are left
+// out when empty, as their omitempty says.
+func appendSigner(b []byte, depth int, s InspectSigner) []byte {
+	if s.Name == "" && len(s.Keys) == 0 {
+		return append(b, "{}"...)
 	}
-	b = append(b, "[\n"...)
-	for i, s := range signers {
-		if i > 0 {
-			b = append(b, ",\n"...)
-		}
-		b = appendIndent(b, depth+1)
-		if s.Name == "" && len(s.Keys) == 0 {
-			b = append(b, "{}"...)
-			continue
-		}
-		b = append(b, "{\n"...)
-		if s.Name != "" {
-			b = appendKey(b, depth+2, "Name")
-			b = appendJSONString(b, s.Name)
-			if len(s.Keys) > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '\n')
-		}
+	b = append(b, "{\n"...)
+	if s.Name != "" {
+		b = appendKey(b, depth+1, "Name")
+		b = appendJSONString(b, s.Name)
 		if len(s.Keys) > 0 {
-			b = appendKey(b, depth+2, "Keys")
-			b = append(b, "[\n"...)
-			for j, k := range s.Keys {
-				if j > 0 {
-					b = append(b, ",\n"...)
-				}
-				b = appendIndent(b, depth+3)
-				if k.ID == "" {
-					b = append(b, "{}"...)
-					continue
-				}
-				b = append(b, "{\n"...)
-				b = appendKey(b, depth+4, "ID")
-				b = appendJSONString(b, k.ID)
-				b = append(b, '\n')
-				b = appendIndent(b, depth+3)
-				b = append(b, '}')
-			}
-			b = append(b, '\n')
-			b = appendIndent(b, depth+2)
-			b = append(b, "]\n"...)
+			b = append(b, ',')
 		}
-		b = appendIndent(b, depth+1)
-		b = append(b, '}')
+		b = append(b, '\n')
 	}
-	b = append(b, '\n')
+	if len(s.Keys) > 0 {
+		b = appendKey(b, depth+1, "Keys")
+		b = appendArray(b, depth+1, s.Keys, func(b []byte, depth int, k InspectKey) []byte {
+			if k.ID == "" {
+				return append(b, "{}"...)
+			}
+			b = append(b, "{\n"...)
+			b = appendKey(b, depth+1, "ID")
+			b = appendJSONString(b, k.ID)
+			b = append(b, '\n')
+			b = appendIndent(b, depth)
+			return append(b, '}')
+		})
+		b = append(b, '\n')
+	}
 	b = appendIndent(b, depth)
-	return append(b, ']')
+	return append(b, '}')
 }
 
 // appendJSONString writes s as encoding/json does (HTML characters escaped,
