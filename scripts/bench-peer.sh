@@ -12,6 +12,10 @@
 #   - wrk on GET timestamp.json, snapshot.json, targets.json and the
 #     delegation's targets/releases.json: notary-server (no auth), trustdeck
 #     anonymous (--allow-anonymous-pull) and trustdeck with a bearer token;
+#     and the ceiling: a bare Go HTTPS server (scripts/benchpeer -serve)
+#     answering the very bytes trustdeck answered, with no routing, auth or
+#     logging; on a machine where wrk shares the cores with the server, no Go
+#     server can pass it;
 #   - `notary add` + `notary publish` of one target, wall time, on each;
 #   - the server CPU time per GET (from /proc: other load on the machine does
 #     not count), which is the steadiest figure on a busy machine;
@@ -34,6 +38,7 @@
 #   BENCH_ACCEPT_ENCODING  what wrk sends as Accept-Encoding to both servers (default gzip, as Go's
 #                     HTTP client and so docker and notary send it; empty: none)
 #   BENCH_DIR         work directory, kept afterwards            (default: a temporary one, removed)
+#   BENCH_PPROF_ADDR  trustdeck's --pprof-addr, to profile it while the script runs (default off)
 #   NOTARY_SERVER     notary-server binary                       (default /usr/bin/notary-server)
 #   DOCKER            docker CLI; inspections against it are skipped without it (default /usr/local/bin/docker)
 #   GO                go command                                 (default go)
@@ -123,7 +128,7 @@ NS_PID=$!; PIDS+=("$NS_PID")
 
 TRUSTDECK_ADMIN_PASSWORD=$PASS "$W/bin/trustdeck" serve --addr "$TD" --data "$W/trustdeck-data" \
 	--public-host "$TD" --tls-cert "$W/tls/server.crt" --tls-key "$W/tls/server.key" \
-	--allow-anonymous-pull > "$W/trustdeck.log" 2>&1 &
+	--allow-anonymous-pull ${BENCH_PPROF_ADDR:+--pprof-addr "$BENCH_PPROF_ADDR"} > "$W/trustdeck.log" 2>&1 &
 TD_PID=$!; PIDS+=("$TD_PID")
 
 wait_up() { # url pid log
@@ -172,6 +177,22 @@ token() { # gun [actions]: a token for gun on trustdeck (default: pull)
 say "seeding $BIG with $TARGETS targets in targets/releases on both servers"
 "$W/bin/benchpeer" -server "https://$NS" -ca "$CA" -gun "$BIG" -targets "$TARGETS"
 BENCHPEER_TOKEN=$(token "$BIG" pull,push) "$W/bin/benchpeer" -server "https://$TD" -ca "$CA" -gun "$BIG" -targets "$TARGETS"
+
+# ---- the ceiling: the bytes trustdeck answers (as wrk asks for them), served bare
+BARE_PORT=$(free_port); BARE=127.0.0.1:$BARE_PORT
+bare_files=(); ae=()
+[ -z "$ACCEPT_ENCODING" ] || ae=(-H "Accept-Encoding: $ACCEPT_ENCODING")
+for e in "timestamp|$APP" "snapshot|$APP" "targets|$APP" "targets/releases|$BIG"; do
+	IFS='|' read -r role gun <<<"$e"
+	path="/v2/$gun/_trust/tuf/$role.json"
+	f="$W/bare-$(tr / - <<<"$role").json"
+	curl -fsS --cacert "$CA" "${ae[@]}" -o "$f" "https://$TD$path"
+	bare_files+=("$path=$f")
+done
+"$W/bin/benchpeer" -serve "$BARE" -cert "$W/tls/server.crt" -key "$W/tls/server.key" "${bare_files[@]}" \
+	> "$W/bare.log" 2>&1 &
+BARE_PID=$!; PIDS+=("$BARE_PID")
+for _ in $(seq 1 50); do curl -fsS --cacert "$CA" -o /dev/null "https://$BARE${bare_files[0]%%=*}" 2>/dev/null && break; sleep 0.1; done
 
 # ---- measurements; every sample is a line "metric<TAB>server<TAB>value"
 RESULTS=$W/results.tsv; : > "$RESULTS"
@@ -244,6 +265,7 @@ for round in $(seq 1 "$ROUNDS"); do
 				wrk_run "GET $name" "trustdeck+token" "$TD_PID" "https://$TD$path" "Authorization: Bearer $(token "$gun")"
 			fi
 		done
+		wrk_run "GET $name" bare "$BARE_PID" "https://$BARE$path"
 	done
 	for i in $(seq 1 "$PUBLISHES"); do
 		for who in "${order[@]}"; do
@@ -302,21 +324,25 @@ rows = collections.OrderedDict()
 for line in open(sys.argv[1]):
     metric, server, value = line.rstrip("\n").split("\t")
     rows.setdefault(metric, collections.OrderedDict()).setdefault(server, []).append(float(value))
-servers = ["trustdeck", "trustdeck+token", "notary-server"]
+servers = ["trustdeck", "trustdeck+token", "notary-server", "bare"]
 def fmt(v):
     return "—" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.2f}")
 W = max(len(m) for m in rows) if rows else 20
-print(f"| {'measurement (median)':<{W}} | {'trustdeck':>10} | {'+ token':>10} | {'notary-server':>13} | {'ratio':>6} | {'ratio+tok':>9} |")
-print(f"|{'-'*(W+2)}|{'-'*12}|{'-'*12}|{'-'*15}|{'-'*8}|{'-'*11}|")
+print(f"| {'measurement (median)':<{W}} | {'trustdeck':>10} | {'+ token':>10} | {'notary-server':>13} | {'ratio':>6} | {'ratio+tok':>9} | {'bare Go TLS':>11} | {'td/bare':>7} |")
+print(f"|{'-'*(W+2)}|{'-'*12}|{'-'*12}|{'-'*15}|{'-'*8}|{'-'*11}|{'-'*13}|{'-'*9}|")
 for metric, by in rows.items():
     med = {s: statistics.median(v) for s, v in by.items()}
     ns = med.get("notary-server")
     def ratio(s):
         v = med.get(s)
         return f"{v/ns:.2f}" if v is not None and ns else "—"
-    print(f"| {metric:<{W}} | {fmt(med.get('trustdeck')):>10} | {fmt(med.get('trustdeck+token')):>10} | "
-          f"{fmt(ns):>13} | {ratio('trustdeck'):>6} | {ratio('trustdeck+token'):>9} |")
+    bare, td = med.get("bare"), med.get("trustdeck")
+    of_bare = f"{td/bare:.2f}" if bare and td is not None else "—"
+    print(f"| {metric:<{W}} | {fmt(td):>10} | {fmt(med.get('trustdeck+token')):>10} | "
+          f"{fmt(ns):>13} | {ratio('trustdeck'):>6} | {ratio('trustdeck+token'):>9} | {fmt(bare):>11} | {of_bare:>7} |")
 print("\nratio = trustdeck / notary-server (req/s: higher is better; ms, µs and MiB: lower is better).")
+print("bare  = a bare Go HTTPS server answering the same bytes (scripts/benchpeer -serve): the ceiling on this machine;")
+print("        td/bare = how much of it trustdeck reaches.")
 print("inspect: trustdeck's GET /api/v1/trust/inspect with basic credentials or a session, as curl sees it ('server ms':")
 print("         its request log), against `docker trust inspect` of the same GUN on notary-server (wall time, warm cache).")
 EOF

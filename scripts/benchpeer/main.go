@@ -10,18 +10,29 @@
 //
 // BENCHPEER_TOKEN, when set, is a registry token (scope
 // repository:<gun>:pull,push) sent with every request.
+//
+// With -serve, it is instead the measurement's ceiling: a bare Go HTTPS
+// server (net/http, no routing, no logging) that answers every GET with the
+// files given as path=file pairs, with the headers a metadata response needs
+// (Content-Type, Content-Length, ETag, and Content-Encoding for a gzip file),
+// and 404 otherwise:
+//
+//	benchpeer -serve 127.0.0.1:9443 -cert server.crt -key server.key \
+//	    /v2/x/_trust/tuf/targets.json=targets.json …
 package main
 
 import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/theupdateframework/notary/client"
@@ -40,7 +51,17 @@ func main() {
 	gun := flag.String("gun", "", "GUN to initialise")
 	role := flag.String("role", "targets/releases", "delegation that holds the targets")
 	targets := flag.Int("targets", 5000, "number of targets (tags v0…vN-1)")
+	serveAddr := flag.String("serve", "", "serve path=file pairs on this address instead (the bare ceiling)")
+	certFile := flag.String("cert", "", "with -serve: PEM certificate")
+	keyFile := flag.String("key", "", "with -serve: PEM private key")
 	flag.Parse()
+	if *serveAddr != "" {
+		if err := serve(*serveAddr, *certFile, *keyFile, flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "benchpeer:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := seed(*server, *caFile, *gun, *role, *targets, os.Getenv("BENCHPEER_TOKEN")); err != nil {
 		fmt.Fprintln(os.Stderr, "benchpeer:", err)
 		os.Exit(1)
@@ -117,4 +138,42 @@ func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.base.RoundTrip(r)
+}
+
+// serve is the bare server: the least any Go HTTPS server must do to answer
+// these GETs on this machine.
+func serve(addr, certFile, keyFile string, pairs []string) error {
+	type file struct {
+		body []byte
+		etag string
+	}
+	files := map[string]file{}
+	for _, p := range pairs {
+		path, name, ok := strings.Cut(p, "=")
+		if !ok {
+			return fmt.Errorf("%q: want path=file", p)
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		files[path] = file{b, `"` + hex.EncodeToString(sum[:]) + `"`}
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		hd := w.Header()
+		hd["Content-Type"] = []string{"application/json"}
+		hd["Content-Length"] = []string{strconv.Itoa(len(f.body))}
+		hd["Etag"] = []string{f.etag}
+		if len(f.body) > 2 && f.body[0] == 0x1f && f.body[1] == 0x8b {
+			hd["Content-Encoding"] = []string{"gzip"} // served as trustdeck served it
+		}
+		w.Write(f.body)
+	})
+	return http.ListenAndServeTLS(addr, certFile, keyFile, h)
 }
