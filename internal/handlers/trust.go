@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,6 +77,9 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 		tv.Tags = append(tv.Tags, views.SignedTagRow{Tag: t.SignedTag, Digest: t.Digest, Signers: slices.Sorted(slices.Values(t.Signers))})
 	}
 	sortTagRows(tv.Tags, tv.Sort)
+	if err := pageTagRows(c, &tv); err != nil {
+		return tv, err
+	}
 	signers := repo.Signers()
 	var ids []string
 	for _, sg := range signers {
@@ -125,8 +129,29 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 	for _, u := range repo.Unreleased() {
 		tv.Unreleased = append(tv.Unreleased, views.UnreleasedRow{Tag: u.Tag, Digest: u.Digest, Roles: u.Roles})
 	}
-	tv.Pretty = string(trust.FormatPretty([]trust.InspectResult{res}))
+	if len(res.SignedTags) <= views.InlinePrettyTags {
+		tv.Pretty = string(trust.FormatPretty([]trust.InspectResult{res}))
+	} else {
+		tv.PrettyURL = "/api/v1/trust/inspect?" + url.Values{"ref": {r.GUN}, "pretty": {"1"}}.Encode()
+	}
 	return tv, nil
+}
+
+// pageTagRows keeps the rows of the page the query asks for (tv.Tags holds
+// every matching row, sorted): a repository with thousands of tags renders
+// TagsPerPage rows at a time.
+func pageTagRows(c echo.Context, tv *views.TrustView) error {
+	page, err := parsePage(c)
+	if err != nil {
+		return err
+	}
+	tv.Matching = len(tv.Tags)
+	tv.Pages = max(1, (tv.Matching+views.TagsPerPage-1)/views.TagsPerPage)
+	tv.Page = min(page, tv.Pages) // a link from before tags were removed: the last page
+	from := (tv.Page - 1) * views.TagsPerPage
+	tv.Tags = tv.Tags[from:min(from+views.TagsPerPage, tv.Matching)]
+	tv.FirstRow = from + 1
+	return nil
 }
 
 func sortTagRows(rows []views.SignedTagRow, key string) {

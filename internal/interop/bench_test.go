@@ -300,6 +300,8 @@ const bigTags, bigSigners = 5000, 20
 //   - api-warm-session: api-warm with a session cookie instead of basic
 //     auth (basic auth costs an argon2id hash per request; see
 //     BenchmarkAPIBasicAuth);
+//   - page-warm-session: the repository page (first 100 signed tags) with
+//     a session;
 //   - docker-cold: docker trust inspect with an empty TUF cache
 //     ($DOCKER_CONFIG/trust/tuf removed before each run, untimed);
 //   - docker-warm: docker trust inspect with its cache current.
@@ -392,6 +394,25 @@ func BenchmarkInspect5000(b *testing.B) {
 		checkRows(b, body)
 	})
 
+	// The repository page of the 5,000-tag repository, warm, with a
+	// session: the first page of its signed tags, and a filtered later one.
+	b.Run("page-warm-session", func(b *testing.B) {
+		br := w.s.NewBrowser(b)
+		br.Login(reader.name, reader.pass)
+		for _, path := range []string{"/repositories/prod/big", "/repositories/prod/big?tag=v4&page=3"} {
+			if resp, body := br.Get(path); resp.StatusCode != http.StatusOK {
+				b.Fatalf("GET %s: %d %.300s", path, resp.StatusCode, body)
+			}
+		}
+		var body string
+		for b.Loop() {
+			_, body = br.Get("/repositories/prod/big")
+		}
+		if !strings.Contains(body, "Tags 1–100 of 5000") {
+			b.Fatalf("the page does not list the first 100 of 5,000 tags")
+		}
+		b.ReportMetric(float64(len(body)), "body-bytes")
+	})
 	b.Run("docker-cold", func(b *testing.B) {
 		if dockerMissing(b, "timing docker trust inspect", "the API benchmarks still run") {
 			b.SkipNow()
@@ -450,7 +471,7 @@ func (c *machine) quietDocker(b *testing.B, args ...string) []byte {
 // key each, targets/releases with all their keys, and tags v0…v<tags-1>,
 // each released in targets/releases and signed by two signers (i mod N and
 // i+7 mod N); the first 100 tags are also in targets.
-func buildBigRepository(b *testing.B, s *testserver.Server, gun string, tags, signers int) {
+func buildBigRepository(b testing.TB, s *testserver.Server, gun string, tags, signers int) {
 	b.Helper()
 	repo, cs := initialisedRepo(b, s, gun, jeff)
 	signer := func(i int) data.RoleName { return data.RoleName(fmt.Sprintf("targets/signer%02d", i%signers)) }

@@ -15,6 +15,15 @@ func urlQuery(s string) string { return url.QueryEscape(s) }
 
 // tagSortURL keeps the repository page's filters and sets the sort.
 func tagSortURL(r RepoDetail, sort string) string {
+	return tagListURL(r, sort, 1)
+}
+
+// tagPageURL is page n of the signed tags, with the same filters and order.
+func tagPageURL(r RepoDetail, n int) string {
+	return tagListURL(r, r.Trust.Sort, n)
+}
+
+func tagListURL(r RepoDetail, sort string, page int) string {
 	v := url.Values{}
 	if r.Trust.TagFilter != "" {
 		v.Set("tag", r.Trust.TagFilter)
@@ -23,6 +32,9 @@ func tagSortURL(r RepoDetail, sort string) string {
 		v.Set("signer", r.Trust.SignerFilter)
 	}
 	v.Set("sort", sort)
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
 	return repoPath(r.Namespace, r.Name) + "?" + v.Encode() + "#signed-tags"
 }
 
@@ -106,3 +118,16 @@ func rotateRootPath(namespace, name string) string {
 // delegations (root needs the root key; the server renews snapshot and
 // timestamp).
 func renewable(role string) bool { return role == "targets" || strings.HasPrefix(role, "targets/") }
+
+// tagPageCounts says which signed tags a page shows: "Tags 1–100 of 111
+// matching (of 230 signed tags) · page 1 of 2".
+func tagPageCounts(t TrustView) string {
+	s := "Tags " + strconv.Itoa(t.FirstRow) + "–" + strconv.Itoa(t.FirstRow+len(t.Tags)-1) + " of " + strconv.Itoa(t.Matching)
+	if t.Matching != t.TagCount {
+		s += " matching (of " + strconv.Itoa(t.TagCount) + " signed tags)"
+	}
+	if t.Pages > 1 {
+		s += " · page " + strconv.Itoa(t.Page) + " of " + strconv.Itoa(t.Pages)
+	}
+	return s
+}

@@ -175,25 +175,40 @@ type AuditView struct {
 // trust data), "ok", "error" (Error says what failed) or "expired" (Error
 // says which role expired; the trust data can still be backed up).
 type TrustView struct {
-	State          string
-	Error          string
-	Tags           []SignedTagRow
-	TagCount       int // before filtering
-	TagFilter      string
-	SignerFilter   string
-	Sort           string // tag, -tag, digest, -digest, signers, -signers
-	SignerNames    []string
-	Signers        []SignerRow
-	RootKeys       []string
-	RepositoryKeys []string
-	Expiries       []ExpiryRow
+	State string
+	Error string
+	// Tags are the rows of this page (TagsPerPage at most).
+	Tags     []SignedTagRow
+	TagCount int // before filtering
+	// Matching is the number of rows the filters keep; Page (1-based) of
+	// Pages shows rows FirstRow… of them.
+	Matching, Page, Pages, FirstRow int
+	TagFilter                       string
+	SignerFilter                    string
+	Sort                            string // tag, -tag, digest, -digest, signers, -signers
+	SignerNames                     []string
+	Signers                         []SignerRow
+	RootKeys                        []string
+	RepositoryKeys                  []string
+	Expiries                        []ExpiryRow
 	// RootResign is root's expiry when it falls within six months: notary
 	// then signs root again with every change (zero otherwise).
-	RootResign     time.Time
-	Unreleased     []UnreleasedRow
+	RootResign time.Time
+	Unreleased []UnreleasedRow
+	// Pretty is docker's pretty output, kept inline for at most
+	// InlinePrettyTags tags; beyond that PrettyURL is where to read it.
 	Pretty         string
+	PrettyURL      string
 	InspectCommand string
 }
+
+// TagsPerPage is how many signed tags a repository page lists at a time;
+// InlinePrettyTags is how many tags docker's pretty output may hold to be
+// shown on the page itself.
+const (
+	TagsPerPage      = 100
+	InlinePrettyTags = 100
+)
 
 // SignedTagRow is one row of the signed tags table (docker's rows).
 type SignedTagRow struct {
