@@ -23,8 +23,17 @@ func tagPageURL(r RepoDetail, n int) string {
 	return tagListURL(r, r.Trust.Sort, n)
 }
 
+// tagStateURL is the first page of the tags in one registry state.
+func tagStateURL(r RepoDetail, state string) string {
+	r.Trust.StateFilter = state
+	return tagListURL(r, r.Trust.Sort, 1)
+}
+
 func tagListURL(r RepoDetail, sort string, page int) string {
 	v := url.Values{}
+	if r.Trust.StateFilter != "" {
+		v.Set("state", r.Trust.StateFilter)
+	}
 	if r.Trust.TagFilter != "" {
 		v.Set("tag", r.Trust.TagFilter)
 	}
@@ -130,4 +139,72 @@ func tagPageCounts(t TrustView) string {
 		s += " · page " + strconv.Itoa(t.Page) + " of " + strconv.Itoa(t.Pages)
 	}
 	return s
+}
+
+// pullCommand pulls an image by digest.
+func pullCommand(image, digest string) string { return "docker pull " + image + "@" + digest }
+
+// summaryProblem is one line of the repository summary's problems.
+type summaryProblem struct {
+	Level string // "bad" or "warnc"
+	Text  string
+	Href  string
+}
+
+// summaryProblems lists what is wrong with a repository, worst first, each
+// linked to where the page explains it.
+func summaryProblems(r RepoDetail) []summaryProblem {
+	var out []summaryProblem
+	plural := func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.Itoa(n) + " " + many
+	}
+	reg := r.Trust.Registry
+	if reg.Configured && reg.Drifted > 0 {
+		out = append(out, summaryProblem{"bad", plural(reg.Drifted, "tag moved", "tags moved") +
+			" to another image after signing: DCT clients still pull the signed digest, every other client the new one",
+			tagStateURL(r, "drifted")})
+	}
+	if reg.Configured && reg.Missing > 0 {
+		out = append(out, summaryProblem{"bad", plural(reg.Missing, "signed tag is", "signed tags are") + " gone from the registry",
+			tagStateURL(r, "missing")})
+	}
+	expired, expiring := 0, 0
+	for _, e := range r.Trust.Expiries {
+		switch e.Status {
+		case "expired":
+			expired++
+		case "expiring":
+			expiring++
+		}
+	}
+	if expired > 0 {
+		out = append(out, summaryProblem{"bad", plural(expired, "role has", "roles have") + " expired: docker refuses the trust data", "#expiry"})
+	}
+	if expiring > 0 {
+		out = append(out, summaryProblem{"warnc", plural(expiring, "role expires", "roles expire") + " soon", "#expiry"})
+	}
+	certs := 0
+	for _, s := range r.Trust.Signers {
+		for _, k := range s.Keys {
+			if k.ExpiryStatus == "expired" || k.ExpiryStatus == "expiring" {
+				certs++
+			}
+		}
+	}
+	if certs > 0 {
+		out = append(out, summaryProblem{"warnc", plural(certs, "signer certificate has", "signer certificates have") +
+			" expired or expires soon", "#signers"})
+	}
+	if n := len(r.Trust.Unreleased); n > 0 {
+		out = append(out, summaryProblem{"warnc", plural(n, "signature is", "signatures are") +
+			" not released: docker does not show or pull them", "#unreleased"})
+	}
+	if reg.Configured && reg.Unsigned > 0 {
+		out = append(out, summaryProblem{"warnc", plural(reg.Unsigned, "tag in the registry is", "tags in the registry are") +
+			" not signed", tagStateURL(r, "unsigned")})
+	}
+	return out
 }

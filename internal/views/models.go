@@ -185,12 +185,17 @@ type TrustView struct {
 	Matching, Page, Pages, FirstRow int
 	TagFilter                       string
 	SignerFilter                    string
-	Sort                            string // tag, -tag, digest, -digest, signers, -signers
-	SignerNames                     []string
-	Signers                         []SignerRow
-	RootKeys                        []string
-	RepositoryKeys                  []string
-	Expiries                        []ExpiryRow
+	// StateFilter keeps the rows in one registry state ("" for all).
+	StateFilter string
+	// Registry is what the registry says (Configured false without
+	// --registry-url: the table lists docker's signed rows only).
+	Registry       RegistryView
+	Sort           string // tag, -tag, digest, -digest, signers, -signers
+	SignerNames    []string
+	Signers        []SignerRow
+	RootKeys       []string
+	RepositoryKeys []string
+	Expiries       []ExpiryRow
 	// RootResign is root's expiry when it falls within six months: notary
 	// then signs root again with every change (zero otherwise).
 	RootResign time.Time
@@ -210,11 +215,49 @@ const (
 	InlinePrettyTags = 100
 )
 
-// SignedTagRow is one row of the signed tags table (docker's rows).
+// SignedTagRow is one row of the tags table: docker's signed row, and with a
+// registry, the registry's tag of that name.
 type SignedTagRow struct {
 	Tag     string
-	Digest  string
+	Digest  string   // the signed digest, hex as docker shows it ("" when unsigned)
 	Signers []string // "Repo Admin" alone when no named signer
+	// With a registry: State is signed, unsigned, drifted, missing or
+	// unknown; RegistryDigest is the registry's ("sha256:<hex>", "" when
+	// none or not known).
+	State          string
+	RegistryDigest string
+}
+
+// RegistryView is what the registry said of a repository's tags, and when.
+type RegistryView struct {
+	Configured bool
+	// Known is set once the registry was read for the repository; Error,
+	// when set, is why the last read failed (the counts are from before).
+	Known     bool
+	CheckedAt time.Time
+	Error     string
+	// Counts of the tags in each state.
+	Signed, Unsigned, Drifted, Missing, Unknown int
+}
+
+// TagStates are the registry states of tags, in the order pages list them.
+var TagStates = []string{"signed", "unsigned", "drifted", "missing", "unknown"}
+
+// Count is the number of tags in state.
+func (r RegistryView) Count(state string) int {
+	switch state {
+	case "signed":
+		return r.Signed
+	case "unsigned":
+		return r.Unsigned
+	case "drifted":
+		return r.Drifted
+	case "missing":
+		return r.Missing
+	case "unknown":
+		return r.Unknown
+	}
+	return 0
 }
 
 // SignerRow is a signer (delegation) and its keys.
@@ -261,6 +304,16 @@ type TagDetailView struct {
 	Disagree  bool
 	Released  bool
 	CanManage bool
+	// With a registry: the tag's state there, the digest docker resolves
+	// the tag to ("sha256:<hex>"), the digest DCT clients pull (the released
+	// one, "sha256:<hex>"), and the platforms of an index.
+	Registry       RegistryView
+	State          string
+	RegistryDigest string
+	SignedDigest   string
+	Platforms      []string
+	// ImageName is <registry host>/<namespace>/<name>, for pull commands.
+	ImageName string
 }
 
 // TagRoleEntry is one role's target for the tag.
