@@ -72,9 +72,15 @@ type Options struct {
 // notification endpoint are s, notifications authenticated with
 // eventsToken (trustdeck's --registry-events-token; "" sends no
 // Authorization header).
+//
+// The realm names trustdeck by the host name localhost (its certificate
+// holds it), not 127.0.0.1: go-containerregistry (crane, and the clients
+// built on it) refuses a token realm on a private or loopback IP address
+// unless it is the registry's own host:port.
 func ForTrustdeck(s *testserver.Server, eventsToken string) Options {
+	_, port, _ := net.SplitHostPort(s.Addr)
 	return Options{
-		Realm:          s.URL + "/auth/token",
+		Realm:          "https://localhost:" + port + "/auth/token",
 		Service:        app.TokenService,
 		Issuer:         app.TokenIssuer,
 		RootCertBundle: s.App.TokenCert,
