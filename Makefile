@@ -10,6 +10,9 @@
 #     a browser: `make deps` installs Debian's package when run as root.
 #   - Debian's notary (notary-server) and postgresql packages, for the external Notary server
 #     tests (run as root: the PostgreSQL cluster runs as the postgres user); `make deps` installs them.
+#   - Debian's docker-registry package (binary docker-registry), the registry of the registry tests
+#     (internal/testregistry); `make deps` installs it. Images are pushed by go-containerregistry's
+#     crane, a Go tool dependency like the notary CLI: `go tool crane`.
 #
 # Targets:
 #   make build     go build -o bin/trustdeck ./cmd/web
@@ -40,7 +43,7 @@ NODE_TEST_FLAGS ?= --test-reporter=spec
 FIND_GO := find . \( -path ./node_modules -o -path ./.git -o -path ./bin -o -path ./data \
 	-o -path ./e2e \) -prune -o -name '*.go' -print
 
-.PHONY: all build run generate test deps deps-chromium deps-notary deps-postgres deps-node check fmt-check vet \
+.PHONY: all build run generate test deps deps-chromium deps-notary deps-postgres deps-registry deps-node check fmt-check vet \
 	templ-check go-test e2e bench bench-peer fuzz clean
 
 all: build
@@ -61,7 +64,7 @@ generate:
 test: deps check go-test e2e
 	@echo "make test: all checks and tests passed"
 
-deps: deps-chromium deps-notary deps-postgres deps-node
+deps: deps-chromium deps-notary deps-postgres deps-registry deps-node
 
 deps-chromium:
 	@if [ -x "$(CHROMIUM)" ]; then \
@@ -112,6 +115,25 @@ deps-postgres:
 		echo "## deps: PostgreSQL ($(POSTGRES_INITDB_GLOB)) is NOT installed and we are not root." >&2; \
 		echo "## Install it with:  sudo apt-get install --no-install-recommends postgresql" >&2; \
 		echo "## The external Notary server test on PostgreSQL will be SKIPPED until then." >&2; \
+		echo "################################################################################" >&2; \
+	fi
+
+# Debian's docker-registry package (distribution 2.8): the real registry internal/testregistry runs
+# with TLS, token auth whose realm is trustdeck, and notifications pointed at trustdeck. The package
+# enables a systemd service; the tests never use it (each runs its own on a free port).
+DOCKER_REGISTRY ?= /usr/bin/docker-registry
+deps-registry:
+	@if [ -x "$(DOCKER_REGISTRY)" ]; then \
+		echo "deps: docker-registry present: $(DOCKER_REGISTRY)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "deps: installing Debian's docker-registry (apt-get)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends docker-registry; \
+	else \
+		echo "################################################################################" >&2; \
+		echo "## deps: $(DOCKER_REGISTRY) is NOT installed and we are not root." >&2; \
+		echo "## Install it with:  sudo apt-get install --no-install-recommends docker-registry" >&2; \
+		echo "## The registry tests will be SKIPPED until then (and FAIL with TRUSTDECK_E2E_STRICT=1)." >&2; \
 		echo "################################################################################" >&2; \
 	fi
 

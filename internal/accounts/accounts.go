@@ -386,17 +386,19 @@ func hashToken(t string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// NotaryActions are the registry-token actions a role grants on the
-// repositories of a namespace: read pulls, write also pushes, admin also
-// deletes trust data and rotates server keys ("*").
-func (r Role) NotaryActions() []string {
+// TokenActions are the registry-token actions a role grants on the
+// repositories of a namespace, in the registry and on the Notary server
+// alike: read pulls, write also pushes, admin also deletes (the registry's
+// "delete" of manifests and tags; Notary's "*": deleting trust data and
+// rotating server keys).
+func (r Role) TokenActions() []string {
 	switch r {
 	case RoleRead:
 		return []string{"pull"}
 	case RoleWrite:
 		return []string{"pull", "push"}
 	case RoleAdmin:
-		return []string{"pull", "push", "*"}
+		return []string{"pull", "push", "delete", "*"}
 	}
 	return nil
 }

@@ -16,10 +16,10 @@ import (
 )
 
 // TokenService is the Docker registry token service ("Docker Registry v2
-// authentication via central service") at /auth/token: docker and notary
-// clients trade trustdeck credentials for a token granting what the
-// account's namespace roles allow. The embedded Notary API verifies these
-// tokens; in front of an external Notary server, that server does, when its
+// authentication via central service") at /auth/token: docker, notary and
+// registry clients trade trustdeck credentials for a token granting what
+// the account's namespace roles allow. The embedded Notary API verifies
+// these tokens; an external Notary server and the registry do, when their
 // token auth trusts Certificate (served at /auth/token/certificate).
 type TokenService struct {
 	Issuer             *tokens.Issuer
@@ -121,17 +121,28 @@ func (s *Server) token(c echo.Context) error {
 }
 
 // allowedActions returns what u (nil: anonymous) may do on one requested
-// resource, the same for the embedded Notary API and an external server:
+// resource, the same for the embedded Notary API, an external Notary server
+// and the registry (trustdeck is the token realm of all three):
 //
-//   - registry:catalog (the global changefeed): "*" for global admins only;
-//   - repository <registry host>/<namespace>/<name>: the actions of u's role
-//     in the namespace (pull; pull, push; pull, push, *), pull for anonymous
-//     clients with --allow-anonymous-pull. A namespace needs no repository
-//     yet: the embedded server's catalog guard explains what is missing, and
-//     an external server's new GUNs are discovered from its changefeed;
+//   - registry:catalog (the global changefeed, the registry's catalog): "*"
+//     for global admins only;
+//   - repository <registry host>/<namespace>/<name> (a Notary GUN), or
+//     <namespace>/<name> without a host (docker's rule, names.HasHost: how
+//     the registry names its repositories in scopes, meaning <registry
+//     host>/<namespace>/<name>): the actions of u's role in the namespace
+//     (read: pull; write: pull, push; admin: pull, push, delete, *), pull
+//     for anonymous clients with --allow-anonymous-pull. A namespace needs
+//     no repository yet: the embedded server's catalog guard explains what
+//     is missing, and an external server's new GUNs (the registry's new
+//     repositories) are discovered later;
 //   - any other repository the catalog accepts (an external server's GUNs
 //     outside the registry host, names.Foreign): global admins only;
 //   - anything else: nothing.
+//
+// A namespace whose name looks like a host ("my.team") is therefore
+// reachable in the registry's scopes only by global admins: docker's rule
+// reads "my.team/app" as the host my.team, and so must trustdeck, since the
+// same token goes to a Notary server that reads it so.
 func (s *Server) allowedActions(ctx context.Context, u *accounts.User, a tokens.Access) ([]string, error) {
 	switch {
 	case a.Type == catalogScope.Type && a.Name == catalogScope.Name:
@@ -142,7 +153,11 @@ func (s *Server) allowedActions(ctx context.Context, u *accounts.User, a tokens.
 	case a.Type != "repository":
 		return nil, nil
 	}
-	ns, _, ok := s.Catalog.SplitGUN(a.Name)
+	gun := a.Name
+	if !names.HasHost(gun) {
+		gun = s.Catalog.RegistryHost() + "/" + gun
+	}
+	ns, _, ok := s.Catalog.SplitGUN(gun)
 	if !ok {
 		return nil, nil
 	}
@@ -155,7 +170,7 @@ func (s *Server) allowedActions(ctx context.Context, u *accounts.User, a tokens.
 	// RoleIn: admin everywhere for global admins, nothing on names.Foreign
 	// for anyone else.
 	role, err := s.Accounts.RoleIn(ctx, u, ns)
-	return role.NotaryActions(), err
+	return role.TokenActions(), err
 }
 
 func tokenError(c echo.Context, status int, code, msg string) error {

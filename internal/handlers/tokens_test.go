@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -220,4 +222,99 @@ func TestTokenServiceSendsNoBasicChallenge(t *testing.T) {
 			t.Errorf("wrong password (browser %v): WWW-Authenticate %q, want none", browser, h)
 		}
 	}
+}
+
+// TestTokenServiceRegistryScopes: trustdeck is the token realm of the
+// registry and of Notary at once. The registry names a repository without
+// its host (repository:prod/app:pull,push), Notary names the GUN with it
+// (repository:<registry host>/prod/app:…); both get the actions of the
+// same namespace role, whichever of them the client asks for: read pulls,
+// write pushes, admin also deletes (the registry's "delete", Notary's "*").
+func TestTokenServiceRegistryScopes(t *testing.T) {
+	const registry = "registry.test:5000"
+	s := testserver.Start(t, "--registry-host", registry)
+	s.MustCreateUser(t, "reader", userPassword, "prod", "read")
+	s.MustCreateUser(t, "writer", userPassword, "prod", "write")
+	s.MustCreateUser(t, "nsadmin", userPassword, "prod", "admin")
+	s.MustCreateUser(t, "outsider", userPassword, "dev", "admin")
+	anon := testserver.Start(t, "--registry-host", registry, "--allow-anonymous-pull")
+
+	// What each account may do on prod/app, in either form.
+	allowed := map[string][]string{
+		"reader":   {"pull"},
+		"writer":   {"pull", "push"},
+		"nsadmin":  {"pull", "push", "delete", "*"},
+		"admin":    {"pull", "push", "delete", "*"},
+		"outsider": nil,
+		"":         nil,
+	}
+	// What clients ask for: docker pull, docker push, crane delete
+	// (push,pull,delete), notary delete --remote (*), and everything.
+	requests := [][]string{{"pull"}, {"push"}, {"delete"}, {"*"}, {"pull", "push"},
+		{"push", "pull", "delete"}, {"pull", "push", "delete", "*"}}
+	forms := map[string]string{"hostless (registry)": "prod/app", "with the host (Notary)": registry + "/prod/app"}
+
+	var cases, anonCases []tokenCase
+	for formName, name := range forms {
+		for user, may := range allowed {
+			for _, req := range requests {
+				var want []tokens.Access
+				if acts := intersect(req, may); len(acts) > 0 {
+					want = []tokens.Access{{Type: "repository", Name: name, Actions: acts}}
+				}
+				tc := tokenCase{fmt.Sprintf("%s %s %s", formName, userLabel(user), strings.Join(req, ",")),
+					user, []string{"repository:" + name + ":" + strings.Join(req, ",")}, want}
+				cases = append(cases, tc)
+				if user == "" {
+					tc.name = "with --allow-anonymous-pull " + tc.name
+					tc.want = nil
+					if slices.Contains(req, "pull") {
+						tc.want = []tokens.Access{{Type: "repository", Name: name, Actions: []string{"pull"}}}
+					}
+					anonCases = append(anonCases, tc)
+				}
+			}
+		}
+	}
+	repo := func(name string, actions ...string) tokens.Access {
+		return tokens.Access{Type: "repository", Name: name, Actions: actions}
+	}
+	cases = append(cases,
+		// One request naming the registry's repository and Notary's GUN,
+		// as a client that pushes and signs would.
+		tokenCase{"both forms in one request", "writer",
+			[]string{"repository:prod/app:pull,push", "repository:" + registry + "/prod/app:pull,push"},
+			[]tokens.Access{repo("prod/app", "pull", "push"), repo(registry+"/prod/app", "pull", "push")}},
+		tokenCase{"hostless, another namespace", "writer", []string{"repository:dev/app:pull"}, nil},
+		tokenCase{"hostless, another shape", "writer", []string{"repository:prod/app/extra:pull"}, nil},
+		tokenCase{"hostless, one component", "writer", []string{"repository:app:pull"}, nil},
+		tokenCase{"another registry host", "writer", []string{"repository:elsewhere.example/prod/app:pull"}, nil},
+		tokenCase{"the catalog, global admin", "admin", []string{"registry:catalog:*"},
+			[]tokens.Access{{Type: "registry", Name: "catalog", Actions: []string{"*"}}}},
+		tokenCase{"the catalog, namespace admin", "nsadmin", []string{"registry:catalog:*"}, nil},
+		tokenCase{"the catalog, anonymous", "", []string{"registry:catalog:*"}, nil},
+	)
+	checkTokens(t, s, cases)
+	anonCases = append(anonCases,
+		tokenCase{"anonymous, hostless, another shape", "", []string{"repository:prod/app/extra:pull"}, nil},
+		tokenCase{"anonymous, the catalog", "", []string{"registry:catalog:*"}, nil})
+	checkTokens(t, anon, anonCases)
+}
+
+// intersect returns the actions of req that may holds, in req's order.
+func intersect(req, may []string) []string {
+	var out []string
+	for _, a := range req {
+		if slices.Contains(may, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func userLabel(user string) string {
+	if user == "" {
+		return "anonymous"
+	}
+	return user
 }

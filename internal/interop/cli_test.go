@@ -94,25 +94,31 @@ func testMain(m *testing.M) int {
 
 // buildNotary builds the notary CLI declared as a tool in go.mod.
 func buildNotary(dir string) error {
+	notaryBin = filepath.Join(dir, "notary")
+	return buildTool(notaryBin, "github.com/theupdateframework/notary/cmd/notary")
+}
+
+// buildTool builds a Go tool dependency of go.mod (what `go tool` runs)
+// into out.
+func buildTool(out, pkg string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	out, err := exec.Command(goBin, "env", "GOMOD").Output()
+	gomod, err := exec.Command(goBin, "env", "GOMOD").Output()
 	if err != nil {
 		return fmt.Errorf("go env GOMOD: %w", err)
 	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
+	mod := strings.TrimSpace(string(gomod))
+	if mod == "" || mod == os.DevNull {
 		return errors.New("not inside the trustdeck module")
 	}
-	notaryBin = filepath.Join(dir, "notary")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", notaryBin, "github.com/theupdateframework/notary/cmd/notary")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%v\n%s", err, out)
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, pkg)
+	cmd.Dir = filepath.Dir(mod)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return nil
 }

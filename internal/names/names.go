@@ -83,7 +83,7 @@ func GUN(gun string) error {
 		return bad("longer than 255 characters")
 	}
 	parts := strings.Split(gun, "/")
-	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
+	if HasHost(gun) {
 		if !domainRE.MatchString(parts[0]) {
 			return bad("the registry host is not host[:port]")
 		}
@@ -95,6 +95,16 @@ func GUN(gun string) error {
 		}
 	}
 	return nil
+}
+
+// HasHost reports whether a docker name starts with a registry host: by
+// docker's rule, when it has more than one path component and the first
+// contains '.' or ':' or is "localhost". Without one, the registry that
+// serves the name is implied: a registry names its repositories so in its
+// token scopes ("prod/nginx"), where a Notary GUN carries the host.
+func HasHost(name string) bool {
+	first, _, found := strings.Cut(name, "/")
+	return found && (strings.ContainsAny(first, ".:") || first == "localhost")
 }
 
 // RepoPath is the page of a catalog repository: /repositories/<ns>/<name>.

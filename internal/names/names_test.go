@@ -19,6 +19,19 @@ func TestGUN(t *testing.T) {
 	}
 }
 
+func TestHasHost(t *testing.T) {
+	for name, want := range map[string]bool{
+		"127.0.0.1:5000/prod/app": true, "registry.example/prod/app": true, "localhost/a": true,
+		"host:5000/a": true, "my.team/app": true,
+		"prod/app": false, "prod/app/extra": false, "alpine": false, "localhost": false,
+		"registry.example": false, "": false,
+	} {
+		if got := HasHost(name); got != want {
+			t.Errorf("HasHost(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
 func TestRepoPathRoundTrip(t *testing.T) {
 	for _, c := range []struct{ ns, name, path string }{
 		{"prod", "app", "/repositories/prod/app"},
