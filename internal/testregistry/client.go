@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -31,18 +32,24 @@ const SeedConcurrency = 8
 // go-containerregistry (the library crane is made of): it follows the
 // registry's token challenge to the realm with the account's credentials.
 type Client struct {
-	r    *Registry
+	addr string
 	auth authn.Authenticator
 	base http.RoundTripper
 }
 
 // Client returns a client authenticating as username (anonymous when "").
 func (r *Registry) Client(username, password string) *Client {
+	return NewClient(r.Addr, r.TLSConfig(), username, password)
+}
+
+// NewClient is a client of the registry at addr (host:port) outside a test
+// (the browser tests' seeder): tc trusts the registry and its token realm.
+func NewClient(addr string, tc *tls.Config, username, password string) *Client {
 	var auth authn.Authenticator = authn.Anonymous
 	if username != "" {
 		auth = &authn.Basic{Username: username, Password: password}
 	}
-	return &Client{r: r, auth: auth, base: &http.Transport{TLSClientConfig: r.TLSConfig(),
+	return &Client{addr: addr, auth: auth, base: &http.Transport{TLSClientConfig: tc,
 		MaxIdleConnsPerHost: SeedConcurrency, ResponseHeaderTimeout: time.Minute}}
 }
 
@@ -74,11 +81,16 @@ type Platform struct {
 
 // Ref is the image reference of repo (namespace/name) and a tag or
 // "sha256:…" digest in this registry.
-func (r *Registry) Ref(repo, tagOrDigest string) string {
+func (r *Registry) Ref(repo, tagOrDigest string) string { return ref(r.Addr, repo, tagOrDigest) }
+
+// Ref is the image reference of repo and a tag or digest in c's registry.
+func (c *Client) Ref(repo, tagOrDigest string) string { return ref(c.addr, repo, tagOrDigest) }
+
+func ref(addr, repo, tagOrDigest string) string {
 	if strings.HasPrefix(tagOrDigest, "sha256:") {
-		return r.Addr + "/" + repo + "@" + tagOrDigest
+		return addr + "/" + repo + "@" + tagOrDigest
 	}
-	return r.Addr + "/" + repo + ":" + tagOrDigest
+	return addr + "/" + repo + ":" + tagOrDigest
 }
 
 func (c *Client) options(ctx context.Context) []remote.Option {
@@ -87,7 +99,7 @@ func (c *Client) options(ctx context.Context) []remote.Option {
 
 func (c *Client) ref(t testing.TB, repo, tagOrDigest string) name.Reference {
 	t.Helper()
-	ref, err := name.ParseReference(c.r.Ref(repo, tagOrDigest), name.StrictValidation)
+	ref, err := name.ParseReference(c.Ref(repo, tagOrDigest), name.StrictValidation)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +112,7 @@ func (c *Client) PushImage(t testing.TB, repo, tag string) Manifest {
 	t.Helper()
 	m, err := c.TryPushImage(repo, tag)
 	if err != nil {
-		t.Fatalf("push %s: %v", c.r.Ref(repo, tag), err)
+		t.Fatalf("push %s: %v", c.Ref(repo, tag), err)
 	}
 	return m
 }
@@ -111,7 +123,7 @@ func (c *Client) TryPushImage(repo, tag string) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
-	ref, err := name.NewTag(c.r.Ref(repo, tag), name.StrictValidation)
+	ref, err := name.NewTag(c.Ref(repo, tag), name.StrictValidation)
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -127,27 +139,36 @@ func (c *Client) TryPushImage(repo, tag string) (Manifest, error) {
 // and linux/arm64, each an OCI image) as repo:tag.
 func (c *Client) PushIndex(t testing.TB, repo, tag string) Index {
 	t.Helper()
+	idx, err := c.TryPushIndex(repo, tag)
+	if err != nil {
+		t.Fatalf("push index %s: %v", c.Ref(repo, tag), err)
+	}
+	return idx
+}
+
+// TryPushIndex is PushIndex returning the error.
+func (c *Client) TryPushIndex(repo, tag string) (Index, error) {
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	var out Index
 	for _, arch := range []string{"amd64", "arm64"} {
 		img, err := random.Image(1024, 1)
 		if err != nil {
-			t.Fatal(err)
+			return out, err
 		}
 		cf, err := img.ConfigFile()
 		if err != nil {
-			t.Fatal(err)
+			return out, err
 		}
 		cf = cf.DeepCopy()
 		cf.OS, cf.Architecture = "linux", arch
 		if img, err = mutate.ConfigFile(img, cf); err != nil {
-			t.Fatal(err)
+			return out, err
 		}
 		img = mutate.MediaType(img, types.OCIManifestSchema1)
 		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 		m, err := imageManifest(img)
 		if err != nil {
-			t.Fatal(err)
+			return out, err
 		}
 		out.Platforms = append(out.Platforms, Platform{OS: "linux", Architecture: arch, Manifest: m})
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img,
@@ -155,19 +176,19 @@ func (c *Client) PushIndex(t testing.TB, repo, tag string) Index {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ref, err := name.NewTag(c.r.Ref(repo, tag), name.StrictValidation)
+	ref, err := name.NewTag(c.Ref(repo, tag), name.StrictValidation)
 	if err != nil {
-		t.Fatal(err)
+		return out, err
 	}
 	if err := remote.WriteIndex(ref, idx, c.options(ctx)...); err != nil {
-		t.Fatalf("push index %s: %v", ref, err)
+		return out, err
 	}
 	raw, err := idx.RawManifest()
 	if err != nil {
-		t.Fatal(err)
+		return out, err
 	}
 	out.Manifest = Manifest{Digest: digestOf(raw), MediaType: string(types.OCIImageIndex), Raw: raw}
-	return out
+	return out, nil
 }
 
 func imageManifest(img v1.Image) (Manifest, error) {
@@ -222,7 +243,7 @@ func (c *Client) Tag(t testing.TB, repo string, m Manifest, tags ...string) {
 
 func (c *Client) putManifest(ctx context.Context, rt http.RoundTripper, repo, tag string, m Manifest) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut,
-		c.r.URL+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(m.Raw))
+		"https://"+c.addr+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(m.Raw))
 	if err != nil {
 		return err
 	}
@@ -246,7 +267,7 @@ func (c *Client) putManifest(ctx context.Context, rt http.RoundTripper, repo, ta
 // actions (transport.PullScope, PushScope, DeleteScope).
 func (c *Client) transport(t testing.TB, ctx context.Context, repo, action string) http.RoundTripper {
 	t.Helper()
-	r, err := name.NewRepository(c.r.Addr+"/"+repo, name.StrictValidation)
+	r, err := name.NewRepository(c.addr+"/"+repo, name.StrictValidation)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +286,7 @@ func (c *Client) Digest(t testing.TB, repo, tag string) string {
 	defer cancel()
 	d, err := remote.Head(c.ref(t, repo, tag), c.options(ctx)...)
 	if err != nil {
-		t.Fatalf("HEAD %s: %v", c.r.Ref(repo, tag), err)
+		t.Fatalf("HEAD %s: %v", c.Ref(repo, tag), err)
 	}
 	return d.Digest.String()
 }
@@ -278,7 +299,7 @@ func (c *Client) Pull(t testing.TB, repo, tagOrDigest string) Manifest {
 	defer cancel()
 	d, err := remote.Get(c.ref(t, repo, tagOrDigest), c.options(ctx)...)
 	if err != nil {
-		t.Fatalf("GET %s: %v", c.r.Ref(repo, tagOrDigest), err)
+		t.Fatalf("GET %s: %v", c.Ref(repo, tagOrDigest), err)
 	}
 	return Manifest{Digest: d.Digest.String(), MediaType: string(d.MediaType), Raw: d.Manifest}
 }
@@ -288,7 +309,7 @@ func (c *Client) Tags(t testing.TB, repo string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := name.NewRepository(c.r.Addr+"/"+repo, name.StrictValidation)
+	r, err := name.NewRepository(c.addr+"/"+repo, name.StrictValidation)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +325,7 @@ func (c *Client) Catalog(t testing.TB) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	reg, err := name.NewRegistry(c.r.Addr, name.StrictValidation)
+	reg, err := name.NewRegistry(c.addr, name.StrictValidation)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,9 +340,18 @@ func (c *Client) Catalog(t testing.TB) []string {
 // every tag pointing at it.
 func (c *Client) Delete(t testing.TB, repo, digest string) {
 	t.Helper()
+	if err := c.TryDelete(repo, digest); err != nil {
+		t.Fatalf("delete %s: %v", c.Ref(repo, digest), err)
+	}
+}
+
+// TryDelete is Delete returning the error.
+func (c *Client) TryDelete(repo, digest string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := remote.Delete(c.ref(t, repo, digest), c.options(ctx)...); err != nil {
-		t.Fatalf("delete %s: %v", c.r.Ref(repo, digest), err)
+	ref, err := name.ParseReference(c.Ref(repo, digest), name.StrictValidation)
+	if err != nil {
+		return err
 	}
+	return remote.Delete(ref, c.options(ctx)...)
 }

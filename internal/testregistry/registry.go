@@ -227,24 +227,31 @@ func (r *Registry) Log() string { return r.log.String() }
 
 // config is distribution's configuration for r.opts.
 func (r *Registry) config() map[string]any {
-	o := r.opts
+	return Config(r.opts, r.Addr, r.StorageDir, r.tlsCert, r.tlsKey, "trustdeck-test-registry-"+filepath.Base(r.Dir))
+}
+
+// Config is distribution's configuration of a registry on addr, storing in
+// storageDir, serving TLS with certFile and keyFile, for o (Service, Issuer
+// and LogLevel set); secret signs upload state (keep it across restarts).
+// JSON is YAML: marshalled, it is the registry's config.yml.
+func Config(o Options, addr, storageDir, certFile, keyFile, secret string) map[string]any {
 	c := map[string]any{
 		"version": "0.1",
 		"log": map[string]any{"level": o.LogLevel, "formatter": "text",
 			"accesslog": map[string]any{"disabled": true}},
 		"storage": map[string]any{
-			"filesystem": map[string]any{"rootdirectory": r.StorageDir},
+			"filesystem": map[string]any{"rootdirectory": storageDir},
 			"delete":     map[string]any{"enabled": true},
 			"maintenance": map[string]any{
 				"uploadpurging": map[string]any{"enabled": false},
 			},
 		},
 		"http": map[string]any{
-			"addr": r.Addr,
-			"tls":  map[string]any{"certificate": r.tlsCert, "key": r.tlsKey},
+			"addr": addr,
+			"tls":  map[string]any{"certificate": certFile, "key": keyFile},
 			// One secret across restarts: upload state signed before a
 			// restart stays valid.
-			"secret":  "trustdeck-test-registry-" + filepath.Base(r.Dir),
+			"secret":  secret,
 			"headers": map[string]any{"X-Content-Type-Options": []string{"nosniff"}},
 		},
 		"catalog": map[string]any{"maxentries": CatalogMaxEntries},
