@@ -96,6 +96,8 @@ type options struct {
 	// keypair: the certificate's common name and validity.
 	cn   string
 	days int
+	// registry modes (registry.go)
+	dir, addr, tokenCert, eventsToken, registry, registryCA string
 }
 
 // keyPair is what the keypair mode prints.
@@ -132,11 +134,19 @@ func main() {
 	flag.StringVar(&o.tag, "tag", "1", "sign: the tag to sign")
 	flag.StringVar(&o.cn, "cn", "signer", "keypair: the certificate's common name")
 	flag.IntVar(&o.days, "days", 365, "keypair: days the certificate is valid")
+	flag.StringVar(&o.dir, "dir", "", "registry-tls, registry-config: the registry's directory")
+	flag.StringVar(&o.addr, "addr", "", "registry-config: the registry's address (127.0.0.1:PORT)")
+	flag.StringVar(&o.tokenCert, "token-cert", "", "registry-config: trustdeck's token certificate")
+	flag.StringVar(&o.eventsToken, "events-token", "", "registry-config: trustdeck's --registry-events-token")
+	flag.StringVar(&o.registry, "registry", "", "registry: the registry's address (127.0.0.1:PORT)")
+	flag.StringVar(&o.registryCA, "registry-ca", "", "registry: the registry's CA (PEM)")
 	flag.Usage = func() {
 		out := flag.CommandLine.Output()
 		fmt.Fprintf(out, "usage: %s --url URL --ca FILE --user U --password P --gun GUN none|init|seed|one|edge\n", os.Args[0])
 		fmt.Fprintf(out, "       %s --url URL --ca FILE --user U --password P --gun GUN --key FILE --signer NAME [--tag T] sign\n", os.Args[0])
 		fmt.Fprintf(out, "       %s [--cn NAME] [--days N] keypair\n", os.Args[0])
+		fmt.Fprintf(out, "       %s --dir D registry-tls | --dir D --addr A --url URL --token-cert F [--events-token T] registry-config\n", os.Args[0])
+		fmt.Fprintf(out, "       %s --url URL --ca FILE --user U --password P --gun GUN --registry A --registry-ca FILE registry\n", os.Args[0])
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -145,8 +155,13 @@ func main() {
 	switch {
 	case flag.NArg() == 1 && flag.Arg(0) == "keypair":
 		res, err = newKeyPair(o.cn, time.Now().AddDate(0, 0, o.days))
+	case flag.NArg() == 1 && flag.Arg(0) == "registry-tls" && o.dir != "":
+		res, err = registryTLS(o.dir)
+	case flag.NArg() == 1 && flag.Arg(0) == "registry-config" && o.dir != "" && o.addr != "" && o.url != "" && o.tokenCert != "":
+		res, err = registryConfig(o)
 	case o.url == "" || o.ca == "" || o.password == "" || o.gun == "" || flag.NArg() != 1,
-		flag.Arg(0) == "sign" && (o.key == "" || o.signer == "" || o.tag == ""):
+		flag.Arg(0) == "sign" && (o.key == "" || o.signer == "" || o.tag == ""),
+		flag.Arg(0) == "registry" && (o.registry == "" || o.registryCA == ""):
 		flag.Usage()
 		os.Exit(2)
 	default:
@@ -164,11 +179,11 @@ func main() {
 	}
 }
 
-func run(o options, scenario string) (*result, error) {
+func run(o options, scenario string) (any, error) {
 	switch scenario {
-	case "none", "init", "seed", "one", "edge", "sign":
+	case "none", "init", "seed", "one", "edge", "sign", "registry":
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (none, init, seed, one, edge, sign; or keypair)", scenario)
+		return nil, fmt.Errorf("unknown scenario %q (none, init, seed, one, edge, sign, registry; or keypair, registry-tls, registry-config)", scenario)
 	}
 	parts := strings.Split(o.gun, "/")
 	if len(parts) != 3 {
@@ -239,6 +254,13 @@ func run(o options, scenario string) (*result, error) {
 		return nil, err
 	}
 
+	if scenario == "registry" {
+		out, err := registryScenario(o, res, s)
+		if err != nil {
+			return nil, err
+		}
+		return out, s.describe(res)
+	}
 	switch scenario {
 	case "seed":
 		if err := s.sign(res, "1", "nginx:1 manifest", roleReleases, roleJeff, roleIan); err != nil {
