@@ -67,12 +67,12 @@ process.on('exit', () => {
  * Starts `trustdeck serve`. Resolves once GET /healthz answers 200.
  * Returns { baseURL, port, dataDir, adminUser, adminPassword, ca, logs(), stop() }.
  */
-export async function startServer({ name = 'server', readyTimeoutMs = 60_000, extraArgs = [], env = {} } = {}) {
+export async function startServer({ name = 'server', readyTimeoutMs = 60_000, extraArgs = [], env = {}, adminPassword: givenPassword } = {}) {
   const bin = binaryPath();
   const port = await freePort();
   const hostPort = `127.0.0.1:${port}`;
   const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'trustdeck-e2e-'));
-  const adminPassword = `e2e-${randomBytes(12).toString('hex')}`;
+  const adminPassword = givenPassword || `e2e-${randomBytes(12).toString('hex')}`;
   const args = ['serve', '--addr', hostPort, '--data', dataDir, '--public-host', hostPort, ...extraArgs];
 
   await fsp.mkdir(ARTIFACTS_DIR, { recursive: true });

@@ -9,9 +9,10 @@ import { startServer } from './server.mjs';
  * describe() for one file's browser tests. `body(env, it)` declares the tests with the `it` it is
  * given; env.server and env.browser are set once `before` has run. When chromium, playwright-core
  * or the binary is missing, every test is reported SKIPPED (t.skip, with the reason) after a loud
- * banner, and nothing is started.
+ * banner, and nothing is started. `start(slug)`, when given, starts the server instead of
+ * startServer's defaults (and may set up what it needs first).
  */
-export function browserSuite(name, body) {
+export function browserSuite(name, body, { start } = {}) {
   const skip = missingPrerequisites();
   const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
   describe(name, () => {
@@ -21,7 +22,7 @@ export function browserSuite(name, body) {
       return;
     }
     before(async () => {
-      env.server = await startServer({ name: slug });
+      env.server = start ? await start(slug) : await startServer({ name: slug });
       env.browser = await launchBrowser();
     });
     after(async () => {
