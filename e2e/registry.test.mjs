@@ -130,8 +130,8 @@ const states = (body) => Object.fromEntries(body.tags.map((t) => [t.name, t.stat
 const WANT_STATES = { multi: 'signed', v1: 'signed', v2: 'drifted', v3: 'missing', v4: 'unsigned' };
 
 browserSuite('registry', (env, it) => {
-  it('the repository page opens with the summary of tag states and lists every tag with its state', async () => {
-    if (registryMissing) return;
+  it('the repository page opens with the summary of tag states and lists every tag with its state', async (t) => {
+    if (registryMissing) return t.skip(`${REGISTRY_BIN} is not installed`);
     const body = await waitForTags(env.server, (b) => JSON.stringify(states(b)) === JSON.stringify(WANT_STATES), 'tag states');
     const v2 = body.tags.find((t) => t.name === 'v2');
     assert.equal(v2.signed_digest, `sha256:${world.digests.v2}`);
@@ -165,8 +165,8 @@ browserSuite('registry', (env, it) => {
     });
   });
 
-  it('the tag view shows both digests of a moved tag and the platforms of an index', async () => {
-    if (registryMissing) return;
+  it('the tag view shows both digests of a moved tag and the platforms of an index', async (t) => {
+    if (registryMissing) return t.skip(`${REGISTRY_BIN} is not installed`);
     await withSession(env, 'registry-tag', async (s) => {
       await s.login();
       await s.goto('/repositories/prod/web/tags?tag=v2');
@@ -181,8 +181,8 @@ browserSuite('registry', (env, it) => {
     });
   });
 
-  it('the list shows unsigned and drifted counts, filters on them, and lists a repository only the registry knows', async () => {
-    if (registryMissing) return;
+  it('the list shows unsigned and drifted counts, filters on them, and lists a repository only the registry knows', async (t) => {
+    if (registryMissing) return t.skip(`${REGISTRY_BIN} is not installed`);
     await withSession(env, 'registry-list', async (s) => {
       await s.login();
       const [ns, name] = world.unsigned.split('/');
@@ -199,8 +199,8 @@ browserSuite('registry', (env, it) => {
     });
   });
 
-  it('a stopped registry shows on the page with its cause, and the page recovers when it is back', async () => {
-    if (registryMissing) return;
+  it('a stopped registry shows on the page with its cause, and the page recovers when it is back', async (t) => {
+    if (registryMissing) return t.skip(`${REGISTRY_BIN} is not installed`);
     await withSession(env, 'registry-down', async (s) => {
       await s.login();
       await registry.stop();
