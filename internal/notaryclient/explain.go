@@ -34,15 +34,37 @@ func Explain(err error) string { return NotaryFlags.Explain(err) }
 // Explain says why a request to the server f configures failed at the
 // network level (see the package function Explain).
 func (f Flags) Explain(err error) string {
+	_, why := f.Cause(err)
+	return why
+}
+
+// Kinds of network failures (Cause).
+const (
+	CauseTLS         = "tls"         // TLS did not come up: certificate, handshake, not TLS
+	CauseUnreachable = "unreachable" // no connection: refused, the name does not resolve
+	CauseTimeout     = "timeout"     // no answer in time
+)
+
+// Cause is Explain with the kind of failure: CauseTLS, CauseUnreachable or
+// CauseTimeout, and ("", "") for an error that is none of the known causes.
+func (f Flags) Cause(err error) (kind, why string) {
 	err = unwrapNetwork(err)
 	if why := f.notConnected(err); why != "" {
-		return why
+		if f.isTLS(err) {
+			return CauseTLS, why
+		}
+		return CauseUnreachable, why
 	}
 	var netErr net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout() {
-		return "it did not answer in time" + f.check(f.Timeout)
+		return CauseTimeout, "it did not answer in time" + f.check(f.Timeout)
 	}
-	return ""
+	return "", ""
+}
+
+// isTLS reports whether a failure notConnected explains is TLS's.
+func (f Flags) isTLS(err error) bool {
+	return !errors.Is(err, syscall.ECONNREFUSED) && !errors.As(err, new(*net.DNSError))
 }
 
 // check is " (<flag>)", or "" without the flag.

@@ -122,3 +122,34 @@ func TestRequestClassOfRegistryPaths(t *testing.T) {
 		}
 	}
 }
+
+// Cause sorts real failures into TLS, unreachable and timeout.
+func TestCauseKinds(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+	}))
+	defer tlsSrv.Close()
+	untrusted, _ := New(Options{})
+	impatient, _ := New(Options{CAFile: caFile(t, tlsSrv), Timeout: 100 * time.Millisecond})
+	cases := []struct {
+		name string
+		rt   http.RoundTripper
+		url  string
+		want string
+	}{
+		{"unknown CA", untrusted, tlsSrv.URL + "/", CauseTLS},
+		{"refused", untrusted, closedURL(t) + "/", CauseUnreachable},
+		{"timeout", impatient, tlsSrv.URL + "/", CauseTimeout},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(http.MethodGet, c.url, nil)
+		resp, err := c.rt.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("%s: no error", c.name)
+		}
+		if kind, why := NotaryFlags.Cause(err); kind != c.want || why == "" {
+			t.Errorf("%s: Cause = %q, %q; want %q", c.name, kind, why, c.want)
+		}
+	}
+}
