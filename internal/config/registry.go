@@ -41,13 +41,11 @@ func (c *Config) HasRegistry() bool { return c.RegistryURL != "" }
 
 func (c *Config) completeRegistry() error {
 	if c.RegistryURL == "" {
-		for _, f := range []struct{ name, value string }{
-			{"--registry-ca", c.RegistryCA}, {"--registry-username", c.RegistryUsername},
-			{"--registry-password", c.RegistryPassword}, {"--registry-events-token", c.RegistryEventsToken},
-		} {
-			if f.value != "" {
-				return fmt.Errorf("%s needs --registry-url (it configures the registry connection)", f.name)
-			}
+		if err := needs("--registry-url", "the registry connection", map[string]string{
+			"--registry-ca": c.RegistryCA, "--registry-username": c.RegistryUsername,
+			"--registry-password": c.RegistryPassword, "--registry-events-token": c.RegistryEventsToken,
+		}); err != nil {
+			return err
 		}
 		if c.RegistrySyncInterval != 0 {
 			return errors.New("--registry-sync-interval needs --registry-url")

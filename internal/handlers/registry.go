@@ -63,14 +63,9 @@ func (s *Server) registryEvents(c echo.Context) error {
 		(params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
 		return echo.ErrUnsupportedMediaType // application/json is accepted too, as the answer says
 	}
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		var he *echo.HTTPError
-		if errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
-			return echo.ErrStatusRequestEntityTooLarge
-		}
-		return errs.Invalidf("malformed_json", "The request body could not be read.")
+		return err
 	}
 	events, err := parseEnvelope(body)
 	if err != nil {

@@ -141,10 +141,8 @@ func (s *Store) SaveRegistryTags(ctx context.Context, namespace, name string, ta
 		if err := old.Err(); err != nil {
 			return err
 		}
-		for _, tag := range gone {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM registry_tags WHERE repository_id = ? AND tag = ?", id, tag); err != nil {
-				return err
-			}
+		if err := deleteTags(ctx, tx, id, "tag", gone); err != nil {
+			return err
 		}
 		if err := upsertTags(ctx, tx, id, tags); err != nil {
 			return err
@@ -156,6 +154,20 @@ func (s *Store) SaveRegistryTags(ctx context.Context, namespace, name string, ta
 			id, formatTime(at), formatTime(at), strings.Join(absent, " "), len(tags))
 		return err
 	})
+}
+
+// deleteTags removes repository id's tags whose column (tag or digest) is
+// one of values.
+func deleteTags(ctx context.Context, tx *sql.Tx, id int64, column string, values []string) error {
+	if column != "tag" && column != "digest" {
+		return errors.New("store: deleteTags by " + column)
+	}
+	for _, v := range values {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM registry_tags WHERE repository_id = ? AND "+column+" = ?", id, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // upsertTags writes tags of repository id, leaving rows that hold the same
@@ -193,15 +205,11 @@ func (s *Store) ChangeRegistryTags(ctx context.Context, namespace, name string, 
 		if err != nil {
 			return err
 		}
-		for _, tag := range deleted {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM registry_tags WHERE repository_id = ? AND tag = ?", id, tag); err != nil {
-				return err
-			}
+		if err := deleteTags(ctx, tx, id, "tag", deleted); err != nil {
+			return err
 		}
-		for _, d := range deletedDigests {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM registry_tags WHERE repository_id = ? AND digest = ?", id, d); err != nil {
-				return err
-			}
+		if err := deleteTags(ctx, tx, id, "digest", deletedDigests); err != nil {
+			return err
 		}
 		if err := upsertTags(ctx, tx, id, put); err != nil {
 			return err
