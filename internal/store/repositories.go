@@ -149,10 +149,23 @@ func (s *Store) ListRepositories(ctx context.Context, q RepositoryQuery) ([]Repo
 	case "expiry":
 		order = "t.nearest_expiry IS NULL, t.nearest_expiry, " + order
 	}
-	from := " FROM repositories r LEFT JOIN trust_summaries t ON t.repository_id = r.id" +
-		" LEFT JOIN registry_states g ON g.repository_id = r.id WHERE " + strings.Join(where, " AND ")
+	const (
+		joinTrust    = " LEFT JOIN trust_summaries t ON t.repository_id = r.id"
+		joinRegistry = " LEFT JOIN registry_states g ON g.repository_id = r.id"
+	)
+	cond := " WHERE " + strings.Join(where, " AND ")
+	from := " FROM repositories r" + joinTrust + joinRegistry + cond
+	// The count joins only what the filter reads: SQLite joins every row
+	// of a LEFT JOIN it is given, and the list counts every repository.
+	countFrom := " FROM repositories r"
+	switch q.Filter {
+	case "signed", "unsigned", "expiring":
+		countFrom += joinTrust
+	case "unsigned-or-drifted":
+		countFrom += joinRegistry
+	}
 	var total int
-	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*)"+from, args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*)"+countFrom+cond, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	limit := q.Limit
