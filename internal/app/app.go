@@ -30,6 +30,8 @@ import (
 	"github.com/trustdeck/trustdeck/internal/handlers"
 	"github.com/trustdeck/trustdeck/internal/notaryclient"
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
+	"github.com/trustdeck/trustdeck/internal/registry"
+	"github.com/trustdeck/trustdeck/internal/registryclient"
 	"github.com/trustdeck/trustdeck/internal/removal"
 	"github.com/trustdeck/trustdeck/internal/secrets"
 	"github.com/trustdeck/trustdeck/internal/signers"
@@ -69,6 +71,8 @@ type App struct {
 	TokenCert string
 	// Changefeed follows the external Notary server (nil when embedded).
 	Changefeed *discovery.Poller
+	// Registry reads the registry (nil without --registry-url).
+	Registry *registry.Service
 	// background work that runs while the server serves.
 	background []func(context.Context)
 	// cert is the server certificate served now; certFile and keyFile
@@ -201,6 +205,23 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		a.Changefeed = poller
 		a.background = append(a.background, poller.Run)
 	}
+	if cfg.HasRegistry() {
+		// The registry's token realm may be trustdeck itself: its CA is
+		// trusted too.
+		rt, err := notaryclient.New(notaryclient.Options{CAFile: cfg.RegistryCA, OwnCAFile: a.CAFile,
+			Username: cfg.RegistryUsername, Password: cfg.RegistryPassword, Log: log, Flags: registryclient.Flags})
+		if err != nil {
+			return nil, err
+		}
+		rc, err := registryclient.New(cfg.RegistryURL, rt)
+		if err != nil {
+			return nil, err
+		}
+		a.Registry = registry.New(registry.Config{Client: rc, Store: st, Catalog: cat, Trust: reader, Audit: auditLog,
+			Summaries: summaries, Interval: cfg.RegistrySyncInterval, Log: log})
+		summaries.OnRefresh(a.Registry.TrustChanged)
+		a.background = append(a.background, a.Registry.Run)
+	}
 	remover := removal.New(reader, keyVault, cat, deleter, auditLog)
 	if !cfg.External() {
 		remover.LockGUNsWith(gunLocks.Lock)
@@ -239,6 +260,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	if a.Changefeed != nil {
 		srv.Changefeed = a.Changefeed
+	}
+	if a.Registry != nil {
+		srv.Registry, srv.RegistryEventsToken = a.Registry, cfg.RegistryEventsToken
 	}
 	a.Handler = srv.Handler()
 	ok = true
@@ -388,6 +412,14 @@ func (a *App) logStart(addr net.Addr) {
 	if a.Config.External() {
 		a.Log.Info("external Notary server: the embedded Notary API is off",
 			"notary_url", a.Config.NotaryURL, "poll_interval", a.Config.NotaryPollInterval)
+	}
+	if a.Config.HasRegistry() {
+		events := "off (no --registry-events-token)"
+		if a.Config.RegistryEventsToken != "" {
+			events = "https://" + a.Config.PublicHost + handlers.RegistryEventsPath
+		}
+		a.Log.Info("registry: reading its tags and catalog", "registry_url", a.Config.RegistryURL,
+			"sync_interval", a.Config.RegistrySyncInterval, "notifications", events)
 	}
 	certPath, _ := filepath.Abs(a.TokenCert)
 	a.Log.Info("token service: a Notary server with token auth and these options accepts trustdeck's tokens (README: In front of an existing Notary server)",

@@ -32,6 +32,27 @@ type Repository struct {
 	// Trust is the repository's trust summary (lists only; nil until the
 	// first summary was computed).
 	Trust *TrustState `json:"trust,omitempty"`
+	// Registry is the repository's tags in the registry, counted by state
+	// (lists only; nil without --registry-url or until the registry was
+	// first read for it).
+	Registry *RegistryCounts `json:"registry,omitempty"`
+}
+
+// RegistryCounts are a repository's registry tags counted by state (see
+// trust.TagStates), as of the last read of the registry.
+type RegistryCounts struct {
+	Tags     int `json:"tags"`
+	Signed   int `json:"signed"`
+	Unsigned int `json:"unsigned"`
+	Drifted  int `json:"drifted"`
+	Missing  int `json:"missing"`
+	// CheckedAt is the last successful read (nil: none yet).
+	CheckedAt *time.Time `json:"checked_at"`
+	// UnknownSince is set while the registry cannot be read: the first
+	// failure since the last success, with Error its cause; the counts are
+	// then the last known.
+	UnknownSince *time.Time `json:"unknown_since,omitempty"`
+	Error        string     `json:"error,omitempty"`
 }
 
 // TrustState is a repository's trust summary.
@@ -174,6 +195,11 @@ func (s *Service) wrap(r *store.Repository) *Repository {
 			NearestExpiry: timePtr(t.NearestExpiry), NearestExpiryRole: t.NearestExpiryRole,
 			LastSigned: timePtr(t.LastSigned), Error: t.Error}
 	}
+	if g := r.Registry; g != nil && (g.Counted || g.Error != "") {
+		out.Registry = &RegistryCounts{Tags: g.Tags, Signed: g.Counts.Signed, Unsigned: g.Counts.Unsigned,
+			Drifted: g.Counts.Drifted, Missing: g.Counts.Missing, CheckedAt: timePtr(g.CheckedAt),
+			UnknownSince: timePtr(g.FailingSince), Error: g.Error}
+	}
 	return out
 }
 
@@ -286,8 +312,12 @@ type ListQuery struct {
 	Namespaces []string
 	Page       int    // 1-based
 	Sort       string // name (default), signed, expiry
-	Filter     string // "", signed, unsigned, expiring
+	Filter     string // "", signed, unsigned, expiring, unsigned-or-drifted
 }
+
+// FilterUnsignedOrDrifted lists the repositories with unsigned or drifted
+// tags in the registry (as last counted).
+const FilterUnsignedOrDrifted = "unsigned-or-drifted"
 
 // ExpiringWithin is how close an expiry must be for the "expiring" filter.
 const ExpiringWithin = 30 * 24 * time.Hour
@@ -306,9 +336,9 @@ func (s *Service) List(ctx context.Context, q ListQuery) (*Page, error) {
 		return nil, errs.Invalidf("invalid_query", "Sort by name, signed or expiry.")
 	}
 	switch q.Filter {
-	case "", "signed", "unsigned", "expiring":
+	case "", "signed", "unsigned", "expiring", FilterUnsignedOrDrifted:
 	default:
-		return nil, errs.Invalidf("invalid_query", "Filter by signed, unsigned or expiring.")
+		return nil, errs.Invalidf("invalid_query", "Filter by signed, unsigned, expiring or unsigned-or-drifted.")
 	}
 	rows, total, err := s.st.ListRepositories(ctx, store.RepositoryQuery{
 		Search: strings.ToLower(strings.TrimSpace(q.Search)), Namespaces: q.Namespaces,

@@ -43,6 +43,16 @@ type Config struct {
 	NotaryPollInterval time.Duration
 	NotaryTimeout      time.Duration
 
+	// The registry (see registry.go). RegistryURL "" means none: trustdeck
+	// then shows trust data only, and the other Registry* fields are only
+	// accepted with it.
+	RegistryURL          string
+	RegistryCA           string
+	RegistryUsername     string
+	RegistryPassword     string
+	RegistryEventsToken  string
+	RegistrySyncInterval time.Duration
+
 	// AdminPassword comes only from TRUSTDECK_ADMIN_PASSWORD (never a flag:
 	// flags show up in process listings).
 	AdminPassword string
@@ -85,7 +95,7 @@ func (c *Config) options() []option {
 			help: "how long to wait for requests to finish on SIGINT/SIGTERM"},
 		{flag: "pprof-addr", env: "TRUSTDECK_PPROF_ADDR", str: &c.PprofAddr,
 			help: "serve Go's profiler (net/http/pprof, plain HTTP, no authentication) on this loopback host:port; off when empty"},
-	}, c.notaryOptions()...)
+	}, append(c.notaryOptions(), c.registryOptions()...)...)
 }
 
 // ErrHelp is returned when --help was asked for (usage already printed).
@@ -183,7 +193,10 @@ func (c *Config) complete() error {
 		return fmt.Errorf("--pprof-addr %q: want a loopback host:port (127.0.0.1:6060, [::1]:6060 or localhost:6060): "+
 			"the profiler has no authentication", c.PprofAddr)
 	}
-	return c.completeNotary()
+	if err := c.completeNotary(); err != nil {
+		return err
+	}
+	return c.completeRegistry()
 }
 
 // isLoopbackAddr reports whether addr is host:port with a loopback IP or

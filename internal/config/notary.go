@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,19 +39,32 @@ func (c *Config) notaryOptions() []option {
 	}
 }
 
+// needs refuses the first set flag (by name) of flags, which configure
+// what base configures and mean nothing without it.
+func needs(base, what string, flags map[string]string) error {
+	names := make([]string, 0, len(flags))
+	for name, value := range flags {
+		if value != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	return fmt.Errorf("%s needs %s (it configures %s)", names[0], base, what)
+}
+
 // External reports whether trustdeck fronts an external Notary server.
 func (c *Config) External() bool { return c.NotaryURL != "" }
 
 func (c *Config) completeNotary() error {
 	if c.NotaryURL == "" {
-		for _, f := range []struct{ name, value string }{
-			{"--notary-ca", c.NotaryCA}, {"--notary-client-cert", c.NotaryClientCert},
-			{"--notary-client-key", c.NotaryClientKey}, {"--notary-username", c.NotaryUsername},
-			{"--notary-password", c.NotaryPassword},
-		} {
-			if f.value != "" {
-				return fmt.Errorf("%s needs --notary-url (it configures the external Notary server)", f.name)
-			}
+		if err := needs("--notary-url", "the external Notary server", map[string]string{
+			"--notary-ca": c.NotaryCA, "--notary-client-cert": c.NotaryClientCert, "--notary-client-key": c.NotaryClientKey,
+			"--notary-username": c.NotaryUsername, "--notary-password": c.NotaryPassword,
+		}); err != nil {
+			return err
 		}
 		if c.NotaryPollInterval != 0 || c.NotaryTimeout != 0 {
 			return errors.New("--notary-poll-interval and --notary-timeout need --notary-url")

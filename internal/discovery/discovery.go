@@ -380,16 +380,18 @@ func (p *Poller) apply(ctx context.Context, c change) error {
 	case errs.KindOf(err) == errs.NotFound && deletion:
 		return nil // nothing to show for a repository trustdeck does not list
 	case errs.KindOf(err) == errs.NotFound:
-		if _, err := p.cfg.Catalog.Create(ctx, ns, name, CreatedBy); err != nil && errs.KindOf(err) != errs.Conflict {
+		created, err := Enter(ctx, p.cfg.Catalog, p.cfg.Audit, Entry{GUN: c.GUN, Namespace: ns, Name: name,
+			CreatedBy: CreatedBy, Source: Source, At: c.CreatedAt,
+			Detail: "discovered from the Notary server's changefeed (" + p.cfg.URL + ")"})
+		if err != nil {
 			return err
 		}
-		p.mu.Lock()
-		p.discovered++
-		p.mu.Unlock()
-		p.cfg.Audit.Record(ctx, audit.Event{At: c.CreatedAt, Actor: CreatedBy, Action: audit.RepoCreate, GUN: c.GUN,
-			Namespace: ns, Name: name, Source: Source,
-			Detail: "discovered from the Notary server's changefeed (" + p.cfg.URL + ")"})
-		p.cfg.Log.Info("notary changefeed: repository discovered", "repository", names.Display(ns, name))
+		if created {
+			p.mu.Lock()
+			p.discovered++
+			p.mu.Unlock()
+			p.cfg.Log.Info("notary changefeed: repository discovered", "repository", names.Display(ns, name))
+		}
 	default:
 		return err
 	}
@@ -405,6 +407,48 @@ func (p *Poller) apply(ctx context.Context, c change) error {
 	}
 	p.cfg.Audit.Record(ctx, e)
 	return nil
+}
+
+// Entry is a repository found outside trustdeck, to enter into the catalog.
+type Entry struct {
+	GUN, Namespace, Name string
+	// CreatedBy is the catalog entry's creator and the audit event's actor
+	// ("changefeed", "registry").
+	CreatedBy string
+	// Source and Detail are the audit event's.
+	Source, Detail string
+	// At is when it was found (zero: now).
+	At time.Time
+}
+
+// EntryCatalog is what Enter needs of the catalog.
+type EntryCatalog interface {
+	Get(ctx context.Context, namespace, name string) (*catalog.Repository, error)
+	Create(ctx context.Context, namespace, name, createdBy string) (*catalog.Repository, error)
+}
+
+// Enter adds a repository found outside trustdeck (a Notary server's
+// changefeed, a registry's catalog or notifications) to the catalog unless
+// it is there, and audits its creation (repo.create) exactly once: only the
+// call that created the entry records the event, so finders racing each
+// other for one repository record one. It reports whether it created it.
+func Enter(ctx context.Context, cat EntryCatalog, aud Auditor, e Entry) (bool, error) {
+	if _, err := cat.Get(ctx, e.Namespace, e.Name); err == nil || errs.KindOf(err) != errs.NotFound {
+		return false, err
+	}
+	if _, err := cat.Create(ctx, e.Namespace, e.Name, e.CreatedBy); err != nil {
+		if errs.KindOf(err) == errs.Conflict {
+			return false, nil // another finder, or someone, created it meanwhile
+		}
+		return false, err
+	}
+	at := e.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	aud.Record(ctx, audit.Event{At: at, Actor: e.CreatedBy, Action: audit.RepoCreate, GUN: e.GUN,
+		Namespace: e.Namespace, Name: e.Name, Source: e.Source, Detail: e.Detail})
+	return true, nil
 }
 
 // clockSkew is how much later than a change trustdeck may have recorded

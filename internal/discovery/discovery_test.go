@@ -171,3 +171,45 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// Finders racing each other for one repository create it once and audit
+// its creation once.
+func TestEnterAuditsOnce(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "trustdeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cat := catalog.New(st, "reg.test")
+	journal := audit.New(st, slog.New(slog.DiscardHandler))
+	journal.SplitGUNsWith(cat.SplitGUN)
+	var wg sync.WaitGroup
+	created := make(chan bool, 8)
+	for range 8 {
+		wg.Go(func() {
+			ok, err := Enter(ctx, cat, journal, Entry{GUN: "reg.test/prod/app", Namespace: "prod", Name: "app",
+				CreatedBy: "registry", Source: "registry-catalog", Detail: "found"})
+			if err != nil {
+				t.Error(err)
+			}
+			created <- ok
+		})
+	}
+	wg.Wait()
+	close(created)
+	n := 0
+	for ok := range created {
+		if ok {
+			n++
+		}
+	}
+	events := must(journal.List(ctx, audit.Query{Namespace: "prod", Name: "app"}))
+	if n != 1 || len(events) != 1 || events[0].Actor != "registry" || events[0].Action != audit.RepoCreate {
+		t.Errorf("%d creations reported, events %+v; want one of each", n, events)
+	}
+	r := must(cat.Get(ctx, "prod", "app"))
+	if r.CreatedBy != "registry" {
+		t.Errorf("created by %q", r.CreatedBy)
+	}
+}

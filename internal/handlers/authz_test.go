@@ -260,6 +260,17 @@ var matrix = []matrixRow{
 		want: want{s401, s404, s404, s404, s200, s200}},
 	{method: "GET", route: "/api/v1/repositories/:ns/:name", path: "/api/v1/repositories/prod/missing",
 		want: want{s401, s404, s404, s404, s404, s404}},
+	// Tags and their states read like the repository (without a registry:
+	// the signed tags, state unknown).
+	{method: "GET", route: "/api/v1/repositories/:ns/:name/tags", path: "/api/v1/repositories/prod/app/tags",
+		want: want{s401, s200, s200, s200, s404, s200}},
+	{method: "GET", route: "/api/v1/repositories/:ns/:name/tags", path: "/api/v1/repositories/other/thing/tags?state=unsigned",
+		want: want{s401, s404, s404, s404, s200, s200}},
+	// The registry's notifications take only the events token, never a
+	// user's credentials or session; without --registry-events-token (as
+	// here) the endpoint does not exist. With it: TestRegistryEventsAuth.
+	{method: "POST", route: "/api/v1/registry/events", path: "/api/v1/registry/events",
+		body: map[string]any{"events": []any{}}, want: want{s404, s404, s404, s404, s404, s404}},
 	{method: "DELETE", route: "/api/v1/repositories/:ns/:name", path: "/api/v1/repositories/prod/del-{s}",
 		want:   want{s401, s403, s403, s204, s404, s204},
 		effect: repoGone("prod", "del-")},

@@ -47,14 +47,9 @@ func decodeJSON(c echo.Context, v any) error {
 	if !isJSON(c.Request().Header.Get(echo.HeaderContentType)) {
 		return echo.ErrUnsupportedMediaType
 	}
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		var he *echo.HTTPError
-		if errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
-			return echo.ErrStatusRequestEntityTooLarge
-		}
-		return errs.Invalidf("malformed_json", "The request body could not be read.")
+		return err
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -76,6 +71,21 @@ func decodeJSON(c echo.Context, v any) error {
 		return errs.Invalidf("malformed_json", "The request body holds more than one JSON object.")
 	}
 	return nil
+}
+
+// readBody reads the request body: 413 past the body limit, 400 when it
+// cannot be read.
+func readBody(c echo.Context) ([]byte, error) {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		var he *echo.HTTPError
+		if errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
+			return nil, echo.ErrStatusRequestEntityTooLarge
+		}
+		return nil, errs.Invalidf("malformed_json", "The request body could not be read.")
+	}
+	return body, nil
 }
 
 // isJSON reports whether a Content-Type is application/json, with no

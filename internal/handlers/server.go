@@ -69,6 +69,12 @@ type Server struct {
 	// Changefeed, in front of an external Notary server, reports the
 	// discovery of repositories from its changefeed.
 	Changefeed ChangefeedStatus
+	// Registry, with --registry-url, is the registry connection: tags and
+	// their states, and the registry's notifications, authenticated by
+	// RegistryEventsToken (the notifications endpoint answers 404 while it
+	// is "").
+	Registry            RegistryService
+	RegistryEventsToken string
 
 	routes map[string]map[string]bool // real route paths by method (see unmatched)
 
@@ -113,6 +119,7 @@ func (s *Server) Routes() *echo.Echo {
 	if s.Notary != nil {
 		s.mountNotary(e)
 	}
+	s.mountRegistryEvents(e)
 
 	// Web UI and JSON API: session or basic credentials, CSRF, body limit.
 	app := e.Group("", middleware.BodyLimit(maxBody), s.authenticate, s.csrf)
@@ -160,6 +167,7 @@ func (s *Server) Routes() *echo.Echo {
 	api.GET("/repositories", s.apiRepositoryList)
 	api.POST("/repositories", s.apiRepositoryCreate)
 	api.GET("/repositories/:ns/:name", s.apiRepositoryGet)
+	api.GET("/repositories/:ns/:name/tags", s.apiRepositoryTags)
 	api.DELETE("/repositories/:ns/:name", s.apiRepositoryDelete)
 	api.POST("/users", s.apiUserCreate)
 	api.PUT("/namespaces/:ns/members/:username", s.apiMemberSet)

@@ -1,7 +1,9 @@
-// Package notaryclient is trustdeck's HTTP client of an external Notary
-// server (notary-server, MSR/DTR, Harbor ≤ 2.8): an http.RoundTripper that
-// carries TLS (a CA bundle, an optional client certificate), timeouts, and
-// the registry token protocol.
+// Package notaryclient is trustdeck's one outbound HTTP client for servers
+// that speak the registry token protocol: an external Notary server
+// (notary-server, MSR/DTR, Harbor ≤ 2.8) and the registry (internal/
+// registryclient). It is an http.RoundTripper that carries TLS (a CA bundle,
+// an optional client certificate), timeouts, and the registry token
+// protocol; Options.Flags names the settings its messages point at.
 //
 // notary's client library sends every request through one RoundTripper and
 // treats a 401 as an error, so the token challenge is answered here: on a
@@ -51,6 +53,9 @@ type Options struct {
 	Log *slog.Logger
 	// Base, if set, replaces the TLS transport (tests).
 	Base http.RoundTripper
+	// Flags names the settings of the server this transport talks to, for
+	// messages (default NotaryFlags).
+	Flags Flags
 }
 
 // Transport is the RoundTripper. It is safe for concurrent use.
@@ -60,6 +65,7 @@ type Transport struct {
 	pass     string
 	timeout  time.Duration
 	log      *slog.Logger
+	flags    Flags
 	now      func() time.Time
 	mu       sync.Mutex
 	tokens   map[string]cachedToken // by realm, service and scope
@@ -90,8 +96,11 @@ type cachedToken struct {
 
 // New builds a Transport; it fails when the TLS files cannot be read.
 func New(o Options) (*Transport, error) {
+	if o.Flags == (Flags{}) {
+		o.Flags = NotaryFlags
+	}
 	t := &Transport{base: o.Base, user: o.Username, pass: o.Password, timeout: o.Timeout, log: o.Log,
-		now: time.Now, tokens: map[string]cachedToken{}, scopeFor: map[string]challenge{},
+		flags: o.Flags, now: time.Now, tokens: map[string]cachedToken{}, scopeFor: map[string]challenge{},
 		refused: map[string]refusal{}}
 	if t.timeout <= 0 {
 		t.timeout = 30 * time.Second
@@ -100,7 +109,7 @@ func New(o Options) (*Transport, error) {
 		t.log = slog.New(slog.DiscardHandler)
 	}
 	if t.base == nil {
-		tc, err := TLSConfig(o.CAFile, o.CertFile, o.KeyFile)
+		tc, err := o.Flags.tlsConfig(o.CAFile, o.CertFile, o.KeyFile)
 		if err != nil {
 			return nil, err
 		}
@@ -124,28 +133,32 @@ func New(o Options) (*Transport, error) {
 	return t, nil
 }
 
-// TLSConfig is the client TLS configuration: the system's CAs plus caFile,
-// and the client certificate if given.
+// TLSConfig is the client TLS configuration of a Notary server: the
+// system's CAs plus caFile, and the client certificate if given.
 func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	return NotaryFlags.tlsConfig(caFile, certFile, keyFile)
+}
+
+func (f Flags) tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pemBytes, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("--notary-ca: %w", err)
+			return nil, fmt.Errorf("%s: %w", f.CA, err)
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("--notary-ca %s: no PEM certificate in the file", caFile)
+			return nil, fmt.Errorf("%s %s: no PEM certificate in the file", f.CA, caFile)
 		}
 		tc.RootCAs = pool
 	}
 	if certFile != "" || keyFile != "" {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("--notary-client-cert/--notary-client-key: %w", err)
+			return nil, fmt.Errorf("%s/%s: %w", f.ClientCert, f.ClientKey, err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
@@ -220,7 +233,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	tok, err := t.fetchToken(req.Context(), ch)
 	if err != nil {
-		t.log.Warn("notary server: cannot obtain a token", "realm", ch.realm, "scope", ch.scope, "err", err)
+		t.log.Warn(t.flags.Server+": cannot obtain a token", "realm", ch.realm, "scope", ch.scope, "err", err)
 		return resp, nil
 	}
 	t.mu.Lock()
@@ -256,17 +269,41 @@ func withBody(req *http.Request, body []byte) *http.Request {
 }
 
 // requestClass groups requests that a server challenges with the same
-// scope: the host, the path up to `/_trust/` (the GUN) and read or write.
+// scope: the host, the repository (a Notary path up to `/_trust/`, the GUN;
+// a registry path up to `/manifests/`, `/tags/`, `/blobs/` or
+// `/referrers/`) and read or write.
 func requestClass(req *http.Request) string {
 	p := req.URL.Path
 	if i := strings.Index(p, "/_trust/"); i >= 0 {
 		p = p[:i]
+	} else {
+		p = registryRepository(p)
 	}
 	kind := "write"
 	if req.Method == http.MethodGet || req.Method == http.MethodHead {
 		kind = "read"
 	}
 	return req.URL.Host + " " + kind + " " + p
+}
+
+// registryRepository cuts a registry API path after its repository name:
+// /v2/<name>/manifests/<reference>, /v2/<name>/tags/list,
+// /v2/<name>/blobs/<digest or uploads/…>, /v2/<name>/referrers/<digest>. A
+// reference or digest holds no slash, so the last marker is the right one
+// even when the name holds one of these words.
+func registryRepository(p string) string {
+	for _, marker := range []string{"/manifests/", "/tags/", "/referrers/"} {
+		if i := strings.LastIndex(p, marker); i >= 0 && !strings.Contains(p[i+len(marker):], "/") {
+			return p[:i]
+		}
+	}
+	if i := strings.LastIndex(p, "/blobs/uploads"); i >= 0 {
+		return p[:i]
+	}
+	if i := strings.LastIndex(p, "/blobs/"); i >= 0 && !strings.Contains(p[i+len("/blobs/"):], "/") {
+		return p[:i]
+	}
+	return p
 }
 
 // tokenFor returns a still valid token for the class's last challenge.

@@ -18,6 +18,9 @@ type Repository struct {
 	// Trust is the stored trust summary (nil when none was computed yet);
 	// filled by ListRepositories.
 	Trust *TrustSummary
+	// Registry is the stored registry state (nil when the registry was
+	// never read for it); filled by ListRepositories.
+	Registry *RegistrySummary
 }
 
 // RepositoryQuery selects a page of the catalog.
@@ -25,7 +28,7 @@ type RepositoryQuery struct {
 	Search     string    // substring of "namespace/name"
 	Namespaces []string  // when non-nil, only these namespaces
 	Sort       string    // "name" (default), "signed" (last signed first), "expiry" (nearest first)
-	Filter     string    // "", "signed", "unsigned", "expiring"
+	Filter     string    // "", "signed", "unsigned", "expiring", "unsigned-or-drifted"
 	ExpiringBy time.Time // with Filter "expiring": nearest expiry before this
 	Limit      int
 	Offset     int
@@ -136,6 +139,8 @@ func (s *Store) ListRepositories(ctx context.Context, q RepositoryQuery) ([]Repo
 	case "expiring":
 		where = append(where, "t.nearest_expiry IS NOT NULL AND t.nearest_expiry < ?")
 		args = append(args, formatTime(q.ExpiringBy))
+	case "unsigned-or-drifted":
+		where = append(where, "(g.unsigned > 0 OR g.drifted > 0)")
 	}
 	order := "r.namespace, r.name"
 	switch q.Sort {
@@ -144,9 +149,23 @@ func (s *Store) ListRepositories(ctx context.Context, q RepositoryQuery) ([]Repo
 	case "expiry":
 		order = "t.nearest_expiry IS NULL, t.nearest_expiry, " + order
 	}
-	from := " FROM repositories r LEFT JOIN trust_summaries t ON t.repository_id = r.id WHERE " + strings.Join(where, " AND ")
+	const (
+		joinTrust    = " LEFT JOIN trust_summaries t ON t.repository_id = r.id"
+		joinRegistry = " LEFT JOIN registry_states g ON g.repository_id = r.id"
+	)
+	cond := " WHERE " + strings.Join(where, " AND ")
+	from := " FROM repositories r" + joinTrust + joinRegistry + cond
+	// The count joins only what the filter reads: SQLite joins every row
+	// of a LEFT JOIN it is given, and the list counts every repository.
+	countFrom := " FROM repositories r"
+	switch q.Filter {
+	case "signed", "unsigned", "expiring":
+		countFrom += joinTrust
+	case "unsigned-or-drifted":
+		countFrom += joinRegistry
+	}
 	var total int
-	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*)"+from, args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*)"+countFrom+cond, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	limit := q.Limit
@@ -154,7 +173,8 @@ func (s *Store) ListRepositories(ctx context.Context, q RepositoryQuery) ([]Repo
 		limit = 50
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT "+repoColsR+`, t.state, t.signed_tags, t.signers, t.nearest_expiry,
-		t.nearest_expiry_role, t.last_signed, t.error, t.refreshed_at`+from+" ORDER BY "+order+" LIMIT ? OFFSET ?",
+		t.nearest_expiry_role, t.last_signed, t.error, t.refreshed_at, g.attempted_at, g.tags, g.signed, g.unsigned,
+		g.drifted, g.missing, g.counted_at, g.checked_at, g.failing_since, g.error`+from+" ORDER BY "+order+" LIMIT ? OFFSET ?",
 		append(args, limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, err
@@ -166,9 +186,20 @@ func (s *Store) ListRepositories(ctx context.Context, q RepositoryQuery) ([]Repo
 		var created string
 		var state, role, errText, refreshed, expiry, signed sql.NullString
 		var tags, signers sql.NullInt64
+		var regAttempted, regCounted, regChecked, regFailing, regErr sql.NullString
+		var reg RegistrySummary
+		var regTags, regSigned, regUnsigned, regDrifted, regMissing sql.NullInt64
 		if err := rows.Scan(&r.ID, &r.Namespace, &r.Name, &created, &r.CreatedBy, &state, &tags, &signers,
-			&expiry, &role, &signed, &errText, &refreshed); err != nil {
+			&expiry, &role, &signed, &errText, &refreshed, &regAttempted, &regTags, &regSigned, &regUnsigned,
+			&regDrifted, &regMissing, &regCounted, &regChecked, &regFailing, &regErr); err != nil {
 			return nil, 0, err
+		}
+		if regAttempted.Valid {
+			reg.Tags, reg.Counted = int(regTags.Int64), regCounted.Valid
+			reg.Counts = RegistryCounts{Signed: int(regSigned.Int64), Unsigned: int(regUnsigned.Int64),
+				Drifted: int(regDrifted.Int64), Missing: int(regMissing.Int64)}
+			reg.CheckedAt, reg.FailingSince, reg.Error = fromNull(regChecked), fromNull(regFailing), regErr.String
+			r.Registry = &reg
 		}
 		r.CreatedAt = parseTime(created)
 		if state.Valid {

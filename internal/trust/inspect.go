@@ -37,6 +37,9 @@ type InspectTag struct {
 	// byAdmin is set when no delegation signed the row (Signers is then
 	// [RepoAdmin]); the pretty format shows it as "(Repo Admin)".
 	byAdmin bool
+	// inReleases is set when targets/releases holds the row: where docker
+	// looks first when it pulls the tag (see TagStates).
+	inReleases bool
 }
 
 // InspectSigner is a signer (or an administrative role) and its key IDs.
@@ -151,9 +154,14 @@ func (repo *Repo) signedTags(tag string) []InspectTag {
 			continue
 		}
 		k := tagDigest{t.Name, t.SHA256}
-		if _, ok := index[k]; !ok {
-			index[k] = len(rows)
+		n, ok := index[k]
+		if !ok {
+			n = len(rows)
+			index[k] = n
 			rows = append(rows, InspectTag{SignedTag: t.Name, Digest: t.SHA256, Signers: []string{}})
+		}
+		if t.Role == RoleReleases {
+			rows[n].inReleases = true
 		}
 	}
 	for i := range repo.Targets {

@@ -29,6 +29,9 @@ type Summarizer struct {
 	log    *slog.Logger
 	now    func() time.Time
 
+	// refreshed, if set, runs after each refresh (see OnRefresh).
+	refreshed func(ctx context.Context, namespace, name string, repo *Repo, err error)
+
 	mu      sync.Mutex
 	pending map[[2]string]bool
 	wake    chan struct{}
@@ -42,6 +45,15 @@ func NewSummarizer(reader *Reader, st SummaryStore, gunOf func(namespace, name s
 		pending: map[[2]string]bool{}, wake: make(chan struct{}, 1)}
 	s.idle = sync.NewCond(&s.mu)
 	return s
+}
+
+// OnRefresh has fn run after every refresh of a repository's summary with
+// the trust data it was computed from (LoadLenient's result: repo nil and
+// err ErrNoTrustData without trust data), so that what else depends on the
+// trust data (the registry's tag counts) follows every change. Call it
+// before Run.
+func (s *Summarizer) OnRefresh(fn func(ctx context.Context, namespace, name string, repo *Repo, err error)) {
+	s.refreshed = fn
 }
 
 // Enqueue asks for namespace/name to be refreshed soon.
@@ -121,23 +133,35 @@ func (s *Summarizer) Wait() {
 // Refresh recomputes and stores one repository's summary now.
 func (s *Summarizer) Refresh(ctx context.Context, namespace, name string) error {
 	gun := s.gunOf(namespace, name)
-	sum := s.compute(ctx, gun)
+	repo, loadErr := s.reader.LoadLenient(ctx, gun)
+	sum := s.compute(ctx, gun, repo, loadErr)
 	err := s.st.PutTrustSummary(ctx, namespace, name, sum)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // the repository was removed meanwhile
 	}
+	if err == nil && s.refreshed != nil {
+		s.refreshed(ctx, namespace, name, repo, loadErr)
+	}
 	return err
 }
 
-func (s *Summarizer) compute(ctx context.Context, gun string) store.TrustSummary {
-	repo, err := s.reader.Load(ctx, gun)
+// LoadLenient is Load, except that trust data that is sound but expired is
+// returned as it is (LoadAllowingExpiry): docker refuses it, but what it
+// signed is still what it signed. The summaries and the registry's tag
+// states read trust data this way.
+func (r *Reader) LoadLenient(ctx context.Context, gun string) (*Repo, error) {
+	repo, err := r.Load(ctx, gun)
 	if errors.Is(err, ErrExpired) {
-		// Docker refuses it, but it is sound otherwise: list what it holds,
-		// with the expired role as the nearest expiry (in the past).
-		if all, aerr := s.reader.LoadAllowingExpiry(ctx, gun); aerr == nil {
+		if all, aerr := r.LoadAllowingExpiry(ctx, gun); aerr == nil {
 			repo, err = all, nil
 		}
 	}
+	return repo, err
+}
+
+func (s *Summarizer) compute(ctx context.Context, gun string, repo *Repo, err error) store.TrustSummary {
+	// Expired trust data comes as it is (LoadLenient): its nearest expiry is
+	// the expired role's, in the past.
 	if errors.Is(err, ErrNoTrustData) {
 		return store.TrustSummary{State: "none"}
 	}
