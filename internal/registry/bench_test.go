@@ -14,11 +14,11 @@ import (
 
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/memregistry"
 	"github.com/trustdeck/trustdeck/internal/notaryclient"
 	"github.com/trustdeck/trustdeck/internal/registry"
 	"github.com/trustdeck/trustdeck/internal/registryclient"
 	"github.com/trustdeck/trustdeck/internal/store"
-	"github.com/trustdeck/trustdeck/internal/memregistry"
 	"github.com/trustdeck/trustdeck/internal/trust"
 )
 

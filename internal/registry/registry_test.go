@@ -29,9 +29,9 @@ import (
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf/data"
 
+	"github.com/trustdeck/trustdeck/internal/memregistry"
 	"github.com/trustdeck/trustdeck/internal/notaryclient"
 	"github.com/trustdeck/trustdeck/internal/registryclient"
-	"github.com/trustdeck/trustdeck/internal/memregistry"
 	"github.com/trustdeck/trustdeck/internal/testserver"
 )
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustdeck/trustdeck/internal/memregistry"
 	"github.com/trustdeck/trustdeck/internal/notaryclient"
 	"github.com/trustdeck/trustdeck/internal/registryclient"
-	"github.com/trustdeck/trustdeck/internal/memregistry"
 )
 
 // client reads reg through the one outbound transport, trusting its CA.
