@@ -15,19 +15,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
-	"log"
 	"maps"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 	"gopkg.in/yaml.v2"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
@@ -408,24 +404,18 @@ func TestKyvernoPolicyShape(t *testing.T) {
 
 // A registry that refuses pushes (403): Sign says so, as a RegistryError.
 func TestSignRefusedPush(t *testing.T) {
-	open := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	readOnly := false
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+	open := newRegistryHandler(false)
+	var readOnly atomic.Bool
+	tr := serveRegistry(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if readOnly.Load() && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`, http.StatusForbidden)
 			return
 		}
 		open.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
-	u, _ := url.Parse(srv.URL)
-	reg, err := NewRegistry(srv.Client().Transport)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &testRegistry{srv: srv, Host: u.Host, rt: srv.Client().Transport, reg: reg}
+	reg := tr.reg
 	img := tr.pushImage(t, "prod/app", "v1")
-	readOnly = true
+	readOnly.Store(true)
 	cosign, notation := newTestKeys(t, "prod").formats(t, reg)
 	for _, f := range []Format{cosign, notation} {
 		_, err := f.Sign(context.Background(), img, Provenance{Tag: "v1"})
@@ -438,5 +428,54 @@ func TestSignRefusedPush(t *testing.T) {
 	plain := Image{Registry: "127.0.0.1:1", Repository: "prod/app", Digest: img.Digest, MediaType: img.MediaType, Size: img.Size}
 	if _, err := cosign.Find(context.Background(), plain); err == nil {
 		t.Error("Find on an unreachable registry succeeded")
+	}
+}
+
+// Behind the registry token protocol: notaryclient's transport answers each
+// challenge, under go-containerregistry's requests (pings, blob uploads,
+// manifest and referrers-index pushes). The registry admits a request only
+// with the token for its repository's scope.
+func TestSignThroughTokenAuth(t *testing.T) {
+	inner := newRegistryHandler(false)
+	var realm atomic.Value
+	var challenges, issued atomic.Int64
+	tr := serveRegistry(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			issued.Add(1)
+			scope := r.URL.Query().Get("scope")
+			_ = json.NewEncoder(w).Encode(map[string]any{"token": "tok " + scope, "expires_in": 300})
+			return
+		}
+		scope := ""
+		if parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/v2/"), "/"); len(parts) >= 3 {
+			// /v2/<ns>/<name>/{manifests,blobs,referrers}/…
+			scope = "repository:" + parts[0] + "/" + parts[1] + ":pull,push"
+		}
+		if r.Header.Get("Authorization") != "Bearer tok "+scope {
+			challenges.Add(1)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm.Load().(string)+`",service="test",scope="`+scope+`"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	realm.Store("https://" + tr.Host + "/token")
+	img := tr.pushImage(t, "prod/app", "v1")
+	reg := tr.reg
+	cosign, notation := newTestKeys(t, "prod").formats(t, reg)
+	ctx := context.Background()
+	for _, f := range []Format{cosign, notation} {
+		for round, wantAdded := range []bool{true, false} {
+			out, err := f.Sign(ctx, img, Provenance{Tag: "v1"})
+			if err != nil || out.Added != wantAdded {
+				t.Fatalf("%s sign #%d: %+v %v, want added=%v", f.Name(), round+1, out, err, wantAdded)
+			}
+		}
+		if sigs, err := f.Find(ctx, img); err != nil || len(sigs) != 1 || !sigs[0].Verified {
+			t.Errorf("%s find: %+v %v", f.Name(), sigs, err)
+		}
+	}
+	if challenges.Load() == 0 || issued.Load() == 0 {
+		t.Errorf("%d challenges, %d tokens: the registry's auth was not exercised", challenges.Load(), issued.Load())
 	}
 }

@@ -36,7 +36,7 @@ import (
 // by scripts/tools.sh into its cache. A test skips, loudly, only when the
 // tool cannot be built here at all; TRUSTDECK_REQUIRE_TOOLS=1 (CI) turns
 // that into a failure.
-func tool(t *testing.T, name string) string {
+func tool(t testing.TB, name string) string {
 	t.Helper()
 	toolsOnce.Lock()
 	defer toolsOnce.Unlock()
@@ -79,10 +79,20 @@ type testRegistry struct {
 	reg    *Registry
 }
 
-func newTestRegistry(t *testing.T, referrersAPI bool) *testRegistry {
+func newTestRegistry(t testing.TB, referrersAPI bool) *testRegistry {
 	t.Helper()
-	srv := httptest.NewTLSServer(registry.New(registry.WithReferrersSupport(referrersAPI),
-		registry.Logger(log.New(io.Discard, "", 0))))
+	return serveRegistry(t, newRegistryHandler(referrersAPI))
+}
+
+func newRegistryHandler(referrersAPI bool) http.Handler {
+	return registry.New(registry.WithReferrersSupport(referrersAPI), registry.Logger(log.New(io.Discard, "", 0)))
+}
+
+// serveRegistry serves h (a registry, or one wrapped to refuse or
+// challenge) over TLS, with trustdeck's client for it.
+func serveRegistry(t testing.TB, h http.Handler) *testRegistry {
+	t.Helper()
+	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
 	caFile := filepath.Join(t.TempDir(), "registry-ca.pem")
@@ -107,7 +117,7 @@ func (r *testRegistry) opts() []remote.Option {
 
 // pushImage pushes a random image (layers random layers) under repo:tag and
 // returns it as an Image.
-func (r *testRegistry) pushImage(t *testing.T, repo, tag string) Image {
+func (r *testRegistry) pushImage(t testing.TB, repo, tag string) Image {
 	t.Helper()
 	img, err := random.Image(512, 1)
 	if err != nil {
@@ -124,7 +134,7 @@ func (r *testRegistry) pushImage(t *testing.T, repo, tag string) Image {
 }
 
 // pushIndex pushes a random multi-platform index under repo:tag.
-func (r *testRegistry) pushIndex(t *testing.T, repo, tag string) Image {
+func (r *testRegistry) pushIndex(t testing.TB, repo, tag string) Image {
 	t.Helper()
 	idx, err := random.Index(256, 1, 2)
 	if err != nil {
@@ -140,7 +150,7 @@ func (r *testRegistry) pushIndex(t *testing.T, repo, tag string) Image {
 	return r.head(t, ref)
 }
 
-func (r *testRegistry) head(t *testing.T, ref name.Reference) Image {
+func (r *testRegistry) head(t testing.TB, ref name.Reference) Image {
 	t.Helper()
 	d, err := remote.Head(ref, r.opts()...)
 	if err != nil {
@@ -151,7 +161,7 @@ func (r *testRegistry) head(t *testing.T, ref name.Reference) Image {
 }
 
 // rawManifest fetches a manifest by tag or digest.
-func (r *testRegistry) rawManifest(t *testing.T, ref string) ([]byte, *v1.Manifest) {
+func (r *testRegistry) rawManifest(t testing.TB, ref string) ([]byte, *v1.Manifest) {
 	t.Helper()
 	nref, err := name.ParseReference(ref)
 	if err != nil {
@@ -178,7 +188,7 @@ type testKeys struct {
 	notation []*x509.Certificate // leaf, CA
 }
 
-func newTestKeys(t *testing.T, ns string) *testKeys {
+func newTestKeys(t testing.TB, ns string) *testKeys {
 	t.Helper()
 	k := &testKeys{cosign: genKey(t), caKey: genKey(t), leafKey: genKey(t)}
 	now := time.Now()
@@ -198,7 +208,7 @@ func newTestKeys(t *testing.T, ns string) *testKeys {
 	return k
 }
 
-func genKey(t *testing.T) *ecdsa.PrivateKey {
+func genKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -207,7 +217,7 @@ func genKey(t *testing.T) *ecdsa.PrivateKey {
 	return k
 }
 
-func (k *testKeys) formats(t *testing.T, reg *Registry, extraCosign ...crypto.PublicKey) (*Cosign, *Notation) {
+func (k *testKeys) formats(t testing.TB, reg *Registry, extraCosign ...crypto.PublicKey) (*Cosign, *Notation) {
 	t.Helper()
 	c, err := NewCosign(reg, k.cosign, extraCosign...)
 	if err != nil {
@@ -221,7 +231,7 @@ func (k *testKeys) formats(t *testing.T, reg *Registry, extraCosign ...crypto.Pu
 }
 
 // run runs a CLI with env and returns its combined output and error.
-func run(t *testing.T, env []string, bin string, args ...string) (string, error) {
+func run(t testing.TB, env []string, bin string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
