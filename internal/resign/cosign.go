@@ -20,7 +20,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -141,12 +140,12 @@ func (c *Cosign) Sign(ctx context.Context, img Image, prov Provenance) (Outcome,
 	defer c.reg.lock("cosign\x00" + repo.Name() + "\x00" + img.Digest)()
 
 	sigTag := repo.Tag(img.tagForm() + cosignTagSuffix)
-	raw, _, found, err := c.reg.manifest(ctx, sigTag)
+	existing, err := c.reg.manifest(ctx, sigTag)
 	if err != nil {
 		return Outcome{}, wrapRegistry("read cosign signatures of "+img.Reference(), err)
 	}
-	if found {
-		sigs, err := c.verifyManifest(ctx, img, raw)
+	if existing != nil {
+		sigs, err := c.verifyManifest(ctx, img, existing.Manifest)
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -165,13 +164,13 @@ func (c *Cosign) Sign(ctx context.Context, img Image, prov Provenance) (Outcome,
 		return Outcome{}, fmt.Errorf("resign: cosign signature: %w", err)
 	}
 
-	base := v1.Image(empty.Image)
-	if found {
-		if base, err = remote.Image(sigTag, remote.Reuse(c.reg.puller), remote.WithContext(ctx)); err != nil {
+	// Append to what is there (the manifest just read and verified), as
+	// cosign does; or start cosign's empty OCI image.
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	if existing != nil {
+		if base, err = existing.Image(); err != nil {
 			return Outcome{}, wrapRegistry("read cosign signatures of "+img.Reference(), err)
 		}
-	} else {
-		base = mutate.ConfigMediaType(mutate.MediaType(base, types.OCIManifestSchema1), types.OCIConfigJSON)
 	}
 	layer := static.NewLayer(payload, cosignPayloadMediaType)
 	signed, err := mutate.Append(base, mutate.Addendum{
@@ -198,14 +197,11 @@ func (c *Cosign) Find(ctx context.Context, img Image) ([]Signature, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, _, found, err := c.reg.manifest(ctx, repo.Tag(img.tagForm()+cosignTagSuffix))
-	if err != nil {
+	d, err := c.reg.manifest(ctx, repo.Tag(img.tagForm()+cosignTagSuffix))
+	if err != nil || d == nil {
 		return nil, wrapRegistry("read cosign signatures of "+img.Reference(), err)
 	}
-	if !found {
-		return nil, nil
-	}
-	return c.verifyManifest(ctx, img, raw)
+	return c.verifyManifest(ctx, img, d.Manifest)
 }
 
 func (c *Cosign) verifyManifest(ctx context.Context, img Image, raw []byte) ([]Signature, error) {

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"reflect"
@@ -477,5 +478,40 @@ func TestSignThroughTokenAuth(t *testing.T) {
 	}
 	if challenges.Load() == 0 || issued.Load() == 0 {
 		t.Errorf("%d challenges, %d tokens: the registry's auth was not exercised", challenges.Load(), issued.Load())
+	}
+}
+
+// Tags sharing a digest, signed at once (the migration signs in parallel):
+// every signature lands, none overwrites another's manifest or index entry.
+func TestConcurrentSignSameDigest(t *testing.T) {
+	for _, referrersAPI := range []bool{false, true} {
+		r := newTestRegistry(t, referrersAPI)
+		img := r.pushImage(t, "prod/app", "v1")
+		cosign, notation := newTestKeys(t, "prod").formats(t, r.reg)
+		for _, f := range []Format{cosign, notation} {
+			const n = 6
+			errc := make(chan error, n)
+			for i := range n {
+				go func() {
+					_, err := f.Sign(context.Background(), img, Provenance{Tag: fmt.Sprint("tag", i)})
+					errc <- err
+				}()
+			}
+			for range n {
+				if err := <-errc; err != nil {
+					t.Fatal(err)
+				}
+			}
+			sigs, err := f.Find(context.Background(), img)
+			tags := map[string]bool{}
+			for _, s := range sigs {
+				if s.Verified && s.Provenance != nil {
+					tags[s.Provenance.Tag] = true
+				}
+			}
+			if err != nil || len(sigs) != n || len(tags) != n {
+				t.Errorf("%s (referrers API %v): %d signatures for %d tags (%v), want %d", f.Name(), referrersAPI, len(sigs), len(tags), err, n)
+			}
+		}
 	}
 }

@@ -237,15 +237,15 @@ func (n *Notation) find(ctx context.Context, repo name.Repository, img Image) ([
 
 func (n *Notation) readSignature(ctx context.Context, repo name.Repository, img Image, d v1.Descriptor) (Signature, error) {
 	s := Signature{Format: FormatNotation, Ref: d.Digest.String()}
-	raw, _, found, err := n.reg.manifest(ctx, repo.Digest(d.Digest.String()))
+	md, err := n.reg.manifest(ctx, repo.Digest(d.Digest.String()))
 	if err != nil {
 		return s, wrapRegistry("read Notation signature "+d.Digest.String()+" of "+img.Reference(), err)
 	}
-	if !found {
+	if md == nil {
 		s.Problem = "the signature manifest is listed but missing from the registry"
 		return s, nil
 	}
-	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	m, err := v1.ParseManifest(bytes.NewReader(md.Manifest))
 	switch {
 	case err != nil:
 		s.Problem = "the signature manifest cannot be read"

@@ -95,19 +95,20 @@ func (r *Registry) lock(key string) func() {
 	}
 }
 
-// manifest reads a manifest by tag or digest; found is false on 404.
-func (r *Registry) manifest(ctx context.Context, ref name.Reference) (raw []byte, desc v1.Descriptor, found bool, err error) {
+// manifest reads a manifest by tag or digest (at most maxManifestSize
+// bytes); nil on 404. Its Image() reuses the bytes read.
+func (r *Registry) manifest(ctx context.Context, ref name.Reference) (*remote.Descriptor, error) {
 	d, err := r.puller.Get(ctx, ref)
 	if isNotFound(err) {
-		return nil, v1.Descriptor{}, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, v1.Descriptor{}, false, err
+		return nil, err
 	}
 	if d.Size > maxManifestSize || int64(len(d.Manifest)) > maxManifestSize {
-		return nil, v1.Descriptor{}, false, fmt.Errorf("manifest %s is larger than %d bytes", ref, maxManifestSize)
+		return nil, fmt.Errorf("manifest %s is larger than %d bytes", ref, maxManifestSize)
 	}
-	return d.Manifest, d.Descriptor, true, nil
+	return d, nil
 }
 
 // blob reads a blob of at most limit bytes and checks its digest.
