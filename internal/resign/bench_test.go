@@ -11,13 +11,24 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// BenchmarkSign signs distinct images, one signature each, against the
-// in-process registry over TLS (no referrers API: the tag-schema index is
-// written as with Debian's registry). tags/s is the figure for closing notes.
+// BenchmarkSign signs distinct images, one signature each, against
+// go-containerregistry's in-process registry and Debian's docker-registry,
+// both over TLS without the referrers API (the tag-schema index is
+// written). tags/s is the figure for closing notes.
 func BenchmarkSign(b *testing.B) {
-	for _, format := range []string{FormatCosign, FormatNotation} {
-		b.Run(format, func(b *testing.B) {
-			r := newTestRegistry(b, false)
+	for _, bc := range []struct {
+		registry string
+		start    func(testing.TB) *testRegistry
+		format   string
+	}{
+		{"in-process", func(tb testing.TB) *testRegistry { return newTestRegistry(tb, false) }, FormatCosign},
+		{"in-process", func(tb testing.TB) *testRegistry { return newTestRegistry(tb, false) }, FormatNotation},
+		{"debian", startDebianRegistry, FormatCosign},
+		{"debian", startDebianRegistry, FormatNotation},
+	} {
+		format := bc.format
+		b.Run(bc.registry+"/"+format, func(b *testing.B) {
+			r := bc.start(b)
 			k := newTestKeys(b, "bench")
 			cosign, notation := k.formats(b, r.reg)
 			var f Format = cosign

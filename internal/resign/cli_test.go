@@ -114,13 +114,18 @@ func TestRealCLIsVerify(t *testing.T) {
 		name         string
 		referrersAPI bool
 	}{{"tag-schema fallback", false}, {"referrers API", true}} {
-		t.Run(tc.name, func(t *testing.T) { testRealCLIsVerify(t, tc.referrersAPI) })
+		t.Run(tc.name, func(t *testing.T) { testRealCLIsVerify(t, newTestRegistry(t, tc.referrersAPI), tc.referrersAPI) })
 	}
 }
 
-func testRealCLIsVerify(t *testing.T, referrersAPI bool) {
+// TestRealCLIsVerifyDebianRegistry: the same against Debian's registry 2.8
+// (docker-registry), which has no referrers API.
+func TestRealCLIsVerifyDebianRegistry(t *testing.T) {
+	testRealCLIsVerify(t, startDebianRegistry(t), false)
+}
+
+func testRealCLIsVerify(t *testing.T, r *testRegistry, referrersAPI bool) {
 	ctx := context.Background()
-	r := newTestRegistry(t, referrersAPI)
 	const ns = "prod"
 	app := r.pushImage(t, ns+"/app", "v1")
 	multi := r.pushIndex(t, ns+"/multi", "v2")

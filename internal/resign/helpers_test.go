@@ -10,8 +10,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,6 +32,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/trustdeck/trustdeck/internal/notaryclient"
+	"github.com/trustdeck/trustdeck/internal/tlsutil"
 )
 
 // tool returns the path of a signature CLI (cosign, notation) built once
@@ -109,6 +112,84 @@ func serveRegistry(t testing.TB, h http.Handler) *testRegistry {
 		t.Fatal(err)
 	}
 	return &testRegistry{srv: srv, Host: u.Host, CAFile: caFile, rt: rt, reg: reg}
+}
+
+// startDebianRegistry runs Debian's docker-registry (distribution 2.8: no
+// referrers API) over TLS on 127.0.0.1 with deletes enabled. Without the
+// package the test skips, loudly; TRUSTDECK_REQUIRE_TOOLS=1 fails instead.
+func startDebianRegistry(t testing.TB) *testRegistry {
+	t.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		msg := "Debian's docker-registry is not installed (apt-get install docker-registry)"
+		if os.Getenv("TRUSTDECK_REQUIRE_TOOLS") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIPPED, REAL REGISTRY MISSING: " + msg)
+	}
+	dir := t.TempDir()
+	files, err := tlsutil.Ensure(filepath.Join(dir, "tls"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	config := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+  tls:
+    certificate: %s
+    key: %s
+`, filepath.Join(dir, "data"), addr, files.Cert, files.Key)
+	configFile := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", configFile)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("docker-registry log:\n%s", logs.String())
+		}
+	})
+	rt, err := notaryclient.New(notaryclient.Options{CAFile: files.CACert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/v2/", nil)
+		if resp, err := rt.RoundTrip(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry did not answer on %s:\n%s", addr, logs.String())
+		}
+	}
+	reg, err := NewRegistry(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testRegistry{Host: addr, CAFile: files.CACert, rt: rt, reg: reg}
 }
 
 func (r *testRegistry) opts() []remote.Option {
