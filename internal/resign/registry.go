@@ -42,6 +42,10 @@ type keyLock struct {
 // NewRegistry returns the registry client over rt (nil: http.DefaultTransport).
 // Requests in plain HTTP are refused: go-containerregistry would otherwise
 // fall back to it for loopback and private addresses.
+//
+// Make one per migration run (or page load), not one per process: the
+// pusher remembers the blobs it uploaded and does not upload them again,
+// which a registry garbage-collecting in between would not expect.
 func NewRegistry(rt http.RoundTripper) (*Registry, error) {
 	if rt == nil {
 		rt = http.DefaultTransport
