@@ -147,9 +147,8 @@ func (v *Vault) Generate(ctx context.Context, role, gun, passphrase, actor strin
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(passphrase) < MinPassphraseLength {
-		return nil, nil, errs.Invalidf("passphrase_too_short",
-			"The passphrase is too short: use at least %d characters (a password manager can make and keep a good one).", MinPassphraseLength)
+	if err := checkNewPassphrase(passphrase); err != nil {
+		return nil, nil, err
 	}
 	priv, err := utils.GenerateECDSAKey(rand.Reader)
 	if err != nil {
@@ -202,26 +201,38 @@ func (v *Vault) Unlock(ctx context.Context, keyID, passphrase string) (data.Priv
 	if err != nil {
 		return nil, fmt.Errorf("vault: read key %s: %w", keyID, err)
 	}
-	if passphrase == "" {
-		return nil, errs.Invalidf("passphrase_required", "Enter the passphrase of key %s.", keyID)
-	}
-	file, err := v.sealer.Open(row.SealedPEM, []byte(row.KeyID))
+	priv, err := openSealed(v.sealer, row.SealedPEM, []byte(row.KeyID), passphrase, "vault", "key "+keyID)
 	if err != nil {
-		return nil, fmt.Errorf("vault: key %s: %w", keyID, err)
-	}
-	kf, err := readKeyFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("vault: stored key %s is damaged: %w", keyID, err)
-	}
-	priv, err := kf.decrypt(passphrase)
-	if errors.Is(err, errWrongPassphrase) {
-		return nil, errs.Invalidf("wrong_passphrase", "Wrong passphrase for key %s.", keyID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("vault: stored key %s: %w", keyID, err)
+		return nil, err
 	}
 	if id, err := canonicalID(priv); err != nil || id != keyID {
 		return nil, fmt.Errorf("vault: stored key %s decrypts to another key (%s, %v)", keyID, id, err)
+	}
+	return priv, nil
+}
+
+// openSealed unseals a stored key file (additional data ad) and decrypts it
+// with passphrase. what names the key in messages ("key <id>"), prefix the
+// service in internal errors. A missing passphrase is an errs.Invalid
+// "passphrase_required", a wrong one "wrong_passphrase".
+func openSealed(sealer Sealer, sealed, ad []byte, passphrase, prefix, what string) (data.PrivateKey, error) {
+	if passphrase == "" {
+		return nil, errs.Invalidf("passphrase_required", "Enter the passphrase of %s.", what)
+	}
+	file, err := sealer.Open(sealed, ad)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", prefix, what, err)
+	}
+	kf, err := readKeyFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: stored %s is damaged: %w", prefix, what, err)
+	}
+	priv, err := kf.decrypt(passphrase)
+	if errors.Is(err, errWrongPassphrase) {
+		return nil, errs.Invalidf("wrong_passphrase", "Wrong passphrase for %s.", what)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: stored %s: %w", prefix, what, err)
 	}
 	return priv, nil
 }
