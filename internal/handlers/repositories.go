@@ -87,11 +87,17 @@ func (s *Server) repositoryList(c echo.Context) error {
 	q, sort, filter := c.QueryParam("q"), c.QueryParam("sort"), c.QueryParam("filter")
 	l := views.RepoList{Query: q, Sort: sort, Filter: filter, Total: p.Total, Page: p.Page, Pages: max(p.Pages, 1), CanCreate: canCreate}
 	l.Discovery = s.discoveryState(c)
+	l.Registry = s.Registry != nil
 	l.Expired, l.Expiring = expired, expiring
 	now := time.Now()
 	for _, r := range p.Repositories {
-		l.Rows = append(l.Rows, views.RepoRow{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN,
-			CreatedAt: r.CreatedAt, Trust: trustStateView(r.Trust, now)})
+		row := views.RepoRow{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN,
+			CreatedAt: r.CreatedAt, Trust: trustStateView(r.Trust, now)}
+		if g := r.Registry; g != nil {
+			row.Registry = &views.RepoRegistryCounts{Tags: g.Tags, Unsigned: g.Unsigned, Drifted: g.Drifted,
+				Missing: g.Missing, Failing: g.UnknownSince != nil}
+		}
+		l.Rows = append(l.Rows, row)
 	}
 	pageURL := func(n int) string {
 		v := url.Values{}

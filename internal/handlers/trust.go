@@ -37,11 +37,14 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 	if len(tv.TagFilter) > 200 || len(tv.SignerFilter) > 200 {
 		return tv, errs.Invalidf("invalid_query", "The filter is too long.")
 	}
+	tv.StateFilter = c.QueryParam("state")
+	if tv.StateFilter != "" && !slices.Contains(views.TagStates, tv.StateFilter) {
+		return tv, errs.Invalidf("invalid_query", "Filter by state signed, unsigned, drifted, missing or unknown.")
+	}
 	repo, err := s.Trust.Load(c.Request().Context(), r.GUN)
 	switch {
 	case errors.Is(err, trust.ErrNoTrustData):
 		tv.State = "none"
-		return tv, nil
 	case err != nil:
 		if errs.KindOf(err) == errs.Internal {
 			return tv, err
@@ -60,26 +63,40 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 		}
 		_, _, msg := classify(err)
 		tv.State, tv.Error = state, msg
-		return tv, nil
+	default:
+		tv.State = "ok"
 	}
-	tv.State = "ok"
-	now := time.Now()
-	res := repo.Inspect(r.GUN, "")
-	tv.TagCount = len(res.SignedTags)
-	for _, t := range res.SignedTags {
-		if tv.TagFilter != "" && !strings.Contains(t.SignedTag, tv.TagFilter) {
+	var res trust.InspectResult
+	var rows []views.SignedTagRow
+	if tv.State == "ok" {
+		res = repo.Inspect(r.GUN, "")
+		for _, t := range res.SignedTags {
+			// Signers byte-sorted, as docker's pretty output lists them.
+			rows = append(rows, views.SignedTagRow{Tag: t.SignedTag, Digest: t.Digest, Signers: slices.Sorted(slices.Values(t.Signers))})
+		}
+	}
+	if s.Registry != nil && !r.Foreign {
+		if rows, err = s.registryRows(c, r, &tv.Registry); err != nil {
+			return tv, err
+		}
+	}
+	tv.TagCount = len(rows)
+	for _, t := range rows {
+		if tv.TagFilter != "" && !strings.Contains(t.Tag, tv.TagFilter) ||
+			tv.SignerFilter != "" && !slices.Contains(t.Signers, tv.SignerFilter) ||
+			tv.StateFilter != "" && t.State != tv.StateFilter {
 			continue
 		}
-		if tv.SignerFilter != "" && !slices.Contains(t.Signers, tv.SignerFilter) {
-			continue
-		}
-		// Signers byte-sorted, as docker's pretty output lists them.
-		tv.Tags = append(tv.Tags, views.SignedTagRow{Tag: t.SignedTag, Digest: t.Digest, Signers: slices.Sorted(slices.Values(t.Signers))})
+		tv.Tags = append(tv.Tags, t)
 	}
 	sortTagRows(tv.Tags, tv.Sort)
 	if err := pageTagRows(c, &tv); err != nil {
 		return tv, err
 	}
+	if tv.State != "ok" {
+		return tv, nil
+	}
+	now := time.Now()
 	signers := repo.Signers()
 	var ids []string
 	for _, sg := range signers {
@@ -135,6 +152,32 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 		tv.PrettyURL = "/api/v1/trust/inspect?" + url.Values{"ref": {r.GUN}, "pretty": {"1"}}.Encode()
 	}
 	return tv, nil
+}
+
+// registryRows are the tags table's rows with the registry: every tag,
+// signed or in the registry, with its state (the last known while the
+// registry cannot be read, then "unknown"). Failures of the trust data are
+// the trust section's to show: here they leave the registry's part empty.
+func (s *Server) registryRows(c echo.Context, r *catalog.Repository, reg *views.RegistryView) ([]views.SignedTagRow, error) {
+	reg.Configured = true
+	t, err := s.Registry.Tags(c.Request().Context(), r.Namespace, r.Name)
+	if err != nil {
+		if errs.KindOf(err) == errs.Internal {
+			return nil, err
+		}
+		_, _, msg := classify(err)
+		reg.Error = msg
+		return nil, nil
+	}
+	reg.Known, reg.CheckedAt, reg.Error = t.Known || !t.CheckedAt.IsZero(), t.CheckedAt, t.Error
+	reg.Signed, reg.Unsigned, reg.Drifted, reg.Missing, reg.Unknown =
+		t.Counts.Signed, t.Counts.Unsigned, t.Counts.Drifted, t.Counts.Missing, t.Counts.Unknown
+	rows := make([]views.SignedTagRow, 0, len(t.States))
+	for _, st := range t.States {
+		rows = append(rows, views.SignedTagRow{Tag: st.Name, Digest: strings.TrimPrefix(st.SignedDigest, "sha256:"),
+			Signers: slices.Sorted(slices.Values(st.Signers)), State: st.State, RegistryDigest: st.RegistryDigest})
+	}
+	return rows, nil
 }
 
 // pageTagRows keeps the rows of the page the query asks for (tv.Tags holds
@@ -209,7 +252,13 @@ func (s *Server) tagShow(c echo.Context) error {
 	if tag == "" || len(tag) > 4096 {
 		return errs.Invalidf("invalid_tag", "Name a tag: ?tag=<name>.")
 	}
-	m := views.TagDetailView{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Tag: tag, CanManage: role >= accounts.RoleAdmin}
+	m := views.TagDetailView{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Tag: tag, CanManage: role >= accounts.RoleAdmin,
+		ImageName: r.GUN}
+	if s.Registry != nil && !r.Foreign {
+		if err := s.tagRegistry(c, r, &m); err != nil {
+			return err
+		}
+	}
 	repo, err := s.Trust.Load(c.Request().Context(), r.GUN)
 	if errors.Is(err, trust.ErrNoTrustData) {
 		// Nothing signs the tag: the page says so.
@@ -224,6 +273,29 @@ func (s *Server) tagShow(c echo.Context) error {
 		m.Entries = append(m.Entries, views.TagRoleEntry{Role: e.Role, Digest: e.Digest, Size: e.Size})
 	}
 	return render(c, http.StatusOK, views.TagPage(s.page(c, "Tag "+tag, "repositories"), m))
+}
+
+// tagRegistry fills in what the registry holds for the tag page's tag.
+func (s *Server) tagRegistry(c echo.Context, r *catalog.Repository, m *views.TagDetailView) error {
+	m.Registry.Configured = true
+	t, err := s.Registry.Tags(c.Request().Context(), r.Namespace, r.Name)
+	if err != nil {
+		if errs.KindOf(err) == errs.Internal {
+			return err
+		}
+		_, _, msg := classify(err)
+		m.Registry.Error, m.State = msg, trust.TagUnknown
+		return nil
+	}
+	m.Registry.Known, m.Registry.CheckedAt, m.Registry.Error = t.Known || !t.CheckedAt.IsZero(), t.CheckedAt, t.Error
+	m.State = trust.TagUnknown
+	for _, st := range t.States {
+		if st.Name == m.Tag {
+			m.State, m.RegistryDigest, m.SignedDigest, m.Platforms = st.State, st.RegistryDigest, st.SignedDigest, st.Platforms
+			break
+		}
+	}
+	return nil
 }
 
 // apiInspect answers GET /api/v1/trust/inspect?ref=…[&ref=…][&pretty=1]

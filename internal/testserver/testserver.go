@@ -65,8 +65,13 @@ func (s *Server) start(ln net.Listener) {
 	s.t.Helper()
 	args := append([]string{"--addr", s.Addr, "--data", s.DataDir, "--public-host", s.Addr}, s.args...)
 	env := func(k string) string {
-		if k == "TRUSTDECK_ADMIN_PASSWORD" {
+		switch k {
+		case "TRUSTDECK_ADMIN_PASSWORD":
 			return AdminPassword
+		case "TRUSTDECK_REGISTRY_PASSWORD", "TRUSTDECK_REGISTRY_EVENTS_TOKEN":
+			// Secrets the configuration takes from the environment only
+			// (tests set them with t.Setenv).
+			return os.Getenv(k)
 		}
 		return ""
 	}

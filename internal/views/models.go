@@ -43,6 +43,17 @@ type RepoRow struct {
 	GUN       string
 	CreatedAt time.Time
 	Trust     RepoTrustState
+	// Registry is the repository's registry tags counted by state (nil
+	// without a registry, or before it was first read).
+	Registry *RepoRegistryCounts
+}
+
+// RepoRegistryCounts is a list row's registry column.
+type RepoRegistryCounts struct {
+	Tags, Unsigned, Drifted, Missing int
+	// Failing is set while the registry cannot be read (the counts are the
+	// last known).
+	Failing bool
 }
 
 // RepoList is the repository list page.
@@ -57,6 +68,9 @@ type RepoList struct {
 	PrevURL   string
 	NextURL   string
 	CanCreate bool
+	// Registry is set when trustdeck reads a registry: the list has a
+	// registry column and filter.
+	Registry bool
 	// Discovery is the external Notary server's changefeed (nil with the
 	// embedded server).
 	Discovery *DiscoveryState
