@@ -168,8 +168,8 @@ func (l *treeLoad) run() (*tuf.Repo, error) {
 			if role.Name == data.CanonicalTargetsRole {
 				return nil, err
 			}
-			if err := l.failed(role.Name, err); err != nil {
-				return nil, err
+			if err := l.failed(role.Name, err.(*roleError).err); err != nil {
+				return nil, &roleError{role.Name, err}
 			}
 			continue
 		}

@@ -174,10 +174,16 @@ func Verify(gun string, files map[string][]byte, opts VerifyOptions) *Verificati
 	tr, err := l.run()
 	if err != nil {
 		var re *roleError
-		if errors.As(err, &re) {
-			v.problem(re.role.String(), re.err)
-		} else {
+		if !errors.As(err, &re) {
 			v.add("", CheckFormat, "%v", err)
+			return v
+		}
+		p := v.problem(re.role.String(), re.err)
+		if p.Role == RoleTimestamp && p.Check == CheckSignature && !rootListed(files) {
+			// Not the timestamp's fault: another root.json.
+			v.Problems = append([]Problem{{Role: RoleRoot, Check: CheckHash, fatal: true,
+				Message: "root.json is not the root this trust data was signed under: the timestamp is not signed by its keys, " +
+					"and snapshot.json (unverified) lists another root.json"}}, v.Problems...)
 		}
 		return v
 	}
@@ -201,6 +207,18 @@ func Verify(gun string, files map[string][]byte, opts VerifyOptions) *Verificati
 	}
 	v.Repo = repo
 	return v
+}
+
+// rootListed reports whether root.json is the one snapshot.json lists, not
+// verifying snapshot.json: it tells a replaced root from a badly signed
+// timestamp once the timestamp failed.
+func rootListed(files map[string][]byte) bool {
+	var sn data.SignedSnapshot
+	if err := json.Unmarshal(files[RoleSnapshot], &sn); err != nil {
+		return true // nothing to tell
+	}
+	meta, ok := sn.Signed.Meta[RoleRoot]
+	return !ok || data.CheckHashes(files[RoleRoot], RoleRoot, meta.Hashes) == nil
 }
 
 // listed reports whether the file of role name is part of the signed data:
