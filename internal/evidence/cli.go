@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +12,13 @@ import (
 	"time"
 
 	"github.com/theupdateframework/notary/tuf/utils"
+
+	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/trust"
 )
+
+// CheckArchive is the check of an archive that could not be read.
+const CheckArchive = "archive"
 
 // Exit codes of `trustdeck verify`.
 const (
@@ -79,7 +86,14 @@ func RunVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	a, err := Read(f, 0)
 	if err != nil {
-		fmt.Fprintf(stderr, "trustdeck verify: %s: %v\n", archive, err)
+		msg := err.Error()
+		if e, ok := errs.As(err); ok {
+			msg = e.Message
+		}
+		fmt.Fprintf(stderr, "trustdeck verify: %s: %s\n", archive, msg)
+		if asJSON {
+			writeUnreadable(stdout, opts.At, msg)
+		}
 		return ExitInvalid
 	}
 	if opts.At.IsZero() && a.CreatedAt.IsZero() {
@@ -159,4 +173,21 @@ func readCerts(file string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("--root-cert %s: no PEM certificate in it", file)
 	}
 	return certs, nil
+}
+
+// writeUnreadable writes the JSON report of an archive that could not be
+// read: invalid, one error of the check "archive", nothing docker showed.
+func writeUnreadable(w io.Writer, at time.Time, msg string) {
+	var when *time.Time
+	if !at.IsZero() {
+		when = &at
+	}
+	out, _ := json.MarshalIndent(struct {
+		Valid      bool            `json:"valid"`
+		At         *time.Time      `json:"at"`
+		RootKeyIDs []string        `json:"root_key_ids"`
+		Errors     []trust.Problem `json:"errors"`
+		Inspect    json.RawMessage `json:"inspect"`
+	}{false, when, []string{}, []trust.Problem{{Check: CheckArchive, Message: msg}}, json.RawMessage("[]")}, "", "  ")
+	w.Write(append(out, '\n'))
 }

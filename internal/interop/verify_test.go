@@ -483,5 +483,10 @@ func TestVerifyBackupOffline(t *testing.T) {
 				t.Errorf("verify %q: exit %d, want %d saying %q:\n%s", tt.args, r.exit, tt.exit, tt.says, r)
 			}
 		}
+		r, rep := vfJSON(t, notGzip)
+		if r.exit != 1 || rep.Valid || len(rep.Errors) != 1 || rep.Errors[0].Check != "archive" ||
+			!strings.Contains(rep.Errors[0].Message, "not a gzip") || string(rep.Inspect) != "[]" {
+			t.Errorf("--json of an unreadable archive should be an invalid report:\n%s", r)
+		}
 	})
 }

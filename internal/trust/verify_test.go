@@ -104,6 +104,41 @@ func TestVerifyPinsTheRoot(t *testing.T) {
 	}
 }
 
+// TestVerifyPinsTheRootToACA: --root-cert with the CA that issued the root
+// certificate, as notary's trust pinning by CA.
+func TestVerifyPinsTheRootToACA(t *testing.T) {
+	ca, err := testnotary.NewIssuer("Example Root CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := testnotary.NewIssuer("Other CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gun := "reg.test/prod/ca"
+	b, err := testnotary.Fixture{GUN: gun, RootIssuer: ca, Targets: map[string]map[string]string{"targets": {"1": "c1"}}}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		certs []*x509.Certificate
+		at    time.Time
+		want  []string
+	}{
+		{"unpinned", nil, time.Now(), nil},
+		{"the CA", []*x509.Certificate{ca.Cert}, time.Now(), nil},
+		{"another CA and the CA", []*x509.Certificate{other.Cert, ca.Cert}, time.Now(), nil},
+		{"another CA", []*x509.Certificate{other.Cert}, time.Now(), []string{"root pin"}},
+		{"the CA, after it expired", []*x509.Certificate{ca.Cert}, ca.Cert.NotAfter.Add(time.Hour), []string{"root pin"}},
+	} {
+		v := Verify(gun, b.Files, VerifyOptions{At: tt.at, RootCerts: tt.certs})
+		if got := problems(v); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %q, want %q: %+v", tt.name, got, tt.want, v.Problems)
+		}
+	}
+}
+
 // rootCertPEM is the certificate of the (one) root key in root.json.
 func rootCertPEM(t *testing.T, files map[string][]byte) []byte {
 	t.Helper()
