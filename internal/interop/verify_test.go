@@ -311,6 +311,25 @@ func TestVerifyBackupOffline(t *testing.T) {
 		if r := vfRun(t, path); r.exit != 0 {
 			t.Errorf("repacked:\n%s", r)
 		}
+		// As archives were made before manifests named the server and the
+		// root keys; and without a creation time, which --at then gives.
+		var old map[string]any
+		json.Unmarshal(first.files["manifest.json"], &old)
+		delete(old, "notary_url")
+		delete(old, "root_keys")
+		oldManifest, _ := json.MarshalIndent(old, "", "  ")
+		if r := vfRun(t, first.write(t, dir, "older", map[string][]byte{"manifest.json": oldManifest})); r.exit != 0 {
+			t.Errorf("an archive without notary_url and root_keys:\n%s", r)
+		}
+		delete(old, "created_at")
+		undated, _ := json.MarshalIndent(old, "", "  ")
+		undatedPath := first.write(t, dir, "undated", map[string][]byte{"manifest.json": undated})
+		if r := vfRun(t, undatedPath); r.exit != 2 || !strings.Contains(r.stderr, "--at") {
+			t.Errorf("an archive that does not say when it was made, without --at:\n%s", r)
+		}
+		if r := vfRun(t, "--at", manifest.CreatedAt.Format(time.RFC3339), undatedPath); r.exit != 0 || r.stdout != livePretty {
+			t.Errorf("an archive that does not say when it was made, with --at:\n%s", r)
+		}
 	})
 
 	t.Run("pinned", func(t *testing.T) {
