@@ -14,6 +14,7 @@ import (
 
 	"github.com/trustdeck/trustdeck/internal/app"
 	"github.com/trustdeck/trustdeck/internal/config"
+	"github.com/trustdeck/trustdeck/internal/evidence"
 	"github.com/trustdeck/trustdeck/internal/logbuf"
 )
 
@@ -21,6 +22,8 @@ const usage = `trustdeck — a web dashboard and Notary v1 server for Docker Con
 
 Usage:
   trustdeck serve [flags]   start the server (see trustdeck serve --help)
+  trustdeck verify [flags] ARCHIVE
+                            verify a trust backup offline (see trustdeck verify --help)
   trustdeck version         print the version
   trustdeck help            show this help
 
@@ -47,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "verify":
+		return evidence.RunVerify(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "trustdeck: unknown command %q\n\n%s", args[0], usage)
 		return 2

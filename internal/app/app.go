@@ -225,6 +225,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	remover := removal.New(reader, keyVault, cat, deleter, auditLog)
 	if !cfg.External() {
 		remover.LockGUNsWith(gunLocks.Lock)
+		remover.RecordSource("https://" + cfg.PublicHost) // where clients reach the embedded Notary API
+	} else {
+		remover.RecordSource(cfg.NotaryURL)
 	}
 	srv = &handlers.Server{
 		Audit:      auditLog,

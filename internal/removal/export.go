@@ -49,8 +49,10 @@ type ExportRepository struct {
 
 // ExportManifest is the top-level manifest.json of an export.
 type ExportManifest struct {
-	CreatedAt        time.Time          `json:"created_at"`
-	CreatedBy        string             `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	// NotaryURL is the Notary server the trust data was read from.
+	NotaryURL        string             `json:"notary_url,omitempty"`
 	BackedUp         int                `json:"backed_up"`
 	WithoutTrustData int                `json:"without_trust_data"`
 	Failed           int                `json:"failed"`
@@ -95,7 +97,7 @@ func (e *Export) Write(ctx context.Context, w io.Writer) (*ExportManifest, error
 	gz := gzip.NewWriter(w)
 	tw := tar.NewWriter(gz)
 	flush, _ := w.(interface{ Flush() })
-	m := &ExportManifest{CreatedAt: e.at, CreatedBy: e.actor, Repositories: []ExportRepository{}}
+	m := &ExportManifest{CreatedAt: e.at, CreatedBy: e.actor, NotaryURL: e.s.notaryURL, Repositories: []ExportRepository{}}
 	// Folder names taken, compared without case (for case-insensitive file
 	// systems); the top-level files count as taken.
 	taken := map[string]bool{"manifest.json": true, "readme.txt": true}
@@ -117,7 +119,7 @@ func (e *Export) Write(ctx context.Context, w io.Writer) (*ExportManifest, error
 			m.Failed++
 		default:
 			entry.Folder = uniqueFolder(folderName(r.GUN), taken)
-			bm, err := writeBackup(tw, e.top+"/"+entry.Folder, e.Filename, r.GUN, repo, e.at, e.actor)
+			bm, err := writeBackup(tw, e.top+"/"+entry.Folder, e.Filename, r.GUN, repo, e.at, e.actor, e.s.notaryURL)
 			if err != nil {
 				return nil, err
 			}
@@ -188,7 +190,11 @@ file lists every repository: its GUN, its folder and its status, one of
 Inspect:
   tar -xzf %s && cd %s
   python3 -m json.tool manifest.json
-`, m.CreatedBy, m.CreatedAt.Format(time.RFC3339), m.BackedUp, m.WithoutTrustData, m.Failed, filename, top)
+
+Verify offline (every repository: signatures, hashes and lengths, expiry as
+of the time of the backup):
+  trustdeck verify %s
+`, m.CreatedBy, m.CreatedAt.Format(time.RFC3339), m.BackedUp, m.WithoutTrustData, m.Failed, filename, top, filename)
 	section := func(title string, pick func(ExportRepository) string) {
 		var lines []string
 		for _, r := range m.Repositories {

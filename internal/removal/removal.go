@@ -61,6 +61,9 @@ type Service struct {
 	journal audit.Journal
 	now     func() time.Time
 	lockGUN func(gun string) (unlock func())
+	// notaryURL is the Notary server trust data is read from, as backups'
+	// manifests name it.
+	notaryURL string
 }
 
 // New returns the removal service. Every deletion of trust data is recorded
@@ -74,6 +77,10 @@ func New(reader Reader, keys Keys, cat Catalog, del DeleteTrustFunc, journal aud
 // admits and stores every update of a GUN under the same lock, so no push
 // can land between the check and the removal.
 func (s *Service) LockGUNsWith(lock func(gun string) (unlock func())) { s.lockGUN = lock }
+
+// RecordSource sets the URL of the Notary server the trust data is read
+// from, which backups' manifests name (notary_url): where clients fetched it.
+func (s *Service) RecordSource(notaryURL string) { s.notaryURL = notaryURL }
 
 // State is what a repository still holds, read fresh.
 type State struct {
@@ -150,12 +157,30 @@ type ExpiredRole struct {
 	Expires time.Time `json:"expires"`
 }
 
-// Manifest is manifest.json of a backup.
+// RootKey is a key root.json lists for the root role.
+type RootKey struct {
+	// ID is the key's ID in root.json: for a certificate, the
+	// certificate's, which docker prints as the Root Key and notary's trust
+	// pinning uses.
+	ID string `json:"id"`
+	// CanonicalID is the ID of the public key itself, which `notary key
+	// list` shows and private key files are named after.
+	CanonicalID string `json:"canonical_id"`
+}
+
+// Manifest is manifest.json of a backup. Archives made before notary_url
+// and root_keys existed lack them; `trustdeck verify` needs neither (it
+// reads the root keys from root.json, and created_at is in every manifest).
 type Manifest struct {
-	GUN       string          `json:"gun"`
-	CreatedAt time.Time       `json:"created_at"`
-	CreatedBy string          `json:"created_by"`
-	Files     []ManifestEntry `json:"files"`
+	GUN       string    `json:"gun"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	// NotaryURL is the Notary server the trust data was read from.
+	NotaryURL string `json:"notary_url,omitempty"`
+	// RootKeys are the root keys root.json lists, in its order: write one
+	// down to pin the root when verifying (trustdeck verify --root-key-id).
+	RootKeys []RootKey       `json:"root_keys,omitempty"`
+	Files    []ManifestEntry `json:"files"`
 	// Expired lists the roles whose metadata had expired at backup time (they
 	// are in the backup, verified in every other respect). Docker refuses
 	// such trust data; it must be signed again, with those roles' keys,
@@ -185,7 +210,7 @@ func (s *Service) Backup(ctx context.Context, gun, actor string) (filename strin
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
-	if _, err := writeBackup(tw, top, top+".tar.gz", gun, repo, at, actor); err != nil {
+	if _, err := writeBackup(tw, top, top+".tar.gz", gun, repo, at, actor, s.notaryURL); err != nil {
 		return "", nil, err
 	}
 	if err := tw.Close(); err != nil {
@@ -219,8 +244,11 @@ func addFile(tw *tar.Writer, name string, body []byte, at time.Time) error {
 // archive is the name of the archive dir is in (the README says how to
 // unpack it). Backup and Export both write repositories through it, so a
 // repository's folder in an export is its backup.
-func writeBackup(tw *tar.Writer, dir, archive, gun string, repo *trust.Repo, at time.Time, actor string) (Manifest, error) {
-	m := Manifest{GUN: gun, CreatedAt: at, CreatedBy: actor, Skipped: repo.SkippedRoles}
+func writeBackup(tw *tar.Writer, dir, archive, gun string, repo *trust.Repo, at time.Time, actor, notaryURL string) (Manifest, error) {
+	m := Manifest{GUN: gun, CreatedAt: at, CreatedBy: actor, NotaryURL: notaryURL, Skipped: repo.SkippedRoles}
+	for _, k := range repo.RootKeys {
+		m.RootKeys = append(m.RootKeys, RootKey{ID: k.TUFID, CanonicalID: k.ID})
+	}
 	add := func(name string, body []byte) error { return addFile(tw, dir+"/"+name, body, at) }
 	expired := map[string]bool{}
 	for _, r := range repo.ExpiredRoles() {
@@ -262,6 +290,11 @@ Inspect:
   tar -xzf %s && cd %s
   sha256sum *.json targets/*.json      # compare with manifest.json
   python3 -m json.tool targets.json     # signed tags are under signed.targets
+
+Verify offline (every signature, hash and length, expiry as of the time of
+the backup; prints what docker trust inspect --pretty printed then), pinning
+the root to one of the root key IDs manifest.json lists:
+  trustdeck verify --root-key-id <root key ID> <this archive>
 
 Restore: these files are the complete signed state. To publish them again
 to an empty Notary server, upload them in one atomic update (the API a notary

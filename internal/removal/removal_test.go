@@ -19,7 +19,9 @@ import (
 	store "github.com/theupdateframework/notary/storage"
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/signed"
+	"github.com/theupdateframework/notary/tuf/utils"
 
+	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
 	"github.com/trustdeck/trustdeck/internal/testnotary"
 	"github.com/trustdeck/trustdeck/internal/trust"
@@ -217,4 +219,63 @@ func unpack(t *testing.T, name string, archive []byte) map[string][]byte {
 		t.Errorf("the archive's top folder is %s, want %s", top, strings.TrimSuffix(name, ".tar.gz"))
 	}
 	return files
+}
+
+// TestManifestNamesSourceAndRootKeys: what offline verification needs is in
+// the manifests (the time was already): the server and the root key IDs in
+// both forms, read from root.json here independently.
+func TestManifestNamesSourceAndRootKeys(t *testing.T) {
+	e := newEnv(t)
+	e.svc.RecordSource("https://notary.example:4443")
+	gun := "reg.test/prod/app"
+	e.put(testnotary.Fixture{GUN: gun, Targets: map[string]map[string]string{"targets": {"1": "c1"}}})
+	var root data.Signed
+	if err := json.Unmarshal(e.served(gun, "root"), &root); err != nil {
+		t.Fatal(err)
+	}
+	sr, err := data.RootFromSigned(&root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sr.Signed.Roles[data.CanonicalRootRole].KeyIDs[0]
+	canonical, err := utils.CanonicalKeyID(sr.Signed.Keys[id])
+	if err != nil || canonical == id {
+		t.Fatalf("canonical ID %q of %q: %v", canonical, id, err)
+	}
+	want := []RootKey{{ID: id, CanonicalID: canonical}}
+
+	name, archive, err := e.svc.Backup(context.Background(), gun, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(unpack(t, name, archive)["manifest.json"], &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.NotaryURL != "https://notary.example:4443" || !slices.Equal(m.RootKeys, want) || m.CreatedAt.IsZero() {
+		t.Errorf("manifest notary_url %q root_keys %+v created_at %v, want the server, %+v and a time", m.NotaryURL, m.RootKeys, m.CreatedAt, want)
+	}
+
+	cat := &fakeCatalog{repos: []catalog.Repository{repoOf("prod", "app")}}
+	e.svc.catalog = cat
+	x, err := e.svc.Export(context.Background(), nil, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	xm, err := x.Write(context.Background(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, files := testnotary.Untar(t, buf.Bytes())
+	var top ExportManifest
+	if err := json.Unmarshal(files["manifest.json"], &top); err != nil {
+		t.Fatal(err)
+	}
+	if top.NotaryURL != m.NotaryURL || xm.NotaryURL != m.NotaryURL {
+		t.Errorf("export manifest notary_url %q, want %q", top.NotaryURL, m.NotaryURL)
+	}
+	if err := json.Unmarshal(files[folderName(gun)+"/manifest.json"], &m); err != nil || !slices.Equal(m.RootKeys, want) {
+		t.Errorf("the export's folder manifest root_keys %+v (%v), want %+v", m.RootKeys, err, want)
+	}
 }

@@ -1,8 +1,14 @@
 package testnotary
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"strings"
 	"time"
 
@@ -30,6 +36,9 @@ type Fixture struct {
 	// RootCertNotAfter ends the validity of the root key's certificate
 	// (default: ten years from now, as notary's client makes it).
 	RootCertNotAfter time.Time
+	// RootIssuer, if set, issues the root key's certificate, which is
+	// otherwise self-signed: a CA that verifiers may pin.
+	RootIssuer *Issuer
 	// Delegations are created in this order (parents first), each with a
 	// key of its own and every path.
 	Delegations []string
@@ -39,6 +48,51 @@ type Fixture struct {
 	// signed: its signature no longer matches, while the snapshot lists the
 	// tampered bytes (so only the signature check can catch it).
 	Tamper string
+}
+
+// Issuer is a certificate authority.
+type Issuer struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+// NewIssuer makes a self-signed CA named cn, valid from an hour ago for
+// ten years.
+func NewIssuer(cn string) (*Issuer, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now().Add(-time.Hour)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: start, NotAfter: start.Add(10 * notary.Year), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &Issuer{Cert: cert, Key: key}, nil
+}
+
+// issue makes the certificate of a root key for gun: self-signed as
+// notary's client makes it if i is nil, else issued by i.
+func (i *Issuer) issue(key data.PrivateKey, gun data.GUN, start, notAfter time.Time) (*x509.Certificate, error) {
+	if i == nil {
+		return cryptoservice.GenerateCertificate(key, gun, start, notAfter)
+	}
+	tmpl, err := utils.NewCertificate(gun.String(), start, notAfter)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, i.Cert, key.CryptoSigner().Public(), i.Key)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
 }
 
 // Built is a signed fixture.
@@ -87,7 +141,7 @@ func (f Fixture) Build() (Built, error) {
 	} else if !notAfter.After(start) {
 		start = notAfter.Add(-24 * time.Hour)
 	}
-	cert, err := cryptoservice.GenerateCertificate(rootPriv, gun, start, notAfter)
+	cert, err := f.RootIssuer.issue(rootPriv, gun, start, notAfter)
 	if err != nil {
 		return Built{}, err
 	}
