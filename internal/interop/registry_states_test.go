@@ -23,9 +23,20 @@ const registryEventsToken = "registry-events-token-0123456789"
 // The registry is started with notifications when notify is set.
 func registryWorld(t *testing.T, notify bool, flags ...string) (*world, *testregistry.Registry) {
 	t.Helper()
+	return registryWorldTB(t, t.Setenv, notify, flags...)
+}
+
+// registryWorldB is registryWorld for benchmarks, without notifications.
+func registryWorldB(b *testing.B) (*world, *testregistry.Registry) {
+	b.Helper()
+	return registryWorldTB(b, b.Setenv, false)
+}
+
+func registryWorldTB(t testing.TB, setenv func(k, v string), notify bool, flags ...string) (*world, *testregistry.Registry) {
+	t.Helper()
 	r := testregistry.New(t)
-	t.Setenv("TRUSTDECK_REGISTRY_PASSWORD", admin.pass)
-	t.Setenv("TRUSTDECK_REGISTRY_EVENTS_TOKEN", registryEventsToken)
+	setenv("TRUSTDECK_REGISTRY_PASSWORD", admin.pass)
+	setenv("TRUSTDECK_REGISTRY_EVENTS_TOKEN", registryEventsToken)
 	w := newWorld(t, append([]string{"--registry-host", r.Addr, "--registry-url", r.URL, "--registry-ca", r.CAFile,
 		"--registry-username", admin.name}, flags...)...)
 	w.host = w.s.Addr // the notary CLI talks to trustdeck; GUNs name the registry host
