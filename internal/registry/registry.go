@@ -68,6 +68,7 @@ type Store interface {
 	RegistryFailed(ctx context.Context, namespace, name, cause string, at time.Time) error
 	PutRegistryCounts(ctx context.Context, namespace, name string, c store.RegistryCounts) error
 	RepositoryNames(ctx context.Context) ([][2]string, error)
+	RepositoryStamp(ctx context.Context, namespace, name string) (string, error)
 }
 
 // Catalog is the part of the catalog the service uses (*catalog.Service).
@@ -153,6 +154,7 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	cfg.Store = newStateCache(cfg.Store)
 	s := &Service{cfg: cfg, now: time.Now, workers: make(chan struct{}, cfg.Workers),
 		inflight: map[[2]string]chan struct{}{}, skipped: map[string]bool{}}
 	s.ctx, s.stop = context.WithCancel(context.Background())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -57,6 +58,20 @@ func repositoryID(ctx context.Context, q interface {
 		return 0, ErrNotFound
 	}
 	return id, err
+}
+
+// RepositoryStamp tells one catalog entry of namespace/name from another
+// (ErrNotFound if there is none): a repository deleted and created again has
+// another stamp (IDs are reused; the stamp holds the creation time too).
+func (s *Store) RepositoryStamp(ctx context.Context, namespace, name string) (string, error) {
+	var id int64
+	var created string
+	err := s.prepared(ctx, "SELECT id, created_at FROM repositories WHERE namespace = ? AND name = ?").
+		QueryRowContext(ctx, namespace, name).Scan(&id, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return strconv.FormatInt(id, 10) + "@" + created, err
 }
 
 func splitWords(s string) []string {
