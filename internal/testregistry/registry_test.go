@@ -61,9 +61,12 @@ func newReceiver(t *testing.T) *receiver {
 }
 
 // wait returns the events once one matches action, repository and digest.
+// The registry sends its notifications one at a time, in order: after the
+// 1,100 tags' pushes, a loaded machine (CI under -race) takes a while.
 func (rc *receiver) wait(t *testing.T, action, repo, digest string) []event {
 	t.Helper()
-	deadline := time.After(15 * time.Second)
+	const limit = 2 * time.Minute
+	deadline := time.After(limit)
 	for {
 		rc.mu.Lock()
 		evs := slices.Clone(rc.events)
@@ -76,7 +79,8 @@ func (rc *receiver) wait(t *testing.T, action, repo, digest string) []event {
 		select {
 		case <-rc.arrived:
 		case <-deadline:
-			t.Fatalf("no %s event for %s@%s within 15s; got %+v", action, repo, digest, evs)
+			t.Fatalf("no %s event for %s@%s within %s; got %d events, the last: %+v", action, repo, digest, limit,
+				len(evs), evs[max(0, len(evs)-3):])
 		}
 	}
 }
