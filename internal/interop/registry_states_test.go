@@ -198,7 +198,7 @@ func TestRegistryTagStates(t *testing.T) {
 		tags = append(tags, "t"+strconv.Itoa(i))
 	}
 	writer.Tag(t, "prod/many", many, tags...)
-	waitTags(t, w, "prod/many", 60*time.Second, "1,100 tags", func(a apiTags) bool {
+	waitTags(t, w, "prod/many", 3*time.Minute, "1,100 tags", func(a apiTags) bool {
 		return len(a.Tags) == 1100 && a.states()["t1099"] == "unsigned"
 	})
 
