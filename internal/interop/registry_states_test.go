@@ -23,11 +23,18 @@ const registryEventsToken = "registry-events-token-0123456789"
 // The registry is started with notifications when notify is set.
 func registryWorld(t *testing.T, notify bool, flags ...string) (*world, *testregistry.Registry) {
 	t.Helper()
+	return registryWorldAs(t, notify, admin, flags...)
+}
+
+// registryWorldAs is registryWorld where trustdeck reads (and writes) the
+// registry as account.
+func registryWorldAs(t *testing.T, notify bool, account account, flags ...string) (*world, *testregistry.Registry) {
+	t.Helper()
 	r := testregistry.New(t)
-	t.Setenv("TRUSTDECK_REGISTRY_PASSWORD", admin.pass)
+	t.Setenv("TRUSTDECK_REGISTRY_PASSWORD", account.pass)
 	t.Setenv("TRUSTDECK_REGISTRY_EVENTS_TOKEN", registryEventsToken)
 	w := newWorld(t, append([]string{"--registry-host", r.Addr, "--registry-url", r.URL, "--registry-ca", r.CAFile,
-		"--registry-username", admin.name}, flags...)...)
+		"--registry-username", account.name}, flags...)...)
 	w.host = w.s.Addr // the notary CLI talks to trustdeck; GUNs name the registry host
 	opts := testregistry.ForTrustdeck(w.s, registryEventsToken)
 	if !notify {

@@ -419,11 +419,11 @@ func (s *Service) sign(ctx context.Context, runID, actor string, reg *resign.Reg
 func failure(err error, repo string) string {
 	var re *resign.RegistryError
 	if errors.As(err, &re) {
-		msg := fmt.Sprintf("The registry refused (HTTP %d %s): %v", re.Status, http.StatusText(re.Status), err)
+		msg := fmt.Sprintf("The registry refused to %s (HTTP %d %s).", re.Op, re.Status, http.StatusText(re.Status))
 		if re.Status == http.StatusUnauthorized || re.Status == http.StatusForbidden {
-			msg += ". trustdeck's registry account (--registry-username) needs pull and push on " + repo + "."
+			msg += " trustdeck's registry account (--registry-username) needs pull and push on " + repo + "."
 		}
-		return msg
+		return msg + " The registry said: " + re.Err.Error()
 	}
 	return message(err)
 }

@@ -110,9 +110,12 @@ type Exports struct {
 	TrustStore  []byte
 	StoreName   string
 	TrustPolicy []byte
-	// RegistryCA is the PEM file of the CA the registry's TLS certificate
-	// chains to (SSL_CERT_FILE of both CLIs).
+	// RegistryCA is the PEM file of the CAs the registry's TLS certificate
+	// (and its token realm's) chain to: SSL_CERT_FILE of both CLIs.
 	RegistryCA string
+	// DockerConfig, when set, is a directory holding the config.json with
+	// the registry credentials both CLIs pull with (DOCKER_CONFIG).
+	DockerConfig string
 }
 
 // Verifiers are the real cosign and notation CLIs configured from Exports,
@@ -134,6 +137,11 @@ func NewVerifiers(t testing.TB, e Exports) *Verifiers {
 	writeFile(t, v.CosignPubFile, e.CosignPub)
 	v.CosignEnv = append([]string{"HOME=" + filepath.Join(dir, "cosign-home"), "TUF_ROOT=" + filepath.Join(dir, "tuf"),
 		"SSL_CERT_FILE=" + e.RegistryCA}, NoOutside...)
+	var auth []string
+	if e.DockerConfig != "" {
+		auth = []string{"DOCKER_CONFIG=" + e.DockerConfig}
+	}
+	v.CosignEnv = append(v.CosignEnv, auth...)
 
 	store := filepath.Join(dir, "notation-truststore.pem")
 	writeFile(t, store, e.TrustStore)
@@ -141,6 +149,7 @@ func NewVerifiers(t testing.TB, e Exports) *Verifiers {
 	writeFile(t, policy, e.TrustPolicy)
 	v.NotationEnv = append([]string{"HOME=" + filepath.Join(dir, "notation-home"),
 		"XDG_CONFIG_HOME=" + filepath.Join(dir, "notation-config"), "SSL_CERT_FILE=" + e.RegistryCA}, NoOutside...)
+	v.NotationEnv = append(v.NotationEnv, auth...)
 	if out, err := Run(t, v.NotationEnv, v.Notation, "cert", "add", "--type", "ca", "--store", e.StoreName, store); err != nil {
 		t.Fatalf("notation cert add: %v\n%s", err, out)
 	}
