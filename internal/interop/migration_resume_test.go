@@ -132,7 +132,7 @@ func mgFreeAddr(t *testing.T) string {
 
 // mgManifests makes n distinct manifests from base (differing by an
 // annotation: the same blobs) and points tag prefix<i> at each.
-func mgManifests(t *testing.T, c *testregistry.Client, repo string, base testregistry.Manifest, n int, prefix string) []testregistry.Manifest {
+func mgManifests(t testing.TB, c *testregistry.Client, repo string, base testregistry.Manifest, n int, prefix string) []testregistry.Manifest {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(base.Raw, &m); err != nil {

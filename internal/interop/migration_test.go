@@ -65,7 +65,7 @@ func (p mgPlan) actions() map[string]string {
 	return out
 }
 
-func mgGetPlan(t *testing.T, s *testserver.Server, a account, repo string) mgPlan {
+func mgGetPlan(t testing.TB, s *testserver.Server, a account, repo string) mgPlan {
 	t.Helper()
 	resp, body := s.API(t, a.name, a.pass, http.MethodGet, "/api/v1/repositories/"+repo+"/migration", nil)
 	if resp.StatusCode != http.StatusOK {
@@ -79,7 +79,7 @@ func mgGetPlan(t *testing.T, s *testserver.Server, a account, repo string) mgPla
 }
 
 // mgGenerateKeys gives ns a cosign key and a Notation CA and certificate.
-func mgGenerateKeys(t *testing.T, s *testserver.Server, ns string) {
+func mgGenerateKeys(t testing.TB, s *testserver.Server, ns string) {
 	t.Helper()
 	for _, f := range []string{"cosign", "notation"} {
 		resp, body := s.API(t, admin.name, admin.pass, http.MethodPost, "/api/v1/namespaces/"+ns+"/signing-keys",
@@ -90,11 +90,17 @@ func mgGenerateKeys(t *testing.T, s *testserver.Server, ns string) {
 	}
 }
 
-// mgStart is POST /api/v1/migrations as admin: the status and the body.
-func mgStart(t *testing.T, s *testserver.Server, passphrase string, repos ...string) (int, migration.Run, string) {
+// mgStart is POST /api/v1/migrations as admin, both formats: the status
+// and the body.
+func mgStart(t testing.TB, s *testserver.Server, passphrase string, repos ...string) (int, migration.Run, string) {
+	t.Helper()
+	return mgStartFormats(t, s, passphrase, []string{"cosign", "notation"}, repos...)
+}
+
+func mgStartFormats(t testing.TB, s *testserver.Server, passphrase string, formats []string, repos ...string) (int, migration.Run, string) {
 	t.Helper()
 	resp, body := s.API(t, admin.name, admin.pass, http.MethodPost, "/api/v1/migrations", map[string]any{
-		"repositories": repos, "formats": []string{"cosign", "notation"}, "passphrase": passphrase})
+		"repositories": repos, "formats": formats, "passphrase": passphrase})
 	var run migration.Run
 	if resp.StatusCode == http.StatusAccepted {
 		if err := json.Unmarshal([]byte(body), &run); err != nil || run.ID == "" {
@@ -111,6 +117,11 @@ func mgStart(t *testing.T, s *testserver.Server, passphrase string, repos ...str
 func mgRun(t testing.TB, s *testserver.Server, id string) migration.Run {
 	t.Helper()
 	resp, body := s.API(t, admin.name, admin.pass, http.MethodGet, "/api/v1/migrations/"+id, nil)
+	return mgDecodeRun(t, id, resp, body)
+}
+
+func mgDecodeRun(t testing.TB, id string, resp *http.Response, body string) migration.Run {
+	t.Helper()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET run %s: %d %s", id, resp.StatusCode, body)
 	}
@@ -121,19 +132,23 @@ func mgRun(t testing.TB, s *testserver.Server, id string) migration.Run {
 	return run
 }
 
-// mgWait polls run id until it is no longer running.
+// mgWait polls run id until it is no longer running, in a session as a
+// page does (basic credentials would cost a password hash per poll).
 func mgWait(t testing.TB, s *testserver.Server, id string, limit time.Duration) migration.Run {
 	t.Helper()
+	b := s.NewBrowser(t)
+	b.Login(admin.name, admin.pass)
 	deadline := time.Now().Add(limit)
 	for {
-		run := mgRun(t, s, id)
+		resp, body := b.JSON(http.MethodGet, "/api/v1/migrations/"+id, nil)
+		run := mgDecodeRun(t, id, resp, body)
 		if run.State != migration.StateRunning {
 			return run
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("run %s still running after %s: %+v", id, limit, run)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

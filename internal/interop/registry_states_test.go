@@ -28,7 +28,7 @@ func registryWorld(t *testing.T, notify bool, flags ...string) (*world, *testreg
 
 // registryWorldAs is registryWorld where trustdeck reads (and writes) the
 // registry as account.
-func registryWorldAs(t *testing.T, notify bool, account account, flags ...string) (*world, *testregistry.Registry) {
+func registryWorldAs(t testing.TB, notify bool, account account, flags ...string) (*world, *testregistry.Registry) {
 	t.Helper()
 	r := testregistry.New(t)
 	t.Setenv("TRUSTDECK_REGISTRY_PASSWORD", account.pass)

@@ -2,15 +2,21 @@ package migration
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/trustdeck/trustdeck/internal/audit"
+	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/resign"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/trust"
 )
 
 // TestKeysOpenedForARun: a wrong passphrase refuses the run before it
@@ -75,5 +81,55 @@ func TestKeysOpenedForARun(t *testing.T) {
 	item.Digest = "sha256:" + strings.Repeat("0", 64)
 	if status, reason, _ := svc.sign(ctx, "run", "alice", reg, signers[signerKey{"prod", resign.FormatCosign}], item); status != store.ItemSkipped || reason != ReasonMissing {
 		t.Errorf("a digest gone: %s %s", status, reason)
+	}
+}
+
+// TestImagesNamedAsPulled: when trustdeck reaches the registry at another
+// address (--registry-url) than the host images are pulled by (the
+// catalog's registry host), signatures name the images as pulled and the
+// requests go to the registry's address.
+func TestImagesNamedAsPulled(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t)
+	cat := catalog.New(e.st, "images.example.com")
+	svc := New(Config{Keys: e.sk, Catalog: cat, Transport: e.reg.Transport(), RegistryAddress: e.reg.Host,
+		Audit: audit.New(e.st, slog.New(slog.DiscardHandler))})
+	reg, err := resign.NewRegistry(svc.cfg.Transport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers, err := svc.openKeys(ctx, reg, []string{"prod"}, []string{resign.FormatCosign}, testPassphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := e.reg.PushImage("prod/app", "v1")
+	item := store.MigrationItem{Namespace: "prod", Name: "app", Tag: "v1", Digest: img.Digest, Format: resign.FormatCosign}
+	if status, _, msg := svc.sign(ctx, "run", "alice", reg, signers[signerKey{"prod", resign.FormatCosign}], item); status != store.ItemSigned {
+		t.Fatalf("sign: %s %s", status, msg)
+	}
+	ref, _ := name.NewTag(e.reg.Host + "/prod/app:" + strings.Replace(img.Digest, ":", "-", 1) + ".sig")
+	sig, err := remote.Image(ref, remote.WithTransport(e.reg.Transport()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := sig.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("signature layers: %v %v", layers, err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var payload resign.SimpleSigning
+	if err := json.NewDecoder(rc).Decode(&payload); err != nil {
+		t.Fatal(err)
+	}
+	if got := payload.Critical.Identity.DockerReference; got != "images.example.com/prod/app" {
+		t.Errorf("docker-reference %q, want images.example.com/prod/app", got)
+	}
+	got, err := svc.Signatures(ctx, "prod", "app", []trust.TagState{{Name: "v1", RegistryDigest: img.Digest}})
+	if err != nil || !got[0].Cosign.Signed || got[0].Error != "" {
+		t.Errorf("signatures through the registry's address: %+v %v", got, err)
 	}
 }
