@@ -193,7 +193,7 @@ func TestMigrationResumesAfterKill(t *testing.T) {
 	laptop.mustNotary(admin, "publish", gun)
 	t.Logf("signed %d tags in DCT in %s", tags, time.Since(start).Round(time.Millisecond))
 	mgGenerateKeys(t, s, "prod")
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		if plan := mgGetPlan(t, s, admin, "prod/many"); plan.Counts.Sign == tags {
 			break
 		} else if time.Now().After(deadline) {

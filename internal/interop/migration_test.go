@@ -426,6 +426,13 @@ func TestMigration(t *testing.T) {
 	if status != http.StatusAccepted {
 		t.Fatalf("start: %d %s", status, body)
 	}
+	// Only administrators of every namespace of the run see it.
+	w.s.MustCreateUser(t, "olga", "olga-password-123", "prod", "admin")
+	for _, who := range []account{reader, {"olga", "olga-password-123"}} {
+		if resp, body := w.s.API(t, who.name, who.pass, http.MethodGet, "/api/v1/migrations/"+started.ID, nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s sees the run of prod and team: %d %s", who.name, resp.StatusCode, body)
+		}
+	}
 	run := mgWait(t, w.s, started.ID, 2*time.Minute)
 	if run.State != migration.StateFailed || run.Total != 9 || run.Signed != 4 || run.Skipped != 3 || run.Failed != 2 ||
 		run.Pending != 0 || run.Progress != 100 {
