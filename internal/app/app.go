@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/config"
 	"github.com/trustdeck/trustdeck/internal/discovery"
 	"github.com/trustdeck/trustdeck/internal/handlers"
+	"github.com/trustdeck/trustdeck/internal/migration"
 	"github.com/trustdeck/trustdeck/internal/notaryclient"
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
 	"github.com/trustdeck/trustdeck/internal/registry"
@@ -73,6 +75,8 @@ type App struct {
 	Changefeed *discovery.Poller
 	// Registry reads the registry (nil without --registry-url).
 	Registry *registry.Service
+	// Migration plans and runs the move off Docker Content Trust.
+	Migration *migration.Service
 	// background work that runs while the server serves.
 	background []func(context.Context)
 	// cert is the server certificate served now; certFile and keyFile
@@ -205,6 +209,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		a.Changefeed = poller
 		a.background = append(a.background, poller.Run)
 	}
+	signingKeys := vault.NewSigningKeys(st, a.Secrets, keyVault)
+	migrationCfg := migration.Config{Store: st, Trust: reader, Keys: signingKeys, Catalog: cat, Audit: auditLog, Log: log}
 	if cfg.HasRegistry() {
 		// The registry's token realm may be trustdeck itself: its CA is
 		// trusted too.
@@ -221,7 +227,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 			Summaries: summaries, Interval: cfg.RegistrySyncInterval, Log: log})
 		summaries.OnRefresh(a.Registry.TrustChanged)
 		a.background = append(a.background, a.Registry.Run)
+		migrationCfg.Tags, migrationCfg.Transport = a.Registry, rt
+		migrationCfg.RegistryAddress = strings.TrimPrefix(rc.URL(), "https://")
 	}
+	a.Migration = migration.New(migrationCfg)
+	if err := a.Migration.Recover(ctx); err != nil {
+		return nil, fmt.Errorf("migration runs: %w", err)
+	}
+	// Runs in flight stop at shutdown, interrupted: they continue when
+	// started again.
+	a.background = append(a.background, func(ctx context.Context) { <-ctx.Done(); a.Migration.Close() })
 	remover := removal.New(reader, keyVault, cat, deleter, auditLog)
 	if !cfg.External() {
 		remover.LockGUNsWith(gunLocks.Lock)
@@ -230,21 +245,23 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		remover.RecordSource(cfg.NotaryURL)
 	}
 	srv = &handlers.Server{
-		Audit:      auditLog,
-		Trust:      reader,
-		Vault:      keyVault,
-		UserKeys:   vault.NewUserKeys(st),
-		Signers:    signers.New(remoteAs, reader, keyVault, auditLog, log),
-		Removal:    remover,
-		Summaries:  summaries,
-		Accounts:   acc,
-		Catalog:    cat,
-		DB:         st,
-		Log:        log,
-		Sessions:   cookies,
-		CSRFKey:    a.Secrets.CSRFKey,
-		PublicHost: cfg.PublicHost,
-		HSTS:       !isLocal(cfg.PublicHostname()),
+		Audit:       auditLog,
+		Trust:       reader,
+		Vault:       keyVault,
+		UserKeys:    vault.NewUserKeys(st),
+		Signers:     signers.New(remoteAs, reader, keyVault, auditLog, log),
+		Removal:     remover,
+		Summaries:   summaries,
+		Accounts:    acc,
+		Catalog:     cat,
+		DB:          st,
+		Log:         log,
+		Sessions:    cookies,
+		CSRFKey:     a.Secrets.CSRFKey,
+		PublicHost:  cfg.PublicHost,
+		HSTS:        !isLocal(cfg.PublicHostname()),
+		Migration:   a.Migration,
+		SigningKeys: signingKeys,
 	}
 	// The token service runs in both modes: it is the embedded Notary API's
 	// realm, and can be an external notary-server's (which then trusts

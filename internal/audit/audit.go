@@ -85,3 +85,11 @@ const (
 	KeyExport       = "key.export"
 	UserKeyAdd      = "user_key.register"
 )
+
+// Migration off Docker Content Trust (internal/migration): each cosign or
+// Notation signature a run writes, and the namespaces' signing keys.
+const (
+	MigrationSign    = "migration.sign"
+	SigningKeyCreate = "signing_key.create"
+	SigningKeyDelete = "signing_key.delete"
+)

@@ -98,6 +98,23 @@ func roleIs(ns, username, role string) effect {
 	}
 }
 
+// ensureCosignKey gives prod a cosign key (the admin generates one unless
+// it has one).
+func ensureCosignKey(t *testing.T, s *testserver.Server) {
+	t.Helper()
+	resp, body := s.API(t, pGlobal, testserver.AdminPassword, "POST", "/api/v1/namespaces/prod/signing-keys",
+		map[string]string{"format": "cosign", "passphrase": "prod-cosign-passphrase"})
+	if resp.StatusCode != s201 && resp.StatusCode != http.StatusConflict {
+		t.Fatalf("generate prod's cosign key: %d %s", resp.StatusCode, body)
+	}
+}
+
+// cosignKeyGone reports whether prod has no cosign key.
+func cosignKeyGone(t *testing.T, s *testserver.Server, _ string) bool {
+	_, err := s.App.Store.GetSigningKey(context.Background(), "prod", "cosign", "signer")
+	return err != nil
+}
+
 // matrixRow is one request of the authorization matrix. In path, form and
 // body, "{s}" is replaced by a suffix unique to the principal and auth style,
 // so that allowed creations and deletions do not collide.
@@ -322,6 +339,31 @@ var matrix = []matrixRow{
 		body: map[string]string{"public_key": "not a key"}, want: want{s401, 400, s403, s403, s403, 400}},
 	{method: "GET", route: "/api/v1/users/:username/keys", path: "/api/v1/users/reader/keys",
 		want: want{s401, s200, s403, s403, s403, s200}},
+	// The migration off DCT (internal/migration). Without a registry (as
+	// here) plans and runs are refused with 409 once authorised; members
+	// read plans, keys and the verification exports, admins run and manage
+	// keys. Runs and real plans: internal/interop's migration tests.
+	{method: "GET", route: "/api/v1/repositories/:ns/:name/migration", path: "/api/v1/repositories/prod/app/migration",
+		want: want{s401, 409, 409, 409, s404, 409}},
+	{method: "GET", route: "/api/v1/namespaces/:ns/migration", path: "/api/v1/namespaces/prod/migration",
+		want: want{s401, 409, 409, 409, s404, 409}},
+	{method: "GET", route: "/api/v1/migration", path: "/api/v1/migration",
+		want: want{s401, s403, s403, 409, 409, 409}},
+	{method: "POST", route: "/api/v1/migrations", path: "/api/v1/migrations",
+		body: map[string]any{"repositories": []string{"prod/app"}, "formats": []string{"cosign"}, "passphrase": "x"},
+		want: want{s401, s403, s403, 409, s404, 409}},
+	{method: "GET", route: "/api/v1/migrations", path: "/api/v1/migrations",
+		want: want{s401, s403, s403, s200, s200, s200}},
+	{method: "GET", route: "/api/v1/migrations/:id", path: "/api/v1/migrations/0123456789abcdef0123456789abcdef",
+		want: want{s401, s404, s404, s404, s404, s404}},
+	{method: "GET", route: "/api/v1/namespaces/:ns/signing-keys", path: "/api/v1/namespaces/prod/signing-keys",
+		want: want{s401, s200, s200, s200, s404, s200}},
+	{method: "POST", route: "/api/v1/namespaces/:ns/signing-keys", path: "/api/v1/namespaces/prod/signing-keys",
+		body: map[string]string{"format": "cosign", "passphrase": "short"}, want: want{s401, s403, s403, 400, s404, 400}},
+	{method: "DELETE", route: "/api/v1/namespaces/:ns/signing-keys/:format", path: "/api/v1/namespaces/prod/signing-keys/cosign",
+		before: ensureCosignKey, want: want{s401, s403, s403, s204, s404, s204}, effect: cosignKeyGone},
+	{method: "GET", route: "/api/v1/namespaces/:ns/verification/:file", path: "/api/v1/namespaces/prod/verification/cosign.pub",
+		before: ensureCosignKey, want: want{s401, s200, s200, s200, s404, s200}},
 	// No trust data in prod/app: docker's "no signatures or cannot access"
 	// is a 404 for everyone; without a ref it is a 400 once authenticated.
 	{method: "GET", route: "/api/v1/trust/inspect", path: "/api/v1/trust/inspect?ref={addr}/prod/app",

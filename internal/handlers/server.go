@@ -19,6 +19,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/discovery"
+	"github.com/trustdeck/trustdeck/internal/migration"
 	"github.com/trustdeck/trustdeck/internal/removal"
 	"github.com/trustdeck/trustdeck/internal/signers"
 	"github.com/trustdeck/trustdeck/internal/trust"
@@ -75,6 +76,11 @@ type Server struct {
 	// is "").
 	Registry            RegistryService
 	RegistryEventsToken string
+	// Migration plans and runs the move off Docker Content Trust and
+	// exports the namespaces' verification policies; SigningKeys keeps
+	// the namespaces' cosign and Notation keys.
+	Migration   *migration.Service
+	SigningKeys *vault.SigningKeys
 
 	routes map[string]map[string]bool // real route paths by method (see unmatched)
 
@@ -188,6 +194,7 @@ func (s *Server) Routes() *echo.Echo {
 	api.DELETE("/keys/:id", s.apiKeyDelete)
 	api.POST("/users/:username/keys", s.apiUserKeyAdd)
 	api.GET("/users/:username/keys", s.apiUserKeyList)
+	s.mountMigration(api)
 
 	// A group with middleware registers a catch-all 404 route, which echo
 	// prefers to its 405: answer both here, after every route is known.

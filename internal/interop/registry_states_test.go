@@ -23,22 +23,24 @@ const registryEventsToken = "registry-events-token-0123456789"
 // The registry is started with notifications when notify is set.
 func registryWorld(t *testing.T, notify bool, flags ...string) (*world, *testregistry.Registry) {
 	t.Helper()
-	return registryWorldTB(t, t.Setenv, notify, flags...)
+	return registryWorldAs(t, notify, admin, flags...)
 }
 
 // registryWorldB is registryWorld for benchmarks, without notifications.
 func registryWorldB(b *testing.B) (*world, *testregistry.Registry) {
 	b.Helper()
-	return registryWorldTB(b, b.Setenv, false)
+	return registryWorldAs(b, false, admin)
 }
 
-func registryWorldTB(t testing.TB, setenv func(k, v string), notify bool, flags ...string) (*world, *testregistry.Registry) {
+// registryWorldAs is registryWorld where trustdeck reads (and writes) the
+// registry as account.
+func registryWorldAs(t testing.TB, notify bool, account account, flags ...string) (*world, *testregistry.Registry) {
 	t.Helper()
 	r := testregistry.New(t)
-	setenv("TRUSTDECK_REGISTRY_PASSWORD", admin.pass)
-	setenv("TRUSTDECK_REGISTRY_EVENTS_TOKEN", registryEventsToken)
+	t.Setenv("TRUSTDECK_REGISTRY_PASSWORD", account.pass)
+	t.Setenv("TRUSTDECK_REGISTRY_EVENTS_TOKEN", registryEventsToken)
 	w := newWorld(t, append([]string{"--registry-host", r.Addr, "--registry-url", r.URL, "--registry-ca", r.CAFile,
-		"--registry-username", admin.name}, flags...)...)
+		"--registry-username", account.name}, flags...)...)
 	w.host = w.s.Addr // the notary CLI talks to trustdeck; GUNs name the registry host
 	opts := testregistry.ForTrustdeck(w.s, registryEventsToken)
 	if !notify {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,91 +15,26 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/trustdeck/trustdeck/internal/testclis"
 )
 
-// verifiers are the real cosign and notation CLIs, configured as a
-// namespace's consumers would configure them from trustdeck's exports.
-type verifiers struct {
-	cosign, notation string
-	cosignPub        string   // cosign.pub
-	cosignEnv        []string // HOME, TUF_ROOT, SSL_CERT_FILE
-	notationEnv      []string // XDG_CONFIG_HOME holding the trust store and policy
-}
-
-func newVerifiers(t *testing.T, r *testRegistry, k *testKeys, ns string, repos []string) *verifiers {
+// newVerifiers are the real cosign and notation CLIs, configured from the
+// exports of k as a namespace's consumers would configure them.
+func newVerifiers(t *testing.T, r *testRegistry, k *testKeys, ns string, repos []string) *testclis.Verifiers {
 	t.Helper()
-	v := &verifiers{cosign: tool(t, "cosign"), notation: tool(t, "notation")}
-	dir := t.TempDir()
-
 	pub, err := PublicKeysPEM(k.cosign.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.cosignPub = filepath.Join(dir, "cosign.pub")
-	writeFile(t, v.cosignPub, pub)
-	v.cosignEnv = []string{"HOME=" + filepath.Join(dir, "cosign-home"), "TUF_ROOT=" + filepath.Join(dir, "tuf"),
-		"SSL_CERT_FILE=" + r.CAFile}
-	v.cosignEnv = append(v.cosignEnv, noOutside...)
-
 	scope := PolicyScope{Registry: r.Host, Namespace: ns, Repositories: repos,
 		Identities: []string{k.leaf.Subject.String()}}
 	policy, err := NotationTrustPolicy(scope)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := filepath.Join(dir, "notation-truststore.pem")
-	writeFile(t, store, CertificatesPEM(k.ca))
-	policyFile := filepath.Join(dir, "trustpolicy.json")
-	writeFile(t, policyFile, policy)
-	v.notationEnv = []string{"HOME=" + filepath.Join(dir, "notation-home"),
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "notation-config"), "SSL_CERT_FILE=" + r.CAFile}
-	v.notationEnv = append(v.notationEnv, noOutside...)
-	if out, err := run(t, v.notationEnv, v.notation, "cert", "add", "--type", "ca", "--store", scope.TrustStoreName(), store); err != nil {
-		t.Fatalf("notation cert add: %v\n%s", err, out)
-	}
-	if out, err := run(t, v.notationEnv, v.notation, "policy", "import", "--force", policyFile); err != nil {
-		t.Fatalf("notation policy import: %v\n%s\n%s", err, out, policy)
-	}
-	return v
-}
-
-// noOutside keeps the CLIs on this machine: cosign looks for Sigstore's
-// TUF repository even when told to skip the transparency log (and carries
-// on without it). Through an unreachable loopback proxy that attempt fails
-// at once, without a DNS lookup; Go never proxies loopback addresses, so
-// the test registry is reached directly.
-var noOutside = []string{"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=", "no_proxy=",
-	"https_proxy=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9"}
-
-func writeFile(t *testing.T, path string, b []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (v *verifiers) cosignVerify(t *testing.T, img Image) (string, error) {
-	t.Helper()
-	return run(t, v.cosignEnv, v.cosign, "verify", "--key", v.cosignPub, "--insecure-ignore-tlog=true", img.Reference())
-}
-
-func (v *verifiers) notationVerify(t *testing.T, img Image) (string, error) {
-	t.Helper()
-	return run(t, v.notationEnv, v.notation, "verify", img.Reference())
-}
-
-func (v *verifiers) wantBoth(t *testing.T, img Image, ok bool) {
-	t.Helper()
-	out, err := v.cosignVerify(t, img)
-	if (err == nil) != ok {
-		t.Errorf("cosign verify %s: err=%v, want success=%v\n%s", img.Reference(), err, ok, out)
-	}
-	t.Logf("cosign verify %s: %v\n%s", img.Reference(), err, out)
-	out, err = v.notationVerify(t, img)
-	if (err == nil) != ok {
-		t.Errorf("notation verify %s: err=%v, want success=%v\n%s", img.Reference(), err, ok, out)
-	}
-	t.Logf("notation verify %s: %v\n%s", img.Reference(), err, out)
+	return testclis.NewVerifiers(t, testclis.Exports{CosignPub: pub, TrustStore: CertificatesPEM(k.ca),
+		StoreName: scope.TrustStoreName(), TrustPolicy: policy, RegistryCA: r.CAFile})
 }
 
 // TestRealCLIsVerify signs an image and a multi-platform index with both
@@ -147,19 +80,18 @@ func testRealCLIsVerify(t *testing.T, r *testRegistry, referrersAPI bool) {
 	}
 
 	v := newVerifiers(t, r, k, ns, []string{"app", "multi"})
-	v.wantBoth(t, app, true)
-	v.wantBoth(t, multi, true)
-	v.wantBoth(t, unsigned, false)
+	v.WantBoth(t, app.Reference(), true)
+	v.WantBoth(t, multi.Reference(), true)
+	v.WantBoth(t, unsigned.Reference(), false)
 
 	// Both are told exactly which DCT tag they carry over.
-	if out, err := run(t, v.cosignEnv, v.cosign, "verify", "--key", v.cosignPub, "--insecure-ignore-tlog=true",
-		"-a", AnnotationTag+"=v1", app.Reference()); err != nil {
+	if out, err := v.CosignVerify(t, app.Reference(), "-a", AnnotationTag+"=v1"); err != nil {
 		t.Errorf("cosign verify -a %s=v1: %v\n%s", AnnotationTag, err, out)
 	}
-	if out, err := run(t, v.notationEnv, v.notation, "verify", "--user-metadata", AnnotationTag+"=v1", app.Reference()); err != nil {
+	if out, err := v.NotationVerify(t, app.Reference(), "--user-metadata", AnnotationTag+"=v1"); err != nil {
 		t.Errorf("notation verify --user-metadata %s=v1: %v\n%s", AnnotationTag, err, out)
 	}
-	if out, err := run(t, v.notationEnv, v.notation, "verify", "--user-metadata", AnnotationTag+"=v2", app.Reference()); err == nil {
+	if out, err := v.NotationVerify(t, app.Reference(), "--user-metadata", AnnotationTag+"=v2"); err == nil {
 		t.Errorf("notation verify --user-metadata %s=v2 succeeded for a v1 signature\n%s", AnnotationTag, out)
 	}
 
@@ -213,7 +145,7 @@ func testRealCLIsVerify(t *testing.T, r *testRegistry, referrersAPI bool) {
 
 // testOthers: a CI pipeline signs the same digest with its own key and
 // certificate; trustdeck's signatures stay, and Find names the stranger.
-func testOthers(t *testing.T, r *testRegistry, v *verifiers, k *testKeys, img Image) {
+func testOthers(t *testing.T, r *testRegistry, v *testclis.Verifiers, k *testKeys, img Image) {
 	ctx := context.Background()
 	ci := newTestKeys(t, "ci")
 	ciCosign, ciNotation := ci.formats(t, r.reg)
@@ -222,7 +154,7 @@ func testOthers(t *testing.T, r *testRegistry, v *verifiers, k *testKeys, img Im
 			t.Fatalf("ci %s sign: %+v %v", f.Name(), out, err)
 		}
 	}
-	v.wantBoth(t, img, true) // ours still there and verifying
+	v.WantBoth(t, img.Reference(), true) // ours still there and verifying
 
 	cosign, notation := k.formats(t, r.reg)
 	for _, f := range []Format{cosign, notation} {
@@ -261,7 +193,7 @@ func testOthers(t *testing.T, r *testRegistry, v *verifiers, k *testKeys, img Im
 }
 
 // testAltered: a signature changed in the registry fails both CLIs and Find.
-func testAltered(t *testing.T, r *testRegistry, v *verifiers, k *testKeys, ns string) {
+func testAltered(t *testing.T, r *testRegistry, v *testclis.Verifiers, k *testKeys, ns string) {
 	ctx := context.Background()
 	img := r.pushImage(t, ns+"/app", "v3")
 	cosign, notation := k.formats(t, r.reg)
@@ -271,7 +203,7 @@ func testAltered(t *testing.T, r *testRegistry, v *verifiers, k *testKeys, ns st
 			t.Fatal(err)
 		}
 	}
-	v.wantBoth(t, img, true)
+	v.WantBoth(t, img.Reference(), true)
 
 	// cosign: the payload now names tag "latest"; the signature is the old one.
 	sigTag, _ := name.NewTag(img.Name() + ":" + img.tagForm() + ".sig")
@@ -346,7 +278,7 @@ func testAltered(t *testing.T, r *testRegistry, v *verifiers, k *testKeys, ns st
 		}
 	}
 
-	v.wantBoth(t, img, false)
+	v.WantBoth(t, img.Reference(), false)
 	for _, f := range []Format{cosign, notation} {
 		sigs, err := f.Find(ctx, img)
 		if err != nil || len(sigs) != 1 || sigs[0].Verified || sigs[0].Problem == "" {
@@ -357,7 +289,7 @@ func testAltered(t *testing.T, r *testRegistry, v *verifiers, k *testKeys, ns st
 			t.Errorf("%s re-sign after altering: %+v %v, want a new signature", f.Name(), out, err)
 		}
 	}
-	v.wantBoth(t, img, true)
+	v.WantBoth(t, img.Reference(), true)
 }
 
 func mustRepo(t *testing.T, img Image) name.Repository {

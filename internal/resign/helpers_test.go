@@ -20,8 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,43 +31,6 @@ import (
 
 	"github.com/trustdeck/trustdeck/internal/notaryclient"
 	"github.com/trustdeck/trustdeck/internal/tlsutil"
-)
-
-// tool returns the path of a signature CLI (cosign, notation) built once
-// by scripts/tools.sh into its cache. A test skips, loudly, only when the
-// tool cannot be built here at all; TRUSTDECK_REQUIRE_TOOLS=1 (CI) turns
-// that into a failure.
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	toolsOnce.Lock()
-	defer toolsOnce.Unlock()
-	if p, ok := toolPaths[name]; ok {
-		return p
-	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(root, "scripts", "tools.sh"), name)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		msg := "cannot build " + name + " with scripts/tools.sh: " + err.Error() + "\n" + stderr.String()
-		if os.Getenv("TRUSTDECK_REQUIRE_TOOLS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED, REAL CLI MISSING: " + msg)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	p := lines[len(lines)-1]
-	toolPaths[name] = p
-	return p
-}
-
-var (
-	toolsOnce sync.Mutex
-	toolPaths = map[string]string{}
 )
 
 // testRegistry is go-containerregistry's in-process registry over TLS on
@@ -309,15 +270,4 @@ func (k *testKeys) formats(t testing.TB, reg *Registry, extraCosign ...crypto.Pu
 		t.Fatal(err)
 	}
 	return c, n
-}
-
-// run runs a CLI with env and returns its combined output and error.
-func run(t testing.TB, env []string, bin string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
 }

@@ -115,6 +115,29 @@ func (r *Registry) manifest(ctx context.Context, ref name.Reference) (*remote.De
 	return d, nil
 }
 
+// Describe reads what Sign and Find need of an image from the registry (a
+// HEAD of the manifest by digest): its media type and size, as the registry
+// serves them now. ok is false when the registry does not hold the digest.
+func (r *Registry) Describe(ctx context.Context, registry, repository, digest string) (img Image, ok bool, err error) {
+	img = Image{Registry: registry, Repository: repository, Digest: digest, MediaType: "-", Size: 1}
+	repo, err := img.repository()
+	if err != nil {
+		return Image{}, false, err
+	}
+	d, err := r.puller.Head(ctx, repo.Digest(digest))
+	if isNotFound(err) {
+		return Image{}, false, nil
+	}
+	if err != nil {
+		return Image{}, false, wrapRegistry("read "+img.Reference(), err)
+	}
+	if d.Digest.String() != digest {
+		return Image{}, false, fmt.Errorf("resign: %s: the registry answered for digest %s", img.Reference(), d.Digest)
+	}
+	img.MediaType, img.Size = string(d.MediaType), d.Size
+	return img, true, nil
+}
+
 // blob reads a blob of at most limit bytes and checks its digest.
 func (r *Registry) blob(ctx context.Context, repo name.Repository, digest v1.Hash, limit int64) ([]byte, error) {
 	l, err := r.puller.Layer(ctx, repo.Digest(digest.String()))

@@ -61,6 +61,14 @@ func StartWith(t testing.TB, opts []app.Option, extraArgs ...string) *Server {
 	return s
 }
 
+// Attach is a Server for a trustdeck that runs elsewhere (the built
+// binary, in another process) on addr, whose clients trust caFile: the API
+// and browser helpers work against it. App is nil; Stop and Restart are
+// the other process's business.
+func Attach(t testing.TB, addr, caFile, dataDir string) *Server {
+	return &Server{t: t, Addr: addr, URL: "https://" + addr, CAFile: caFile, DataDir: dataDir, Logs: &SyncBuffer{}}
+}
+
 func (s *Server) start(ln net.Listener) {
 	s.t.Helper()
 	args := append([]string{"--addr", s.Addr, "--data", s.DataDir, "--public-host", s.Addr}, s.args...)
@@ -114,6 +122,9 @@ func (s *Server) Stop() {
 // Restart stops the server and starts it again on the same port and data.
 func (s *Server) Restart() {
 	s.t.Helper()
+	if s.App == nil && s.cancel == nil {
+		s.t.Fatal("testserver: Restart of a trustdeck Attach'ed to: restart its process")
+	}
 	s.Stop()
 	var ln net.Listener
 	var err error
