@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theupdateframework/notary/tuf/data"
+
 	"github.com/trustdeck/trustdeck/internal/removal"
 	"github.com/trustdeck/trustdeck/internal/testnotary"
 	"github.com/trustdeck/trustdeck/internal/testserver"
@@ -358,5 +360,141 @@ func TestArchiveFormsNeedCSRF(t *testing.T) {
 	}
 	if n := count(); n != 1 {
 		t.Fatalf("after one import and one deletion with the token: %d archives", n)
+	}
+}
+
+// Capturing from trustdeck's own Notary API, with credentials over its
+// token service: one GUN, again (history), several at once with per-GUN
+// results, and the refusals of a capture that cannot read.
+func TestArchiveCaptureFromTrustdeck(t *testing.T) {
+	s := testserver.Start(t)
+	setUpPrincipals(t, s)
+	s.MustCreateRepo(t, "prod", "web")
+	gun, other := s.Addr+"/prod/app", s.Addr+"/prod/web"
+	for _, g := range []string{gun, other} {
+		b, err := testnotary.Fixture{GUN: g, Delegations: []string{"targets/releases"},
+			Targets: map[string]map[string]string{"targets/releases": {"v1": "image v1"}}}.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.App.Store.TUF().UpdateMany(data.GUN(g), b.Updates()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	capture := func(who string, body map[string]any) (*http.Response, archiveJSON, string) {
+		t.Helper()
+		resp, out := s.API(t, who, passwordOf(who), "POST", "/api/v1/archives", body)
+		var a archiveJSON
+		json.Unmarshal([]byte(out), &a)
+		return resp, a, out
+	}
+	src := func(extra map[string]any) map[string]any {
+		m := map[string]any{"notary_url": s.URL, "username": pNSAdmin, "password": userPassword}
+		maps.Copy(m, extra)
+		return m
+	}
+	resp, first, body := capture(pNSAdmin, src(map[string]any{"gun": gun}))
+	if resp.StatusCode != s201 || first.GUN != gun || first.Source != "capture" || !first.Verification.Valid ||
+		first.RootChain.Status != "first" || first.SignedTags != 1 {
+		t.Fatalf("capture: %d %s", resp.StatusCode, body)
+	}
+	resp, second, body := capture(pNSAdmin, src(map[string]any{"gun": gun}))
+	if resp.StatusCode != s201 || second.RootChain.Status != "same" || second.RootChain.PreviousID == nil || *second.RootChain.PreviousID != first.ID {
+		t.Fatalf("capture again: %d %s", resp.StatusCode, body)
+	}
+	_, liveJSON := s.API(t, "admin", testserver.AdminPassword, "GET", "/api/v1/trust/inspect?ref="+gun, nil)
+	if _, got := s.API(t, pReader, userPassword, "GET", fmt.Sprintf("/api/v1/archives/%d/inspect", second.ID), nil); got != liveJSON {
+		t.Errorf("the capture's inspection differs from the live one:\n%s\n--- live:\n%s", got, liveJSON)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		who    string
+		body   map[string]any
+		status int
+		code   string
+	}{
+		{"an outsider's capture of prod", pOutsider, src(map[string]any{"gun": gun, "username": pOutsider}), s403, "forbidden"},
+		{"anonymous, where the server wants credentials", pNSAdmin, map[string]any{"notary_url": s.URL, "gun": gun}, 400, "notary_refused"},
+		{"a wrong password", pNSAdmin, src(map[string]any{"gun": gun, "password": "wrong-password-1"}), 400, "notary_refused"},
+		{"no trust data", pNSAdmin, src(map[string]any{"gun": s.Addr + "/prod/none"}), s404, "no_trust_data"},
+		{"nothing listening", pNSAdmin, src(map[string]any{"gun": gun, "notary_url": "https://127.0.0.1:1"}), 503, "notary_unavailable"},
+		{"plain http", pNSAdmin, src(map[string]any{"gun": gun, "notary_url": "http://" + s.Addr}), 400, "invalid_notary_url"},
+		{"a CA that is no PEM", pNSAdmin, src(map[string]any{"gun": gun, "ca_pem": "junk"}), 400, "invalid_ca_pem"},
+		{"gun and guns", pNSAdmin, src(map[string]any{"gun": gun, "guns": []string{gun}}), 400, "missing_gun"},
+		{"not a GUN", pNSAdmin, src(map[string]any{"gun": "Not A GUN"}), 400, "invalid_gun"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _, body := capture(tt.who, tt.body)
+			if resp.StatusCode != tt.status || !strings.Contains(body, `"code":"`+tt.code+`"`) {
+				t.Errorf("%d %s, want %d %s", resp.StatusCode, body, tt.status, tt.code)
+			}
+		})
+	}
+
+	// Several at once: each GUN's result, in order.
+	resp, body = s.API(t, pNSAdmin, userPassword, "POST", "/api/v1/archives",
+		src(map[string]any{"guns": []string{other, s.Addr + "/prod/none", "docker.io/library/x"}}))
+	var bulk struct {
+		Results []struct {
+			GUN, Status string
+			Archive     *archiveJSON
+			Error       *struct{ Code, Message string }
+		}
+		Captured, Failed int
+	}
+	json.Unmarshal([]byte(body), &bulk)
+	if resp.StatusCode != s200 || bulk.Captured != 1 || bulk.Failed != 2 || len(bulk.Results) != 3 ||
+		bulk.Results[0].Status != "captured" || bulk.Results[0].Archive == nil ||
+		bulk.Results[1].Error == nil || bulk.Results[1].Error.Code != "no_trust_data" ||
+		bulk.Results[2].Error == nil || bulk.Results[2].Error.Code != "forbidden" {
+		t.Fatalf("bulk capture: %d %s", resp.StatusCode, body)
+	}
+
+	// The page: a list of GUNs runs in the background and shows each
+	// result; one GUN leads to its archive.
+	b := s.NewBrowser(t)
+	b.Login(pNSAdmin, userPassword)
+	b.Get("/archives/capture")
+	form := url.Values{"notary_url": {s.URL}, "guns": {gun + "\n" + other + "\n" + gun}, "username": {pNSAdmin}, "password": {userPassword}}
+	resp, page := b.PostForm("/archives/capture", form)
+	job := resp.Header.Get("Location")
+	if resp.StatusCode != s303 || !strings.HasPrefix(job, "/archives/captures/") {
+		t.Fatalf("bulk capture form: %d %s", resp.StatusCode, truncate(page))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, page = b.Get(job)
+		if strings.Contains(page, "Done: 2 captured, 0 failed.") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bulk capture did not finish:\n%s", truncate(page))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if other := s.NewBrowser(t); true {
+		other.Login(pGlobal, testserver.AdminPassword)
+		if resp, _ := other.Get(job); resp.StatusCode != s404 {
+			t.Errorf("another user's capture page: %d", resp.StatusCode)
+		}
+	}
+	resp, _ = b.PostForm("/archives/capture", url.Values{"notary_url": {s.URL}, "guns": {other}, "username": {pNSAdmin}, "password": {userPassword}})
+	if loc := resp.Header.Get("Location"); resp.StatusCode != s303 || !strings.HasPrefix(loc, "/archives/") {
+		t.Fatalf("one GUN: %d %s", resp.StatusCode, loc)
+	} else if _, page := b.Get(loc); !strings.Contains(page, "Captured "+other) || !strings.Contains(page, `id="history"`) ||
+		!strings.Contains(page, "Signed tags") || !strings.Contains(page, "v1") {
+		t.Errorf("the archive page after capturing one GUN:\n%s", truncate(page))
+	}
+	resp, page = b.PostForm("/archives/capture", url.Values{"notary_url": {s.URL}, "guns": {gun}, "username": {pNSAdmin}, "password": {"wrong-password-1"}})
+	if resp.StatusCode != 400 || !strings.Contains(page, `role="alert"`) || !strings.Contains(page, "refused") ||
+		strings.Contains(page, "wrong-password-1") || !strings.Contains(page, `value="`+s.URL+`"`) {
+		t.Errorf("a refused capture on the page: %d %s", resp.StatusCode, truncate(page))
+	}
+	// The one 503 (nothing listening) is logged as every 503 is; nothing
+	// else, and never a password.
+	if errs := errorLines(s.Logs.String()); strings.Count(errs, "level=ERROR") != 2 || strings.Count(errs, "https://127.0.0.1:1") != 1 ||
+		strings.Contains(s.Logs.String(), userPassword) || strings.Contains(s.Logs.String(), "wrong-password-1") {
+		t.Errorf("server errors, or a password in the log:\n%s", errs)
 	}
 }
