@@ -25,6 +25,13 @@ import (
 // Load (ErrNoTrustData, ErrUnreachable, ErrUnauthorized), or an
 // ErrVerification naming a file that cannot be followed.
 func Fetch(ctx context.Context, gun string, remote store.RemoteStore) (map[string][]byte, error) {
+	return fetch(ctx, gun, remote, MaxFetchBytes)
+}
+
+// MaxFetchBytes bounds the trust data Fetch reads for one GUN.
+const MaxFetchBytes = 256 << 20
+
+func fetch(ctx context.Context, gun string, remote store.RemoteStore, maxBytes int64) (map[string][]byte, error) {
 	if gun == "" {
 		return nil, errs.Invalidf("invalid_gun", "The repository name is empty.")
 	}
@@ -35,6 +42,7 @@ func Fetch(ctx context.Context, gun string, remote store.RemoteStore) (map[strin
 		return nil, classify(gun, err, ctx.Err())
 	}
 	files[RoleTimestamp] = ts
+	total := int64(len(ts))
 	var timestamp data.SignedTimestamp
 	if err := json.Unmarshal(ts, &timestamp); err != nil {
 		return nil, unfollowable(gun, RoleTimestamp, err)
@@ -51,6 +59,10 @@ func Fetch(ctx context.Context, gun string, remote store.RemoteStore) (map[strin
 		raw, err := rs.GetSized(name, size)
 		if err != nil {
 			return classify(gun, err, ctx.Err())
+		}
+		if total += int64(len(raw)); total > maxBytes {
+			return &errs.Error{Kind: errs.TooLarge, Code: "trust_data_too_large",
+				Message: fmt.Sprintf("The trust data of %s is larger than %d MiB.", gun, maxBytes>>20)}
 		}
 		files[role] = raw
 		return nil

@@ -16,6 +16,8 @@ import (
 	"github.com/theupdateframework/notary/trustmanager"
 	"github.com/theupdateframework/notary/tuf"
 	"github.com/theupdateframework/notary/tuf/data"
+
+	"github.com/trustdeck/trustdeck/internal/errs"
 )
 
 // Fetch gets every file of the signed state, by checksum, and nothing more;
@@ -57,6 +59,9 @@ func TestFetchIsTheSignedState(t *testing.T) {
 		t.Errorf("the fetched files do not verify as the live data: %v", v.Problems)
 	}
 
+	if _, err := fetch(context.Background(), gun, remote, int64(len(files[RoleTimestamp])+len(files[RoleSnapshot]))); errs.KindOf(err) != errs.TooLarge {
+		t.Errorf("trust data over the limit: %v", err)
+	}
 	if _, err := Fetch(context.Background(), "reg.test/prod/none", must(e.remote()("reg.test/prod/none"))); !errors.Is(err, ErrNoTrustData) {
 		t.Errorf("a GUN without trust data: %v", err)
 	}
