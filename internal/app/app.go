@@ -24,6 +24,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/data"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
+	"github.com/trustdeck/trustdeck/internal/archives"
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/config"
@@ -244,7 +245,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	} else {
 		remover.RecordSource(cfg.NotaryURL)
 	}
+	// Captures trust trustdeck's own CA too: trustdeck itself (or its token
+	// realm) can be the server captured from.
+	archived := archives.New(archives.Config{Store: st, Audit: auditLog, Split: cat.SplitGUN, OwnCAFile: a.CAFile,
+		Timeout: cfg.NotaryTimeout, Log: log})
 	srv = &handlers.Server{
+		Archives:    archived,
 		Audit:       auditLog,
 		Trust:       reader,
 		Vault:       keyVault,

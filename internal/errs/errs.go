@@ -20,6 +20,7 @@ const (
 	NotFound                    // 404
 	Conflict                    // 409
 	TooLarge                    // 413
+	Unprocessable               // well-formed, but refused for what it holds (an archive that fails verification): 422
 	TooMany                     // 429
 	Unavailable                 // a dependency is down: 503
 	// OutcomeUnknown: a change was sent to a dependency (the Notary
@@ -63,6 +64,9 @@ func Unauthenticatedf(code, format string, args ...any) error {
 	return newf(Unauthenticated, code, format, args...)
 }
 func TooManyf(code, format string, args ...any) error { return newf(TooMany, code, format, args...) }
+func Unprocessablef(code, format string, args ...any) error {
+	return newf(Unprocessable, code, format, args...)
+}
 func Unavailablef(code, format string, args ...any) error {
 	return newf(Unavailable, code, format, args...)
 }

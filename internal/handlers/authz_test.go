@@ -9,8 +9,10 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -132,6 +134,9 @@ type matrixRow struct {
 	before func(t *testing.T, s *testserver.Server)
 	// fresh runs the request in a newly signed-in browser (for /logout).
 	fresh bool
+	// target, when set, runs before each request; what it returns replaces
+	// "{target}" in the path (an archive to delete, made for the request).
+	target func(t *testing.T, s *testserver.Server) string
 }
 
 func (r matrixRow) api() bool { return strings.HasPrefix(r.route, "/api/") }
@@ -372,6 +377,90 @@ var matrix = []matrixRow{
 		want: want{s401, 400, 400, 400, 400, 400}},
 	{method: "GET", route: "/api/v1/trust/backup", path: "/api/v1/trust/backup",
 		want: want{s401, s200, s200, s200, s200, s200}},
+
+	// Archived repositories (seeded by seedArchives: #1 of prod/app, #2 of
+	// other/thing, #3 of a GUN outside the registry host). Reading follows
+	// the GUN's namespace, global administrators otherwise; capturing and
+	// importing need admin somewhere (the GUN's namespace: TestArchiveAccess);
+	// deleting a global administrator.
+	{method: "GET", route: "/archives", path: "/archives",
+		want: want{s303, s200, s200, s200, s200, s200}},
+	{method: "GET", route: "/archives/capture", path: "/archives/capture",
+		want: want{s303, s403, s403, s200, s200, s200}},
+	{method: "POST", route: "/archives/capture", path: "/archives/capture",
+		form: url.Values{"notary_url": {"http://not-https.test"}, "guns": {"a/b"}},
+		want: want{s401, s403, s403, 400, 400, 400}},
+	{method: "GET", route: "/archives/captures/:job", path: "/archives/captures/0123abcd",
+		want: want{s303, s404, s404, s404, s404, s404}},
+	{method: "GET", route: "/archives/import", path: "/archives/import",
+		want: want{s303, s403, s403, s200, s200, s200}},
+	{method: "POST", route: "/archives/import", path: "/archives/import", form: url.Values{"x": {"not multipart"}},
+		want: want{s401, s403, s403, 400, 400, 400}},
+	{method: "GET", route: "/archives/:id", path: "/archives/1",
+		want: want{s303, s200, s200, s200, s404, s200}},
+	{method: "GET", route: "/archives/:id", path: "/archives/2",
+		want: want{s303, s404, s404, s404, s200, s200}},
+	{method: "GET", route: "/archives/:id", path: "/archives/3",
+		want: want{s303, s404, s404, s404, s404, s200}},
+	{method: "GET", route: "/archives/:id/download", path: "/archives/1/download",
+		want: want{s303, s200, s200, s200, s404, s200}},
+	{method: "GET", route: "/archives/:id/delete", path: "/archives/1/delete",
+		want: want{s303, s403, s403, s403, s404, s200}},
+	{method: "POST", route: "/archives/:id/delete", path: "/archives/{target}/delete", target: freshArchive,
+		want: want{s401, s403, s403, s403, s404, s303}, effect: archiveGone},
+	{method: "GET", route: "/api/v1/archives", path: "/api/v1/archives",
+		want: want{s401, s200, s200, s200, s200, s200}},
+	{method: "POST", route: "/api/v1/archives", path: "/api/v1/archives",
+		body: map[string]string{"notary_url": "http://not-https.test", "gun": "a/b"},
+		want: want{s401, s403, s403, 400, 400, 400}},
+	{method: "POST", route: "/api/v1/archives/import", path: "/api/v1/archives/import", body: map[string]string{"not": "multipart"},
+		want: want{s401, s403, s403, 400, 400, 400}},
+	{method: "GET", route: "/api/v1/archives/:id", path: "/api/v1/archives/1",
+		want: want{s401, s200, s200, s200, s404, s200}},
+	{method: "GET", route: "/api/v1/archives/:id", path: "/api/v1/archives/3",
+		want: want{s401, s404, s404, s404, s404, s200}},
+	{method: "GET", route: "/api/v1/archives/:id/inspect", path: "/api/v1/archives/2/inspect?pretty=1",
+		want: want{s401, s404, s404, s404, s200, s200}},
+	{method: "GET", route: "/api/v1/archives/:id/download", path: "/api/v1/archives/1/download",
+		want: want{s401, s200, s200, s200, s404, s200}},
+	{method: "DELETE", route: "/api/v1/archives/:id", path: "/api/v1/archives/{target}", target: freshArchive,
+		want: want{s401, s403, s403, s403, s404, s204}, effect: archiveGone},
+	{method: "DELETE", route: "/api/v1/archives/:id", path: "/api/v1/archives/999",
+		want: want{s401, s404, s404, s404, s404, s404}},
+}
+
+// matrixArchives are the backups seedArchives imports (prod/app's is
+// imported again for each deletion).
+var matrixArchives map[string][]byte
+
+// lastTarget is the archive freshArchive made for the current request.
+var lastTarget string
+
+// seedArchives imports archives #1 (prod/app), #2 (other/thing) and #3 (a
+// GUN outside the registry host).
+func seedArchives(t *testing.T, s *testserver.Server) {
+	t.Helper()
+	at := time.Now().Add(-time.Hour)
+	matrixArchives = map[string][]byte{}
+	for i, gun := range []string{s.Addr + "/prod/app", s.Addr + "/other/thing", "docker.io/library/foreign"} {
+		matrixArchives[gun] = backupOf(t, gun, signedFiles(t, gun), at)
+		if id := mustImport(t, s, matrixArchives[gun]); id != int64(i+1) {
+			t.Fatalf("archive of %s is #%d, want #%d", gun, id, i+1)
+		}
+	}
+}
+
+// freshArchive imports prod/app's backup once more, to be deleted.
+func freshArchive(t *testing.T, s *testserver.Server) string {
+	lastTarget = strconv.FormatInt(mustImport(t, s, matrixArchives[s.Addr+"/prod/app"]), 10)
+	return lastTarget
+}
+
+// archiveGone reports whether the archive freshArchive made is gone.
+func archiveGone(t *testing.T, s *testserver.Server, _ string) bool {
+	id, _ := strconv.ParseInt(lastTarget, 10, 64)
+	_, err := s.App.Store.GetArchive(context.Background(), id)
+	return err != nil
 }
 
 // authStyles are the ways a principal calls the API: HTTP basic
@@ -421,6 +510,7 @@ func setUpPrincipals(t *testing.T, s *testserver.Server) {
 func TestAuthorizationMatrix(t *testing.T) {
 	s := testserver.Start(t)
 	setUpPrincipals(t, s)
+	seedArchives(t, s)
 	for _, p := range principals {
 		for _, style := range authStyles {
 			s.MustCreateRepo(t, "prod", "del-"+p+"-"+style)
@@ -450,11 +540,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 					if row.before != nil {
 						row.before(t, s)
 					}
+					path := strings.ReplaceAll(replaceSuffix(row.path, suffix).(string), "{addr}", s.Addr)
+					if row.target != nil {
+						path = strings.ReplaceAll(path, "{target}", row.target(t, s))
+					}
 					var before bool
 					if row.effect != nil {
 						before = row.effect(t, s, suffix)
 					}
-					path := strings.ReplaceAll(replaceSuffix(row.path, suffix).(string), "{addr}", s.Addr)
 					resp, body := doMatrixRequest(t, s, browsers, row, style, p, path, suffix)
 					want := row.want.of(p)
 					if resp.StatusCode != want {

@@ -637,7 +637,7 @@ func TestCSRF(t *testing.T) {
 
 func ptr(s string) *string { return &s }
 
-func send(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+func send(t testing.TB, c *http.Client, req *http.Request) (*http.Response, string) {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {

@@ -21,6 +21,7 @@ var statusOf = map[errs.Kind]int{
 	errs.NotFound:        http.StatusNotFound,
 	errs.Conflict:        http.StatusConflict,
 	errs.TooLarge:        http.StatusRequestEntityTooLarge,
+	errs.Unprocessable:   http.StatusUnprocessableEntity,
 	errs.TooMany:         http.StatusTooManyRequests,
 	errs.Unavailable:     http.StatusServiceUnavailable,
 	// The change was not refused: the Notary server did not answer it (as
@@ -36,7 +37,13 @@ type apiError struct {
 type apiErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Problems lists what failed, one by one, for errors that carry such a
+	// list (an archive that fails verification: role, check, message).
+	Problems any `json:"problems,omitempty"`
 }
+
+// problemLister is an error that carries the list of what failed.
+type problemLister interface{ Problems() any }
 
 // classify returns the status, code and user-facing message of err. Internal
 // errors get a generic message: their text never reaches users.
@@ -77,6 +84,7 @@ var titles = map[int]string{
 	http.StatusNotFound:              "Not found",
 	http.StatusConflict:              "Conflict",
 	http.StatusRequestEntityTooLarge: "Too large",
+	http.StatusUnprocessableEntity:   "Refused",
 	http.StatusTooManyRequests:       "Too many attempts",
 	http.StatusServiceUnavailable:    "Try again later",
 	http.StatusGatewayTimeout:        "Outcome unknown",
@@ -96,7 +104,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 	}
 	if isAPI(c) {
-		c.JSON(status, apiError{Error: apiErrorBody{Code: code, Message: msg}})
+		body := apiErrorBody{Code: code, Message: msg}
+		if pl := problemLister(nil); status < 500 && errors.As(err, &pl) {
+			body.Problems = pl.Problems()
+		}
+		c.JSON(status, apiError{Error: body})
 		return
 	}
 	title := titles[status]

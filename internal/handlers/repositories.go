@@ -89,6 +89,11 @@ func (s *Server) repositoryList(c echo.Context) error {
 	l.Discovery = s.discoveryState(c)
 	l.Registry = s.Registry != nil
 	l.Expired, l.Expiring = expired, expiring
+	if s.Archives != nil {
+		if l.Archived, err = s.latestArchiveRows(c); err != nil {
+			return err
+		}
+	}
 	now := time.Now()
 	for _, r := range p.Repositories {
 		row := views.RepoRow{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN,

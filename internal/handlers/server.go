@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
+	"github.com/trustdeck/trustdeck/internal/archives"
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/discovery"
@@ -58,6 +59,9 @@ type Server struct {
 	Signers  *signers.Service
 	// Removal backs up and deletes trust data and repositories.
 	Removal *removal.Service
+	// Archives keeps archived repositories: captured from Notary servers or
+	// imported from backups.
+	Archives *archives.Service
 	// Audit records and lists who changed what.
 	Audit *audit.Log
 	// Tokens, when set, serves the registry token service at /auth/token
@@ -126,6 +130,7 @@ func (s *Server) Routes() *echo.Echo {
 		s.mountNotary(e)
 	}
 	s.mountRegistryEvents(e)
+	s.mountArchiveImports(e)
 
 	// Web UI and JSON API: session or basic credentials, CSRF, body limit.
 	app := e.Group("", middleware.BodyLimit(maxBody), s.authenticate, s.csrf)
@@ -168,6 +173,15 @@ func (s *Server) Routes() *echo.Echo {
 	ui.POST("/admin/users", s.userCreateForm)
 	ui.POST("/admin/members", s.memberSetForm)
 	ui.GET("/audit", s.auditPage)
+	ui.GET("/archives", s.archiveList)
+	ui.GET("/archives/capture", s.archiveCaptureForm)
+	ui.POST("/archives/capture", s.archiveCaptureSubmit)
+	ui.GET("/archives/captures/:job", s.archiveJobPage)
+	ui.GET("/archives/import", s.archiveImportForm)
+	ui.GET("/archives/:id", s.archiveShow)
+	ui.GET("/archives/:id/download", s.archiveDownload)
+	ui.GET("/archives/:id/delete", s.archiveDeleteForm)
+	ui.POST("/archives/:id/delete", s.archiveDeleteSubmit)
 
 	api := app.Group("/api/v1", s.requireUser)
 	api.GET("/repositories", s.apiRepositoryList)
@@ -195,6 +209,12 @@ func (s *Server) Routes() *echo.Echo {
 	api.POST("/users/:username/keys", s.apiUserKeyAdd)
 	api.GET("/users/:username/keys", s.apiUserKeyList)
 	s.mountMigration(api)
+	api.GET("/archives", s.apiArchiveList)
+	api.POST("/archives", s.apiArchiveCapture)
+	api.GET("/archives/:id", s.apiArchiveGet)
+	api.GET("/archives/:id/inspect", s.apiArchiveInspect)
+	api.GET("/archives/:id/download", s.archiveDownload)
+	api.DELETE("/archives/:id", s.apiArchiveDelete)
 
 	// A group with middleware registers a catch-all 404 route, which echo
 	// prefers to its 405: answer both here, after every route is known.

@@ -38,6 +38,9 @@ type Options struct {
 	// CAFile is a PEM bundle of CAs trusted for the server (and the token
 	// realm) in addition to the system's.
 	CAFile string
+	// CAPEM is a PEM bundle of CAs trusted in addition, given inline (a
+	// capture's ca_pem) rather than as a file.
+	CAPEM []byte
 	// OwnCAFile is trustdeck's own generated CA, trusted in addition: the
 	// server's token realm may be trustdeck itself ("" for none).
 	OwnCAFile string
@@ -113,6 +116,11 @@ func New(o Options) (*Transport, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(o.CAPEM) > 0 {
+			if err := addPEM(tc, o.CAPEM); err != nil {
+				return nil, fmt.Errorf("%s: %w", o.Flags.CA, err)
+			}
+		}
 		if o.OwnCAFile != "" {
 			if err := addCAs(tc, o.OwnCAFile); err != nil {
 				return nil, err
@@ -172,13 +180,23 @@ func addCAs(tc *tls.Config, file string) error {
 	if err != nil {
 		return err
 	}
+	if err := addPEM(tc, pemBytes); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
+// addPEM adds PEM certificates to tc's roots (the system's when tc has none
+// yet).
+func addPEM(tc *tls.Config, pemBytes []byte) error {
+	var err error
 	if tc.RootCAs == nil {
 		if tc.RootCAs, err = x509.SystemCertPool(); err != nil || tc.RootCAs == nil {
 			tc.RootCAs = x509.NewCertPool()
 		}
 	}
 	if !tc.RootCAs.AppendCertsFromPEM(pemBytes) {
-		return fmt.Errorf("%s: no PEM certificate in the file", file)
+		return errors.New("no PEM certificate in it")
 	}
 	return nil
 }

@@ -397,3 +397,24 @@ func TestOwnCA(t *testing.T) {
 		t.Error("missing own CA file: no error")
 	}
 }
+
+// A CA given inline (a capture's ca_pem) is trusted like a CA file, the
+// system's CAs still are, and a PEM without a certificate is refused naming
+// the setting.
+func TestCAPEM(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	tr, err := New(Options{CAPEM: caPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := do(t, tr, "GET", srv.URL+"/", ""); s != http.StatusOK {
+		t.Errorf("a server of the inline CA: %d", s)
+	}
+	flags := Flags{Server: "notary server being captured", CA: "ca_pem"}
+	if _, err := New(Options{CAPEM: []byte("not pem"), Flags: flags}); err == nil || !strings.Contains(err.Error(), "ca_pem") ||
+		!strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("inline CA without certificates: %v", err)
+	}
+}

@@ -205,12 +205,19 @@ func (s *Service) Backup(ctx context.Context, gun, actor string) (filename strin
 	if err != nil {
 		return "", nil, err
 	}
-	at := s.now().UTC()
+	return Archive(gun, repo, s.now(), actor, s.notaryURL)
+}
+
+// Archive is the backup archive of repo, gun's verified trust data, made at
+// at by actor from the Notary server at notaryURL: exactly what Backup gives
+// for a live repository. An archived repository is downloaded through it.
+func Archive(gun string, repo *trust.Repo, at time.Time, actor, notaryURL string) (filename string, archive []byte, err error) {
+	at = at.UTC()
 	top := folderName(gun) + "-trust-" + stamp(at)
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
-	if _, err := writeBackup(tw, top, top+".tar.gz", gun, repo, at, actor, s.notaryURL); err != nil {
+	if _, err := writeBackup(tw, top, top+".tar.gz", gun, repo, at, actor, notaryURL); err != nil {
 		return "", nil, err
 	}
 	if err := tw.Close(); err != nil {

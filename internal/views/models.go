@@ -77,6 +77,9 @@ type RepoList struct {
 	// Expired and Expiring count the viewer's repositories whose trust data
 	// has expired, or expires within 30 days (whatever the filters).
 	Expired, Expiring int
+	// Archived is the latest archive of each archived repository the viewer
+	// may read (whatever the filters), shown below the list.
+	Archived []ArchiveRow
 }
 
 // DiscoveryState says whether repositories are being discovered from an

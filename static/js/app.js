@@ -11,6 +11,12 @@
       setTimeout(function () { btn.textContent = old; }, 1500);
     });
   });
+  // A page that shows work in progress (data-refresh="<seconds>") reloads
+  // itself until the work is done; without this file it has a Refresh link.
+  var refresh = document.querySelector("[data-refresh]");
+  if (refresh) {
+    setTimeout(function () { window.location.reload(); }, 1000 * Number(refresh.getAttribute("data-refresh")));
+  }
   // Forms marked data-confirm ask before submitting (the server still
   // requires its own confirmation for destructive actions).
   document.addEventListener("submit", function (ev) {

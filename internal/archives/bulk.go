@@ -1,0 +1,198 @@
+package archives
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trustdeck/trustdeck/internal/errs"
+)
+
+// Statuses of one GUN in a bulk capture.
+const (
+	StatusPending  = "pending"
+	StatusCaptured = "captured"
+	StatusFailed   = "failed"
+)
+
+// Result is one GUN of a bulk capture.
+type Result struct {
+	GUN     string     `json:"gun"`
+	Status  string     `json:"status"`
+	Archive *Archive   `json:"archive,omitempty"`
+	Error   *ErrorInfo `json:"error,omitempty"`
+}
+
+// ErrorInfo is why a GUN was not captured, in words users may read.
+type ErrorInfo struct {
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	Problems any    `json:"problems,omitempty"`
+}
+
+// describe is err as users may read it: a domain error's own words, never
+// an internal error's (that goes to the log).
+func (s *Service) describe(gun string, err error) *ErrorInfo {
+	e, ok := errs.As(err)
+	if !ok || e.Kind == errs.Internal {
+		s.cfg.Log.Error("capture failed", "gun", gun, "err", err)
+		return &ErrorInfo{Code: "internal", Message: "The capture failed on trustdeck's side; the server's log says why."}
+	}
+	info := &ErrorInfo{Code: e.Code, Message: e.Message}
+	if ve, ok := e.Err.(*VerificationError); ok {
+		info.Problems = ve.Failures
+	}
+	return info
+}
+
+// ParseGUNs reads a list of GUNs separated by white space or commas (a
+// textarea, or the API's "guns"), without repeats, at most MaxGUNs.
+func ParseGUNs(list []string) ([]string, error) {
+	var out []string
+	for _, item := range list {
+		for _, gun := range strings.FieldsFunc(item, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' }) {
+			if !slices.Contains(out, gun) {
+				out = append(out, gun)
+			}
+		}
+	}
+	switch {
+	case len(out) == 0:
+		return nil, errs.Invalidf("missing_gun", "Name at least one GUN to capture, such as registry.example.com/team/app.")
+	case len(out) > MaxGUNs:
+		return nil, errs.Invalidf("too_many_guns", "Capture at most %d GUNs at a time (%d given).", MaxGUNs, len(out))
+	}
+	return out, nil
+}
+
+// CaptureMany captures each GUN from src in turn (one client for all, so a
+// token service that refuses the credentials is asked once), and calls
+// progress, if set, after each. One GUN's failure is its result; only a bad
+// src fails the whole.
+func (s *Service) CaptureMany(ctx context.Context, src Source, guns []string, actor string, allow Allow,
+	progress func(i int, r Result)) ([]Result, error) {
+	base, rt, err := s.client(src)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(guns))
+	for i, gun := range guns {
+		out[i] = Result{GUN: gun, Status: StatusPending}
+	}
+	for i, gun := range guns {
+		a, err := s.capture(ctx, base, rt, gun, actor, allow)
+		if err != nil {
+			out[i].Status, out[i].Error = StatusFailed, s.describe(gun, err)
+		} else {
+			out[i].Status, out[i].Archive = StatusCaptured, a
+		}
+		if progress != nil {
+			progress(i, out[i])
+		}
+	}
+	return out, nil
+}
+
+// Job is a bulk capture running in the background, for the page: it shows
+// the progress and every GUN's result as they come.
+type Job struct {
+	ID        string    `json:"id"`
+	Actor     string    `json:"actor"`
+	NotaryURL string    `json:"notary_url"`
+	Started   time.Time `json:"started"`
+	Done      bool      `json:"done"`
+	Results   []Result  `json:"results"`
+}
+
+// Count returns how many GUNs are captured, failed and pending.
+func (j Job) Count() (captured, failed, pending int) {
+	for _, r := range j.Results {
+		switch r.Status {
+		case StatusCaptured:
+			captured++
+		case StatusFailed:
+			failed++
+		default:
+			pending++
+		}
+	}
+	return captured, failed, pending
+}
+
+// jobs holds the bulk captures of the last hour (at most maxJobs).
+type jobs struct {
+	mu   sync.Mutex
+	byID map[string]*Job
+}
+
+const (
+	jobsKept    = time.Hour
+	maxJobs     = 100
+	jobDeadline = 30 * time.Minute
+)
+
+func newJobs() *jobs { return &jobs{byID: map[string]*Job{}} }
+
+// Start starts a bulk capture of guns from src by actor in the background
+// and returns its ID; src and guns are checked first (errors as Capture's).
+// Credentials are held in memory until the capture ends.
+func (s *Service) Start(src Source, guns []string, actor string, allow Allow) (string, error) {
+	base, _, err := s.client(src)
+	if err != nil {
+		return "", err
+	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	job := &Job{ID: hex.EncodeToString(b), Actor: actor, NotaryURL: base, Started: s.now().UTC()}
+	for _, gun := range guns {
+		job.Results = append(job.Results, Result{GUN: gun, Status: StatusPending})
+	}
+	s.jobs.mu.Lock()
+	for id, j := range s.jobs.byID {
+		if j.Done && s.now().Sub(j.Started) > jobsKept {
+			delete(s.jobs.byID, id)
+		}
+	}
+	if len(s.jobs.byID) >= maxJobs {
+		s.jobs.mu.Unlock()
+		return "", &errs.Error{Kind: errs.TooMany, Code: "too_many_captures", RetryAfter: time.Minute,
+			Message: "Too many bulk captures are running or were run in the last hour: try again in a while."}
+	}
+	s.jobs.byID[job.ID] = job
+	s.jobs.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), jobDeadline)
+		defer cancel()
+		_, err := s.CaptureMany(ctx, src, guns, actor, allow, func(i int, r Result) {
+			s.jobs.mu.Lock()
+			job.Results[i] = r
+			s.jobs.mu.Unlock()
+		})
+		if err != nil {
+			s.cfg.Log.Error("bulk capture failed", "job", job.ID, "err", err)
+		}
+		s.jobs.mu.Lock()
+		job.Done = true
+		s.jobs.mu.Unlock()
+		s.cfg.Log.Info("bulk capture done", slog.String("job", job.ID), slog.Int("guns", len(guns)))
+	}()
+	return job.ID, nil
+}
+
+// Job returns a copy of a bulk capture's state, if it is known and actor's.
+func (s *Service) Job(id, actor string) (Job, bool) {
+	s.jobs.mu.Lock()
+	defer s.jobs.mu.Unlock()
+	j, ok := s.jobs.byID[id]
+	if !ok || j.Actor != actor {
+		return Job{}, false
+	}
+	out := *j
+	out.Results = slices.Clone(j.Results)
+	return out, true
+}
