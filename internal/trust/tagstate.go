@@ -135,7 +135,7 @@ func TagStates(signed []InspectTag, reg RegistryState) []TagState {
 		out = append(out, st)
 	}
 	for _, rt := range reg.Tags {
-		if _, ok := pulled[rt.Name]; ok || inRegistry[rt.Name].Name == "" {
+		if _, ok := pulled[rt.Name]; ok || inRegistry[rt.Name].Name == "" || IsSignatureTag(rt.Name) {
 			continue
 		}
 		delete(inRegistry, rt.Name) // once per name
@@ -160,4 +160,27 @@ func signedDigest(hex string) string {
 		return ""
 	}
 	return DigestPrefix + hex
+}
+
+// IsSignatureTag reports whether a registry tag names signatures or other
+// artifacts of an image rather than an image: cosign's sha256-<hex>.sig
+// (and .att, .sbom) and the OCI referrers tag schema's sha256-<hex> (where
+// Notation keeps its signatures without a referrers API). They are not
+// tags anyone pulls: no state of their own, not unsigned.
+func IsSignatureTag(name string) bool {
+	rest, ok := strings.CutPrefix(name, "sha256-")
+	if !ok || len(rest) < 64 {
+		return false
+	}
+	hex, suffix := rest[:64], rest[64:]
+	for _, c := range hex {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	switch suffix {
+	case "", ".sig", ".att", ".sbom":
+		return true
+	}
+	return false
 }

@@ -33,6 +33,10 @@ func TestTagStates(t *testing.T) {
 			[]TagState{{Name: "v1", State: TagSigned, RegistryDigest: "sha256:" + a, SignedDigest: "sha256:" + a, Signers: []string{"alice"}}}},
 		{"unsigned", nil, RegistryState{Known: true, Tags: []RegistryTag{reg("latest", b)}},
 			[]TagState{{Name: "latest", State: TagUnsigned, RegistryDigest: "sha256:" + b}}},
+		{"signature tags are no images", nil, RegistryState{Known: true, Tags: []RegistryTag{
+			reg("sha256-"+a+".sig", b), reg("sha256-"+a, c), reg("sha256-"+a+".att", c), reg("sha256-"+a[:10], c), reg("sha256-"+a+".x", c)}},
+			[]TagState{{Name: "sha256-" + a[:10], State: TagUnsigned, RegistryDigest: "sha256:" + c},
+				{Name: "sha256-" + a + ".x", State: TagUnsigned, RegistryDigest: "sha256:" + c}}},
 		{"drifted", []InspectTag{row("v1", a, RepoAdmin)}, RegistryState{Known: true, Tags: []RegistryTag{reg("v1", b)}},
 			[]TagState{{Name: "v1", State: TagDrifted, RegistryDigest: "sha256:" + b, SignedDigest: "sha256:" + a, Signers: []string{RepoAdmin}}}},
 		{"missing: the tag is gone", []InspectTag{row("v1", a, "alice")}, RegistryState{Known: true},
