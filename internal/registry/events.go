@@ -124,6 +124,7 @@ func (s *Service) applyTo(ctx context.Context, repository string, c *change) err
 	if err != nil {
 		return err
 	}
+	s.changedDuringRead(key)
 	st, err := s.cfg.Store.RegistryState(ctx, key[0], key[1])
 	if err != nil {
 		return err

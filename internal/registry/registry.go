@@ -122,6 +122,7 @@ type Service struct {
 
 	mu         sync.Mutex
 	inflight   map[[2]string]chan struct{}
+	again      map[[2]string]bool // reads to run once more (see changedDuringRead)
 	status     Status
 	skipped    map[string]bool
 	lastReport string
@@ -156,7 +157,7 @@ func New(cfg Config) *Service {
 	}
 	cfg.Store = newStateCache(cfg.Store)
 	s := &Service{cfg: cfg, now: time.Now, workers: make(chan struct{}, cfg.Workers),
-		inflight: map[[2]string]chan struct{}{}, skipped: map[string]bool{}}
+		inflight: map[[2]string]chan struct{}{}, again: map[[2]string]bool{}, skipped: map[string]bool{}}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.status = Status{URL: cfg.Client.URL(), Interval: cfg.Interval}
 	return s
@@ -301,23 +302,47 @@ func (s *Service) refresh(namespace, name string) <-chan struct{} {
 	done := make(chan struct{})
 	s.inflight[key] = done
 	s.wg.Go(func() {
-		defer func() {
-			s.mu.Lock()
-			delete(s.inflight, key)
-			s.mu.Unlock()
-			close(done)
-		}()
+		defer close(done)
 		select {
 		case s.workers <- struct{}{}:
 		case <-s.ctx.Done():
+			s.mu.Lock()
+			delete(s.inflight, key)
+			delete(s.again, key)
+			s.mu.Unlock()
 			return
 		}
 		defer func() { <-s.workers }()
-		if err := s.Sync(s.ctx, namespace, name); err != nil && s.ctx.Err() == nil {
-			s.cfg.Log.Error("registry: store the tags of a repository", "repository", names.Display(namespace, name), "err", err)
+		for {
+			if err := s.Sync(s.ctx, namespace, name); err != nil && s.ctx.Err() == nil {
+				s.cfg.Log.Error("registry: store the tags of a repository", "repository", names.Display(namespace, name), "err", err)
+			}
+			// A notification applied while the read was under way may be
+			// older than what the read stored, or newer: read once more.
+			s.mu.Lock()
+			if s.again[key] && s.ctx.Err() == nil {
+				delete(s.again, key)
+				s.mu.Unlock()
+				continue
+			}
+			delete(s.again, key)
+			delete(s.inflight, key)
+			s.mu.Unlock()
+			return
 		}
 	})
 	return done
+}
+
+// changedDuringRead notes that namespace/name's registry state was changed
+// by a notification: a read under way then reads again when it is done (its
+// listing may predate the change it would overwrite).
+func (s *Service) changedDuringRead(key [2]string) {
+	s.mu.Lock()
+	if _, ok := s.inflight[key]; ok {
+		s.again[key] = true
+	}
+	s.mu.Unlock()
 }
 
 // Sync reads namespace/name's tags from the registry now and stores them,
