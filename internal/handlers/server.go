@@ -168,6 +168,7 @@ func (s *Server) Routes() *echo.Echo {
 	ui.POST("/admin/users", s.userCreateForm)
 	ui.POST("/admin/members", s.memberSetForm)
 	ui.GET("/audit", s.auditPage)
+	s.mountMigrationUI(ui)
 
 	api := app.Group("/api/v1", s.requireUser)
 	api.GET("/repositories", s.apiRepositoryList)
