@@ -369,6 +369,19 @@ var matrix = []matrixRow{
 		before: ensureCosignKey, want: want{s401, s403, s403, s204, s404, s204}, effect: cosignKeyGone},
 	{method: "GET", route: "/api/v1/namespaces/:ns/verification/:file", path: "/api/v1/namespaces/prod/verification/cosign.pub",
 		before: ensureCosignKey, want: want{s401, s200, s200, s200, s404, s200}},
+	// The migration's pages: without a registry the plans say so on the
+	// page; a run is refused (409) once authorised.
+	{method: "GET", route: "/migration", path: "/migration",
+		want: want{s303, s403, s403, s200, s200, s200}},
+	{method: "GET", route: "/repositories/:ns/:name/migration", path: "/repositories/prod/app/migration",
+		want: want{s303, s403, s403, s200, s404, s200}},
+	{method: "POST", route: "/migrations", path: "/migrations",
+		form: url.Values{"repository": {"prod/app"}, "format": {"cosign"}, "passphrase": {"x"}},
+		want: want{s401, s403, s403, 409, s404, 409}},
+	{method: "GET", route: "/migrations/:id", path: "/migrations/0123456789abcdef0123456789abcdef",
+		want: want{s303, s404, s404, s404, s404, s404}},
+	{method: "POST", route: "/namespaces/:ns/signing-keys", path: "/namespaces/prod/signing-keys",
+		form: url.Values{"format": {"cosign"}, "passphrase": {"short"}}, want: want{s401, s403, s403, 400, s404, 400}},
 	// No trust data in prod/app: docker's "no signatures or cannot access"
 	// is a 404 for everyone; without a ref it is a 400 once authenticated.
 	{method: "GET", route: "/api/v1/trust/inspect", path: "/api/v1/trust/inspect?ref={addr}/prod/app",

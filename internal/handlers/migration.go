@@ -134,16 +134,31 @@ func (s *Server) apiMigrationStart(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	for _, repo := range in.Repositories {
+	run, resumed, err := s.startMigration(c, in.Repositories, in.Formats, in.Passphrase)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/migrations/"+run.ID)
+	return c.JSON(http.StatusAccepted, struct {
+		*migration.Run
+		Resumed bool `json:"resumed"`
+	}{run, resumed})
+}
+
+// startMigration starts (or resumes) a run of repos in formats once the
+// caller administers every repository's namespace (404 for one it cannot
+// see); wrong passphrases count against the caller like the vault's.
+func (s *Server) startMigration(c echo.Context, repos, formats []string, passphrase string) (*migration.Run, bool, error) {
+	for _, repo := range repos {
 		ns, _, err := migration.ParseRepository(repo)
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		if err := s.requireIn(c, ns, accounts.RoleAdmin); err != nil {
 			if e, ok := errs.As(err); ok && e.Kind == errs.NotFound {
-				return errs.NotFoundf("repository_not_found", "There is no repository %s you can see.", repo)
+				return nil, false, errs.NotFoundf("repository_not_found", "There is no repository %s you can see.", repo)
 			}
-			return err
+			return nil, false, err
 		}
 	}
 	u := currentUser(c)
@@ -153,17 +168,10 @@ func (s *Server) apiMigrationStart(c echo.Context) error {
 	)
 	err := s.Accounts.GuardKeyPassphrase(u, "wrong_passphrase", func() (err error) {
 		run, resumed, err = s.Migration.Start(c.Request().Context(), migration.StartRequest{Actor: u.Username,
-			Repositories: in.Repositories, Formats: in.Formats, Passphrase: in.Passphrase})
+			Repositories: repos, Formats: formats, Passphrase: passphrase})
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/migrations/"+run.ID)
-	return c.JSON(http.StatusAccepted, struct {
-		*migration.Run
-		Resumed bool `json:"resumed"`
-	}{run, resumed})
+	return run, resumed, err
 }
 
 // mayWatch reports whether the caller administers every namespace of run.

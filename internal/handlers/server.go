@@ -182,6 +182,7 @@ func (s *Server) Routes() *echo.Echo {
 	ui.GET("/archives/:id/download", s.archiveDownload)
 	ui.GET("/archives/:id/delete", s.archiveDeleteForm)
 	ui.POST("/archives/:id/delete", s.archiveDeleteSubmit)
+	s.mountMigrationUI(ui)
 
 	api := app.Group("/api/v1", s.requireUser)
 	api.GET("/repositories", s.apiRepositoryList)

@@ -93,6 +93,9 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 	if err := pageTagRows(c, &tv); err != nil {
 		return tv, err
 	}
+	if err := s.pageSignatures(c, r, &tv); err != nil {
+		return tv, err
+	}
 	if tv.State != "ok" {
 		return tv, nil
 	}
@@ -256,6 +259,9 @@ func (s *Server) tagShow(c echo.Context) error {
 		ImageName: r.GUN}
 	if s.Registry != nil && !r.Foreign {
 		if err := s.tagRegistry(c, r, &m); err != nil {
+			return err
+		}
+		if err := s.tagSignatures(c, r, &m); err != nil {
 			return err
 		}
 	}

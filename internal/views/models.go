@@ -18,6 +18,9 @@ type Page struct {
 	// Caution is a one-off notice that is no success: a change sent
 	// without an answer, which may or may not have been applied.
 	Caution string
+	// Refresh, when set, reloads the page after that many seconds (a run's
+	// progress while it runs).
+	Refresh int
 }
 
 // Viewer is the signed-in account.
@@ -206,6 +209,9 @@ type TrustView struct {
 	StateFilter string
 	// Registry is what the registry says (Configured false without
 	// --registry-url: the table lists docker's signed rows only).
+	// Signatures is set when the rows carry the registry's cosign and
+	// Notation signatures (Sigs): with a registry and the migration service.
+	Signatures     bool
 	Registry       RegistryView
 	Sort           string // tag, -tag, digest, -digest, signers, -signers
 	SignerNames    []string
@@ -243,6 +249,9 @@ type SignedTagRow struct {
 	// none or not known).
 	State          string
 	RegistryDigest string
+	// Sigs are the registry's signatures of the tag's digest (rows of the
+	// page shown, with a registry; nil otherwise).
+	Sigs *TagSigs
 }
 
 // RegistryView is what the registry said of a repository's tags, and when.
@@ -331,6 +340,9 @@ type TagDetailView struct {
 	Platforms      []string
 	// ImageName is <registry host>/<namespace>/<name>, for pull commands.
 	ImageName string
+	// Sigs are the registry's signatures of the tag's digest (with a
+	// registry).
+	Sigs *TagSigs
 }
 
 // TagRoleEntry is one role's target for the tag.
