@@ -88,8 +88,11 @@ function signerRows(page) {
   return page.locator('#signers table tbody tr').evaluateAll((trs) => trs.map((tr) => {
     const text = (td) => td.textContent.replace(/\s+/g, ' ').trim();
     const code = tr.cells[1].querySelector('code.keyid');
+    // The name, without the badge that marks a signer just added.
+    const name = [...tr.cells[0].childNodes].filter((n) => !n.classList?.contains('changed-badge'))
+      .map((n) => n.textContent).join('').replace(/\s+/g, ' ').trim();
     return {
-      name: text(tr.cells[0]),
+      name,
       shortId: code?.textContent,
       fullId: code?.getAttribute('title'),
       type: text(tr.cells[2]),

@@ -35,3 +35,19 @@ export function seedRepository(server, name, scenario) {
     });
   });
 }
+
+/**
+ * A fresh ECDSA P-256 key and a self-signed certificate for it (subject CN = cn), as a signer
+ * makes them: { cert, key, keyId } (keyId: the canonical ID docker shows for the certificate).
+ */
+export function seedKeyPair(cn) {
+  return new Promise((resolve, reject) => {
+    execFile(SEED_BIN, ['--cn', cn, 'keypair'], { timeout: SEED_TIMEOUT_MS }, (err, stdout, stderr) => {
+      if (err) {
+        reject(new Error(`seed keypair failed: ${err.message}\n${stderr}`));
+        return;
+      }
+      resolve(JSON.parse(stdout));
+    });
+  });
+}

@@ -194,11 +194,19 @@ func (s *Server) repositoryShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.RepositoryPage(s.page(c, r.FullName(), "repositories"), views.RepoDetail{
+	p := s.page(c, r.FullName(), "repositories")
+	d := views.RepoDetail{
 		Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, RegistryHost: s.Catalog.RegistryHost(),
 		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Role: role.String(), Trust: tv,
 		CanManage: role >= accounts.RoleAdmin,
-	}))
+	}
+	// A change's notice shows in the section that changed, which only
+	// readable trust data has; otherwise at the top.
+	if p.NoticeAt != "" && tv.State == "ok" {
+		d.Notice = views.SectionNotice{Text: p.Notice, At: p.NoticeAt, Changed: p.Changed}
+		p.Notice = ""
+	}
+	return render(c, http.StatusOK, views.RepositoryPage(p, d))
 }
 
 // --- JSON API ---

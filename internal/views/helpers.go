@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
+
 	"github.com/trustdeck/trustdeck/internal/names"
 )
 
@@ -207,4 +209,29 @@ func summaryProblems(r RepoDetail) []summaryProblem {
 			" not signed", tagStateURL(r, "unsigned")})
 	}
 	return out
+}
+
+// signerRowID is the id of a signer's row in the signers table: the first
+// (the change of a signer lands there) "signer-<name>", the others
+// "signer-<name>-<n>".
+func signerRowID(name string, i int) string {
+	if i > 0 {
+		return "signer-" + name + "-" + strconv.Itoa(i+1)
+	}
+	return "signer-" + name
+}
+
+// field is the accessibility attributes of the input id of a form refused
+// with e: aria-invalid when e has a problem for it, and aria-describedby
+// naming that problem (fieldProblem) and hints (ids of its help texts).
+func field(e FormErrors, id string, hints ...string) templ.Attributes {
+	a := templ.Attributes{}
+	if e.Of(id) != "" {
+		a["aria-invalid"] = "true"
+		hints = append([]string{id + "-error"}, hints...)
+	}
+	if len(hints) > 0 {
+		a["aria-describedby"] = strings.Join(hints, " ")
+	}
+	return a
 }

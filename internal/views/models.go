@@ -3,6 +3,7 @@
 package views
 
 import (
+	"slices"
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/names"
@@ -15,10 +16,31 @@ type Page struct {
 	CSRF   string  // token for every form
 	Nav    string  // active navigation entry
 	Notice string  // one-off success message
+	// NoticeAt is the id of the section of the next page that shows the
+	// notice beside what changed, and Changed the ids of what changed there
+	// (highlighted). A page that shows it there moves it out of Notice;
+	// otherwise the layout shows it at the top.
+	NoticeAt string
+	Changed  []string
 	// Caution is a one-off notice that is no success: a change sent
 	// without an answer, which may or may not have been applied.
 	Caution string
 }
+
+// SectionNotice is a success notice shown inside section At of a page
+// (the redirect after the change lands on it), beside what changed:
+// Changed lists the ids of the rows it touched.
+type SectionNotice struct {
+	Text    string
+	At      string
+	Changed []string
+}
+
+// In reports whether the notice belongs to section id.
+func (n SectionNotice) In(id string) bool { return n.Text != "" && n.At == id }
+
+// Touched reports whether the change touched the row of id.
+func (n SectionNotice) Touched(id string) bool { return slices.Contains(n.Changed, id) }
 
 // Viewer is the signed-in account.
 type Viewer struct {
@@ -112,6 +134,9 @@ type RepoDetail struct {
 	Role         string
 	Trust        TrustView
 	CanManage    bool // namespace or global admin: trust management controls
+	// Notice is the success notice of a change of the trust data, shown
+	// in the section that changed.
+	Notice SectionNotice
 }
 
 // UserRow is one account on the admin page.
@@ -353,7 +378,7 @@ type InitForm struct {
 	Namespace string
 	Name      string
 	GUN       string
-	Error     string
+	Errors    FormErrors
 }
 
 // InitDone is shown after initialising trust.
@@ -375,7 +400,10 @@ type SignerForm struct {
 	Registered  []RegisteredKeyOption
 	RepoKeyID   string // the repository key the vault must hold ("" unknown)
 	RepoKeyHeld bool
-	Error       string
+	// PublicKey is the PEM pasted into the form, kept when it is refused
+	// (never a private key).
+	PublicKey string
+	Errors    FormErrors
 }
 
 // RegisteredKeyOption is a user's registered public key offered as a signer key.
@@ -397,7 +425,7 @@ type RevokeForm struct {
 	RequiresConfirm  bool
 	RepoKeyID        string
 	RepoKeyHeld      bool
-	Error            string
+	Errors           FormErrors
 }
 
 // VaultKeyRow is a private key held in the vault.
@@ -484,7 +512,7 @@ type RenewForm struct {
 	// ("" if it holds none).
 	KeyIDs     []string
 	VaultKeyID string
-	Error      string
+	Errors     FormErrors
 }
 
 // IsTargets reports whether the form renews the targets role (signed with
@@ -511,5 +539,25 @@ type RotateRootForm struct {
 	// NewExpires is the expiry a rotation now gives root and its new
 	// certificate.
 	NewExpires time.Time
-	Error      string
+	Errors     FormErrors
+}
+
+// FieldError is what is wrong with one field of a submitted form (Field is
+// the id of its input), or with the form as a whole (Field "").
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// FormErrors is everything wrong with a submitted form, in the form's order.
+type FormErrors []FieldError
+
+// Of is the problem of the field id ("" if none).
+func (e FormErrors) Of(id string) string {
+	for _, fe := range e {
+		if fe.Field == id {
+			return fe.Message
+		}
+	}
+	return ""
 }
