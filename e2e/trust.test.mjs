@@ -123,12 +123,20 @@ browserSuite('trust', (env, it) => {
       assert.equal(await signers.locator('tbody tr').nth(0).locator('.status').innerText(), 'expiring');
       assert.equal(await signers.locator('tbody tr').nth(1).locator('.status').innerText(), 'valid');
 
-      // Administrative keys: the root key and the repository (targets) key, full IDs.
+      // Administrative keys: the root key and the repository (targets) key, full IDs. The root key by
+      // both its IDs, labelled: its key ID (its key file's name) and its certificate's, which root.json
+      // lists and docker shows.
       const admin = s.page.locator('#admin-keys');
       const dd = admin.locator('dd');
       assert.deepEqual(await dd.nth(0).locator('code').allTextContents(), nginx.repositoryKeys, 'Repository key');
-      assert.deepEqual(await dd.nth(1).locator('code').allTextContents(), nginx.rootKeys, 'Root key');
-      assert.equal(await admin.getByRole('button', { name: 'Copy root key ID' }).getAttribute('data-copy'), nginx.rootKeys[0]);
+      assert.deepEqual(await dd.nth(1).locator('code.root-cert-id').allTextContents(), nginx.rootKeys, 'Root key: its certificate ID');
+      const rootKeyID = await dd.nth(1).locator('code.root-key-id').allTextContents();
+      assert.equal(rootKeyID.length, 1);
+      assert.match(rootKeyID[0], /^[0-9a-f]{64}$/, 'Root key: its key ID');
+      assert.notEqual(rootKeyID[0], nginx.rootKeys[0], 'the key ID is not the certificate ID');
+      assert.equal(await admin.getByRole('button', { name: 'Copy root certificate ID' }).getAttribute('data-copy'), nginx.rootKeys[0]);
+      assert.equal(await admin.getByRole('button', { name: 'Copy root key ID' }).getAttribute('data-copy'), rootKeyID[0]);
+      assert.match(await admin.innerText(), /Key ID[\s\S]*Certificate ID/, 'each ID is labelled');
 
       // Metadata expiry: every role, all valid (fresh metadata).
       const expiry = await tableRows(s.page.locator('#expiry table'));

@@ -127,8 +127,15 @@ func (s *Server) initTrust(c echo.Context) error {
 	if res.Already {
 		status = http.StatusOK
 	}
-	return render(c, status, views.InitDonePage(s.page(c, "Trust initialised", "repositories"),
-		views.InitDone{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, RootKeyID: res.RootKeyID, RepositoryKeyID: res.RepositoryKeyID}))
+	done := views.InitDone{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, RootKeyID: res.RootKeyID, RepositoryKeyID: res.RepositoryKeyID}
+	if repo, err := s.Trust.Load(c.Request().Context(), r.GUN); err == nil {
+		for _, k := range repo.RootKeys {
+			if k.ID == res.RootKeyID {
+				done.RootCertID = k.TUFID
+			}
+		}
+	}
+	return render(c, status, views.InitDonePage(s.page(c, "Trust initialised", "repositories"), done))
 }
 
 func (s *Server) initialise(c echo.Context, r *catalog.Repository, rootPass, repoPass string) (*signers.InitResult, error) {

@@ -124,17 +124,11 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 		}
 		tv.Signers = append(tv.Signers, row)
 	}
-	for _, ak := range res.AdministrativeKeys {
-		ids := make([]string, 0, len(ak.Keys))
-		for _, k := range ak.Keys {
-			ids = append(ids, k.ID)
-		}
-		switch ak.Name {
-		case "Root":
-			tv.RootKeys = ids
-		case "Repository":
-			tv.RepositoryKeys = ids
-		}
+	for _, k := range repo.TargetsKeys {
+		tv.RepositoryKeys = append(tv.RepositoryKeys, k.TUFID)
+	}
+	for _, k := range repo.RootKeys {
+		tv.RootKeys = append(tv.RootKeys, views.AdminKey{ID: k.ID, CertificateID: k.TUFID})
 	}
 	for _, e := range repo.Expiries(now) {
 		tv.Expiries = append(tv.Expiries, views.ExpiryRow{Role: e.Role, Version: e.Version, Expires: e.Expires,

@@ -232,7 +232,7 @@ type TrustView struct {
 	Sort           string // tag, -tag, digest, -digest, signers, -signers
 	SignerNames    []string
 	Signers        []SignerRow
-	RootKeys       []string
+	RootKeys       []AdminKey
 	RepositoryKeys []string
 	Expiries       []ExpiryRow
 	// RootResign is root's expiry when it falls within six months: notary
@@ -244,6 +244,14 @@ type TrustView struct {
 	Pretty         string
 	PrettyURL      string
 	InspectCommand string
+}
+
+// AdminKey is a root key: its canonical ID (what its private key file is
+// named after, what the key vault and `notary key list` show) and the ID of
+// its certificate, which root.json lists and `docker trust inspect` shows.
+type AdminKey struct {
+	ID            string
+	CertificateID string
 }
 
 // TagsPerPage is how many signed tags a repository page lists at a time;
@@ -386,9 +394,13 @@ type InitDone struct {
 	Namespace       string
 	Name            string
 	GUN             string
-	RootKeyID       string
+	RootKeyID       string // canonical: the key file's and the vault's ID
+	RootCertID      string // its certificate's, as root.json lists it and docker shows it ("" if not read)
 	RepositoryKeyID string
 }
+
+// RootKeyConfirm is what to type to remove the root key without a download.
+func (d InitDone) RootKeyConfirm() string { return shortKey(d.RootKeyID) }
 
 // SignerForm is the add-signer form.
 type SignerForm struct {
@@ -430,18 +442,40 @@ type RevokeForm struct {
 
 // VaultKeyRow is a private key held in the vault.
 type VaultKeyRow struct {
-	ID        string
+	ID        string // canonical: its key file's name, what `notary key list` shows
 	Role      string
 	GUN       string
 	Algorithm string
 	CreatedBy string
 	CreatedAt time.Time
+	// Repository is the GUN the key belongs to: its GUN, or for a root key
+	// the one it was made for ("" when not known).
+	Repository string
+	// Use says whether the repository's trust data lists the key: "current",
+	// "superseded" (it lists other keys for the role: rotated out), or ""
+	// (not known). CertificateID is, for a current root key, the ID of its
+	// certificate, which root.json lists and docker shows.
+	Use           string
+	CertificateID string
+	// Downloaded is set once the key was downloaded; Unrecoverable for a root
+	// key that never was (removing it needs ConfirmID typed).
+	Downloaded    bool
+	Unrecoverable bool
+	ConfirmID     string
 }
 
 // VaultPage lists the vault's keys and the import form.
 type VaultPage struct {
 	Keys  []VaultKeyRow
 	Error string
+}
+
+// RemoveKeyForm asks for the confirmation that removing a key the vault
+// holds the only copy of loses it: Next is where to go afterwards.
+type RemoveKeyForm struct {
+	Key    VaultKeyRow
+	Next   string
+	Errors FormErrors
 }
 
 // ProfilePage shows the viewer's registered public keys.
@@ -513,6 +547,18 @@ type RenewForm struct {
 	KeyIDs     []string
 	VaultKeyID string
 	Errors     FormErrors
+}
+
+// RootKeys pairs the current root keys' IDs with their certificates' IDs.
+func (f RotateRootForm) RootKeys() []AdminKey {
+	out := make([]AdminKey, len(f.KeyIDs))
+	for i, id := range f.KeyIDs {
+		out[i].ID = id
+		if i < len(f.CertificateIDs) {
+			out[i].CertificateID = f.CertificateIDs[i]
+		}
+	}
+	return out
 }
 
 // IsTargets reports whether the form renews the targets role (signed with
