@@ -85,3 +85,14 @@ const (
 	KeyExport       = "key.export"
 	UserKeyAdd      = "user_key.register"
 )
+
+// Account actions.
+const (
+	UserCreate        = "user.create"
+	UserDisable       = "user.disable"
+	UserEnable        = "user.enable"
+	UserDelete        = "user.delete"
+	UserPasswordReset = "user.password_reset"
+	MemberSet         = "member.set"
+	MemberRemove      = "member.remove"
+)

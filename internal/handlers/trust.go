@@ -132,7 +132,7 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 	}
 	for _, e := range repo.Expiries(now) {
 		tv.Expiries = append(tv.Expiries, views.ExpiryRow{Role: e.Role, Version: e.Version, Expires: e.Expires,
-			Status: string(e.Status), Left: relative(e.Expires, now)})
+			Status: string(e.Status), Left: views.Relative(e.Expires, now)})
 		if e.Role == trust.RoleRoot && e.Expires.Sub(now) <= trust.RootResignWithin {
 			tv.RootResign = e.Expires
 		}
@@ -213,28 +213,6 @@ func sortTagRows(rows []views.SignedTagRow, key string) {
 	if key == "tag" && desc {
 		slices.Reverse(rows)
 	}
-}
-
-// relative renders how far t is from now ("in 12 days", "3 hours ago").
-func relative(t, now time.Time) string {
-	d := t.Sub(now)
-	past := d < 0
-	if past {
-		d = -d
-	}
-	var s string
-	switch {
-	case d >= 48*time.Hour:
-		s = itoa(int(d/(24*time.Hour))) + " days"
-	case d >= 2*time.Hour:
-		s = itoa(int(d/time.Hour)) + " hours"
-	default:
-		s = itoa(int(d/time.Minute)) + " minutes"
-	}
-	if past {
-		return s + " ago"
-	}
-	return "in " + s
 }
 
 func (s *Server) tagShow(c echo.Context) error {

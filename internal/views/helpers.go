@@ -235,3 +235,30 @@ func field(e FormErrors, id string, hints ...string) templ.Attributes {
 	}
 	return a
 }
+
+// Relative says how far t is from now, as people say it: "3 days ago",
+// "in 12 days", "just now".
+func Relative(t, now time.Time) string {
+	d := t.Sub(now)
+	past := d < 0
+	if past {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Minute && past:
+		return "just now"
+	case d < time.Minute:
+		return "in less than a minute"
+	case d >= 48*time.Hour:
+		s = plural(int(d/(24*time.Hour)), "day", "days")
+	case d >= 2*time.Hour:
+		s = plural(int(d/time.Hour), "hour", "hours")
+	default:
+		s = plural(int(d/time.Minute), "minute", "minutes")
+	}
+	if past {
+		return s + " ago"
+	}
+	return "in " + s
+}

@@ -143,9 +143,26 @@ type RepoDetail struct {
 type UserRow struct {
 	Username  string
 	IsAdmin   bool
+	Disabled  bool
 	CreatedAt time.Time
 	Roles     []NamespaceRole
 }
+
+// UserPage is one account's page: its roles (those the viewer may see and
+// remove) and, for global administrators, disabling, a new password and
+// deletion.
+type UserPage struct {
+	User UserRow
+	// Manage is set for global administrators looking at someone else.
+	Manage bool
+	// Removable are the namespaces whose role the viewer may remove.
+	Removable    []string
+	Errors       FormErrors
+	PasswordRule string
+}
+
+// MayRemove reports whether the viewer may remove the role in ns.
+func (u UserPage) MayRemove(ns string) bool { return slices.Contains(u.Removable, ns) }
 
 // NamespaceRole is a role held in a namespace.
 type NamespaceRole struct {
@@ -155,12 +172,15 @@ type NamespaceRole struct {
 
 // UsersAdmin is the admin page for users and roles.
 type UsersAdmin struct {
-	Users       []UserRow
-	CanCreate   bool // global admins create users
-	CreateError string
-	RoleError   string
-	Form        UserForm
-	RoleForm    RoleForm
+	Users        []UserRow
+	CanCreate    bool // global admins create users
+	CreateErrors FormErrors
+	RoleErrors   FormErrors
+	Form         UserForm
+	RoleForm     RoleForm
+	// Namespaces are offered to the set-role form: the ones the viewer
+	// administers, or for global administrators every one with a role.
+	Namespaces []string
 	// PasswordRule says which passwords are accepted, next to the field.
 	PasswordRule string
 }
