@@ -262,3 +262,13 @@ func Relative(t, now time.Time) string {
 	}
 	return "in " + s
 }
+
+// ShortDigest is a digest as pages name it in passing: "sha256:" and the
+// first 12 hex digits, "…" ("sha256:<hex>" or bare hex alike).
+func ShortDigest(d string) string {
+	hexPart := strings.TrimPrefix(d, "sha256:")
+	if len(hexPart) <= 12 {
+		return "sha256:" + hexPart
+	}
+	return "sha256:" + hexPart[:12] + "…"
+}

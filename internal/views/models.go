@@ -221,13 +221,31 @@ type AuditRow struct {
 	GUN    string
 	Detail string
 	Source string
+	// Summary says what the actor did, in words; Path is the page of the
+	// repository it happened in ("" when none, or deleted since), and
+	// Repository its name.
+	Summary    string
+	Path       string
+	Repository string
 }
 
-// AuditView is the audit page.
+// AuditView is the audit page: its filters (as given), the events and
+// the link to older ones.
 type AuditView struct {
-	Repository string
-	Events     []AuditRow
-	OlderURL   string
+	Repository, Actor, Action, From, To string
+	Actions                             []AuditAction
+	Events                              []AuditRow
+	OlderURL                            string
+}
+
+// AuditAction is an action the audit can be filtered by.
+type AuditAction struct {
+	Action, Label string
+}
+
+// Filtered reports whether a filter is set.
+func (a AuditView) Filtered() bool {
+	return a.Repository != "" || a.Actor != "" || a.Action != "" || a.From != "" || a.To != ""
 }
 
 // TrustView is the trust part of the repository page. State is "none" (no
