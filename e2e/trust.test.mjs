@@ -94,14 +94,16 @@ browserSuite('trust', (env, it) => {
       const tags = s.page.locator('#signed-tags table.tags');
       const tagRows = await tableRows(tags);
       assert.deepEqual(tagRows.map((r) => r.slice(0, 2)), [
-        ['1', `${nginx.digests['1']} Copy`],
-        ['2', `${nginx.digests['2']} Copy`],
+        ['1', `sha256:${nginx.digests['1'].slice(0, 12)}… Copy`],
+        ['2', `sha256:${nginx.digests['2'].slice(0, 12)}… Copy`],
       ]);
       // The signers' order is checked by its own test below.
       assert.deepEqual(tagRows[0][2].split(', ').sort(), ['ian', 'jeff'], 'tag 1 signed by ian and jeff');
       assert.equal(tagRows[1][2], 'jeff', 'tag 2 signed by jeff');
       const row1 = tags.locator('tbody tr').first();
+      // A short digest: the whole one in its title and on the copy button.
       assert.equal(await row1.getByRole('button', { name: 'Copy digest' }).getAttribute('data-copy'), nginx.digests['1']);
+      assert.equal(await row1.locator('code.digest').getAttribute('title'), `sha256:${nginx.digests['1']}`);
 
       // Signers and their keys: both certificates, 12-character IDs with the full ID in title and copy.
       const signers = s.page.locator('#signers table');
@@ -171,8 +173,15 @@ browserSuite('trust', (env, it) => {
       await section.scrollIntoViewIfNeeded();
       await s.shot('signed-but-not-released');
       assert.equal(await section.getByRole('heading', { level: 2 }).innerText(), 'Signed but not released');
-      assert.deepEqual(await tableRows(section.locator('table')), [['only-jeff', nginx.digests['only-jeff'], 'targets/jeff']]);
+      assert.deepEqual(await tableRows(section.locator('table')),
+        [['only-jeff', `sha256:${nginx.digests['only-jeff'].slice(0, 12)}… Copy`, 'targets/jeff']]);
+      assert.equal(await section.locator('code.digest').getAttribute('title'), `sha256:${nginx.digests['only-jeff']}`);
       assert.ok(!(await signedTagNames(s.page)).includes('only-jeff'), 'only-jeff is not a signed tag');
+      // The unreleased tag is a link to its tag view.
+      assert.equal(await section.getByRole('link', { name: 'only-jeff' }).getAttribute('href'), '/repositories/prod/nginx/tags?tag=only-jeff');
+      // A tag nobody signed is no tag: 404.
+      assert.equal((await s.goto('/repositories/prod/nginx/tags?tag=no-such-tag')).status(), 404);
+      assert.match(await s.page.getByRole('alert').innerText(), /has no tag “no-such-tag”/);
 
       // Its tag view says it is not released.
       await s.goto(`/repositories/prod/nginx/tags?tag=only-jeff`);
@@ -180,7 +189,7 @@ browserSuite('trust', (env, it) => {
       assert.deepEqual(await tableRows(s.page.locator('main table')),
         [['targets/jeff', `${nginx.digests['only-jeff']} Copy`, String('nginx:only-jeff manifest'.length)]]);
       assert.match(await s.page.locator('main .warn').innerText(), /not in targets or targets\/releases/);
-    });
+    }, { expectedStatuses: [404] });
   });
 
   it("the tag view shows each role's digest", async () => {
@@ -410,7 +419,8 @@ browserSuite('trust', (env, it) => {
       const rows = s.page.locator('#signed-tags table.tags tbody tr');
       for (const [i, tag] of released.entries()) {
         const cells = await rows.nth(i).locator('td').allTextContents();
-        assert.equal(cells[1].replace(/\s*Copy$/, '').trim(), edge.digests[tag], `digest of ${tag.slice(0, 40)}`);
+        assert.equal(cells[1].replace(/\s*Copy$/, '').trim(), `sha256:${edge.digests[tag].slice(0, 12)}…`, `digest of ${tag.slice(0, 40)}`);
+        assert.equal(await rows.nth(i).locator('code.digest').getAttribute('title'), `sha256:${edge.digests[tag]}`);
         assert.equal(cells[2].trim(), 'jeff');
         const href = await rows.nth(i).locator('td.tagname a').getAttribute('href');
         const u = new URL(href, env.server.baseURL);
@@ -418,7 +428,8 @@ browserSuite('trust', (env, it) => {
         assert.equal(u.searchParams.get('tag'), tag, 'the tag link carries the exact tag');
       }
       // The hostile tag only jeff signed is text in "Signed but not released".
-      assert.deepEqual(await tableRows(s.page.locator('#unreleased table')), [[TAG_HIDDEN, edge.digests[TAG_HIDDEN], 'targets/jeff']]);
+      assert.deepEqual(await tableRows(s.page.locator('#unreleased table')),
+        [[TAG_HIDDEN, `sha256:${edge.digests[TAG_HIDDEN].slice(0, 12)}… Copy`, 'targets/jeff']]);
       // The signer with a plain public key.
       const signers = await tableRows(s.page.locator('#signers table'));
       const ops = signers.find((r) => r[0] === 'ops');

@@ -84,6 +84,7 @@ const (
 	KeyDelete       = "key.delete"
 	KeyExport       = "key.export"
 	UserKeyAdd      = "user_key.register"
+	UserKeyDelete   = "user_key.delete"
 )
 
 // Account actions.

@@ -26,6 +26,7 @@ var Actions = []ActionInfo{
 	{KeyExport, "downloaded a key from the vault"},
 	{KeyDelete, "removed a key from the vault"},
 	{UserKeyAdd, "registered a public key"},
+	{UserKeyDelete, "removed a registered public key"},
 	{UserCreate, "created an account"},
 	{UserDisable, "disabled an account"},
 	{UserEnable, "enabled an account"},

@@ -175,10 +175,12 @@ var matrix = []matrixRow{
 		want: want{s303, s404, s404, s404, s200, s200}},
 	{method: "GET", route: "/repositories/:ns/:name", path: "/repositories/prod/missing",
 		want: want{s303, s404, s404, s404, s404, s404}},
+	// No tag 1 anywhere: 404 for everyone (readers learn that the tag does
+	// not exist; the others that the repository does not, for them).
 	{method: "GET", route: "/repositories/:ns/:name/tags", path: "/repositories/prod/app/tags?tag=1",
-		want: want{s303, s200, s200, s200, s404, s200}},
+		want: want{s303, s404, s404, s404, s404, s404}},
 	{method: "GET", route: "/repositories/:ns/:name/tags", path: "/repositories/other/thing/tags?tag=1",
-		want: want{s303, s404, s404, s404, s200, s200}},
+		want: want{s303, s404, s404, s404, s404, s404}},
 	// Trust management (issue: manage signers). prod/app has no trust data:
 	// allowed callers reach validation (400) or the missing data (409);
 	// the positive paths are covered by internal/interop's signer tests.
@@ -229,6 +231,9 @@ var matrix = []matrixRow{
 	{method: "GET", route: "/profile/keys", path: "/profile/keys", want: want{s303, s200, s200, s200, s200, s200}},
 	{method: "POST", route: "/profile/keys", path: "/profile/keys", form: url.Values{"public_key": {"not a key"}},
 		want: want{s401, 400, 400, 400, 400, 400}},
+	// Each account removes its own registered keys only (none here).
+	{method: "POST", route: "/profile/keys/:id/delete", path: "/profile/keys/0123abcd/delete",
+		want: want{s401, s404, s404, s404, s404, s404}},
 	{method: "GET", route: "/admin/users", path: "/admin/users",
 		want: want{s303, s403, s403, s200, s200, s200}},
 	{method: "POST", route: "/admin/users", path: "/admin/users",

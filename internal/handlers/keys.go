@@ -347,6 +347,19 @@ func (s *Server) profileKeySubmit(c echo.Context) error {
 	return s.redirectWithNotice(c, "/profile/keys", "Key registered.")
 }
 
+// profileKeyDelete removes one of the viewer's registered public keys
+// (signers keep the key: it is in the trust data).
+func (s *Server) profileKeyDelete(c echo.Context) error {
+	u := currentUser(c)
+	id := c.Param("id")
+	if err := s.UserKeys.Delete(c.Request().Context(), u.ID, id); err != nil {
+		return err
+	}
+	s.Audit.Record(c.Request().Context(), audit.Event{Actor: u.Username, Action: audit.UserKeyDelete,
+		Detail: "public key " + id + " of " + u.Username})
+	return s.redirectWithNotice(c, "/profile/keys", "Key "+id+" is no longer registered. Signers with it stay signers until an administrator revokes them.")
+}
+
 // userForKeys resolves the route's user: yourself, or anyone for a global admin.
 func (s *Server) userForKeys(c echo.Context) (*accounts.User, error) {
 	me := currentUser(c)

@@ -127,7 +127,7 @@ func (s *Server) repositoryNewForm(c echo.Context) error {
 		return errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators create repositories.")
 	}
 	return render(c, http.StatusOK, views.NewRepositoryPage(s.page(c, "New repository", "repositories"),
-		views.RepoForm{Namespaces: nss, AcceptGUN: s.acceptsGUN(c)}))
+		views.RepoForm{Namespaces: nss, AcceptGUN: s.acceptsGUN(c), RegistryHost: s.Catalog.RegistryHost()}))
 }
 
 // acceptsGUN reports whether the caller may name a new repository by a whole
@@ -180,7 +180,7 @@ func (s *Server) repositoryCreate(c echo.Context) error {
 		_, nss, _ := s.canCreateSomewhere(c)
 		return render(c, status, views.NewRepositoryPage(s.page(c, "New repository", "repositories"),
 			views.RepoForm{Namespace: strings.TrimSpace(c.FormValue("namespace")), Name: strings.TrimSpace(c.FormValue("name")),
-				GUN: gun, AcceptGUN: s.acceptsGUN(c), Error: msg, Namespaces: nss}))
+				GUN: gun, AcceptGUN: s.acceptsGUN(c), Error: msg, Namespaces: nss, RegistryHost: s.Catalog.RegistryHost()}))
 	}
 	return s.redirectWithNotice(c, r.Path(), "Repository "+r.FullName()+" created.")
 }

@@ -157,6 +157,7 @@ func (s *Server) Routes() *echo.Echo {
 	ui.POST("/keys/:id/delete", s.keyDeleteForm)
 	ui.GET("/profile/keys", s.profileKeys)
 	ui.POST("/profile/keys", s.profileKeySubmit)
+	ui.POST("/profile/keys/:id/delete", s.profileKeyDelete)
 	ui.POST("/profile/password", s.passwordSubmit)
 	ui.GET("/admin/users", s.usersPage)
 	ui.POST("/admin/users", s.userCreateForm)

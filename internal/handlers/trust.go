@@ -232,19 +232,24 @@ func (s *Server) tagShow(c echo.Context) error {
 		}
 	}
 	repo, err := s.Trust.Load(c.Request().Context(), r.GUN)
-	if errors.Is(err, trust.ErrNoTrustData) {
-		// Nothing signs the tag: the page says so.
-		return render(c, http.StatusOK, views.TagPage(s.page(c, "Tag "+tag, "repositories"), m))
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, trust.ErrNoTrustData) {
 		return err
 	}
-	tv := repo.TagView(tag)
-	m.Disagree, m.Released = tv.Disagree, tv.Released
-	for _, e := range tv.Entries {
-		m.Entries = append(m.Entries, views.TagRoleEntry{Role: e.Role, Digest: e.Digest, Size: e.Size})
+	if repo != nil {
+		tv := repo.TagView(tag)
+		m.Disagree, m.Released = tv.Disagree, tv.Released
+		for _, e := range tv.Entries {
+			m.Entries = append(m.Entries, views.TagRoleEntry{Role: e.Role, Digest: e.Digest, Size: e.Size})
+		}
 	}
-	return render(c, http.StatusOK, views.TagPage(s.page(c, "Tag "+tag, "repositories"), m))
+	// A tag nothing signs and the registry does not have (as far as it
+	// could be read) is no tag of the repository: 404, the page says so.
+	status := http.StatusOK
+	if len(m.Entries) == 0 && (!m.Registry.Configured || m.Registry.Error == "" && m.RegistryDigest == "" && m.State != trust.TagMissing) {
+		status = http.StatusNotFound
+		m.Unknown = true
+	}
+	return render(c, status, views.TagPage(s.page(c, "Tag "+tag, "repositories"), m))
 }
 
 // tagRegistry fills in what the registry holds for the tag page's tag.

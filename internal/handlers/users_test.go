@@ -195,3 +195,35 @@ func TestNamespaceAdminRemovesARoleInTheirNamespace(t *testing.T) {
 	auditHas(t, s, "nina member.remove erin no longer has a role in prod")
 	noServerErrors(t, s)
 }
+
+func TestUsersRemoveTheirOwnRegisteredKeysOnly(t *testing.T) {
+	s := testserver.Start(t)
+	s.MustCreateUser(t, "jeff", userPassword, "", "")
+	s.MustCreateUser(t, "mallory", userPassword, "", "")
+	resp, body := s.API(t, "jeff", userPassword, "POST", "/api/v1/users/jeff/keys", map[string]string{"public_key": publicKeyPEM(t)})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d %s", resp.StatusCode, body)
+	}
+	var k struct{ ID string }
+	if err := json.Unmarshal([]byte(body), &k); err != nil {
+		t.Fatal(err)
+	}
+	mallory := s.NewBrowser(t)
+	mallory.Login("mallory", userPassword)
+	if resp, _ := mallory.PostForm("/profile/keys/"+k.ID+"/delete", url.Values{}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another user removes jeff's key: %d, want 404", resp.StatusCode)
+	}
+	jeff := s.NewBrowser(t)
+	jeff.Login("jeff", userPassword)
+	if _, page := jeff.Get("/profile/keys"); !strings.Contains(page, "docker trust key generate jeff") {
+		t.Error("My keys should say how to make a key")
+	}
+	if resp, _ := jeff.PostForm("/profile/keys/"+k.ID+"/delete", url.Values{}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("jeff removes his key: %d", resp.StatusCode)
+	}
+	if _, body = s.API(t, "jeff", userPassword, "GET", "/api/v1/users/jeff/keys", nil); strings.Contains(body, k.ID) {
+		t.Error("the key is still registered")
+	}
+	auditHas(t, s, "jeff user_key.delete public key "+k.ID+" of jeff")
+	noServerErrors(t, s)
+}

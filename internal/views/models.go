@@ -121,6 +121,8 @@ type RepoForm struct {
 	// GUNs outside the registry host are listed under their full name.
 	GUN       string
 	AcceptGUN bool
+	// RegistryHost is the host images of the repositories are named with.
+	RegistryHost string
 }
 
 // RepoDetail is the repository page.
@@ -399,6 +401,9 @@ type TagDetailView struct {
 	Platforms      []string
 	// ImageName is <registry host>/<namespace>/<name>, for pull commands.
 	ImageName string
+	// Unknown is set when nothing signs the tag and the registry does not
+	// have it: the repository has no such tag (404).
+	Unknown bool
 }
 
 // TagRoleEntry is one role's target for the tag.
