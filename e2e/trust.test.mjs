@@ -3,15 +3,9 @@
 // example (tag 1 signed by ian and jeff), a tag only in a signer's role, hostile, very long and
 // non-ASCII tag names, which must render as inert text.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { REPO_ROOT, httpsGet } from './lib/server.mjs';
+import { httpsGet } from './lib/server.mjs';
+import { seedRepository as runSeed } from './lib/seed.mjs';
 import { browserSuite, withSession } from './lib/suite.mjs';
-
-/** Path of the seed program: $TRUSTDECK_SEED_BIN, else <repo>/bin/trustdeck-e2e-seed. */
-const SEED_BIN = process.env.TRUSTDECK_SEED_BIN || path.join(REPO_ROOT, 'bin', 'trustdeck-e2e-seed');
-const SEED_TIMEOUT_MS = 60_000;
 
 // The tags of the seed's "edge" scenario (e2e/seed/main.go).
 const TAG_SCRIPT = '<script>alert(1)</script>';
@@ -21,30 +15,6 @@ const TAG_LONG = `long-${'x'.repeat(1995)}`;
 const TAG_HIDDEN = '<b>hidden</b>';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs the seed binary for one scenario; resolves with what it printed (JSON). */
-function runSeed(server, name, scenario) {
-  if (!fs.existsSync(SEED_BIN)) {
-    throw new Error(`seed program not built at ${SEED_BIN}: run 'go build -o bin/trustdeck-e2e-seed ./e2e/seed' ` +
-      "(make e2e does), or set TRUSTDECK_SEED_BIN");
-  }
-  const args = ['--url', server.baseURL, '--ca', path.join(server.dataDir, 'tls', 'ca.crt'),
-    '--user', server.adminUser, '--password', server.adminPassword, '--gun', `${server.hostPort}/${name}`, scenario];
-  return new Promise((resolve, reject) => {
-    execFile(SEED_BIN, args, { timeout: SEED_TIMEOUT_MS, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        reject(new Error(`seed ${scenario} ${name} failed (${err.killed ? `killed after ${SEED_TIMEOUT_MS}ms` : `exit ${err.code}`}):\n` +
-          `${stderr}\nserver log: ${server.logPath}`));
-        return;
-      }
-      try {
-        resolve(JSON.parse(stdout));
-      } catch (e) {
-        reject(new Error(`seed ${scenario} ${name}: stdout is not JSON (${e.message}):\n${stdout}\n${stderr}`));
-      }
-    });
-  });
-}
 
 /** GET on trustdeck's JSON API with the admin's basic credentials, the server verified by its CA. */
 function apiGet(server, urlPath) {
@@ -124,14 +94,16 @@ browserSuite('trust', (env, it) => {
       const tags = s.page.locator('#signed-tags table.tags');
       const tagRows = await tableRows(tags);
       assert.deepEqual(tagRows.map((r) => r.slice(0, 2)), [
-        ['1', `${nginx.digests['1']} Copy`],
-        ['2', `${nginx.digests['2']} Copy`],
+        ['1', `sha256:${nginx.digests['1'].slice(0, 12)}… Copy`],
+        ['2', `sha256:${nginx.digests['2'].slice(0, 12)}… Copy`],
       ]);
       // The signers' order is checked by its own test below.
       assert.deepEqual(tagRows[0][2].split(', ').sort(), ['ian', 'jeff'], 'tag 1 signed by ian and jeff');
       assert.equal(tagRows[1][2], 'jeff', 'tag 2 signed by jeff');
       const row1 = tags.locator('tbody tr').first();
+      // A short digest: the whole one in its title and on the copy button.
       assert.equal(await row1.getByRole('button', { name: 'Copy digest' }).getAttribute('data-copy'), nginx.digests['1']);
+      assert.equal(await row1.locator('code.digest').getAttribute('title'), `sha256:${nginx.digests['1']}`);
 
       // Signers and their keys: both certificates, 12-character IDs with the full ID in title and copy.
       const signers = s.page.locator('#signers table');
@@ -153,12 +125,20 @@ browserSuite('trust', (env, it) => {
       assert.equal(await signers.locator('tbody tr').nth(0).locator('.status').innerText(), 'expiring');
       assert.equal(await signers.locator('tbody tr').nth(1).locator('.status').innerText(), 'valid');
 
-      // Administrative keys: the root key and the repository (targets) key, full IDs.
+      // Administrative keys: the root key and the repository (targets) key, full IDs. The root key by
+      // both its IDs, labelled: its key ID (its key file's name) and its certificate's, which root.json
+      // lists and docker shows.
       const admin = s.page.locator('#admin-keys');
       const dd = admin.locator('dd');
       assert.deepEqual(await dd.nth(0).locator('code').allTextContents(), nginx.repositoryKeys, 'Repository key');
-      assert.deepEqual(await dd.nth(1).locator('code').allTextContents(), nginx.rootKeys, 'Root key');
-      assert.equal(await admin.getByRole('button', { name: 'Copy root key ID' }).getAttribute('data-copy'), nginx.rootKeys[0]);
+      assert.deepEqual(await dd.nth(1).locator('code.root-cert-id').allTextContents(), nginx.rootKeys, 'Root key: its certificate ID');
+      const rootKeyID = await dd.nth(1).locator('code.root-key-id').allTextContents();
+      assert.equal(rootKeyID.length, 1);
+      assert.match(rootKeyID[0], /^[0-9a-f]{64}$/, 'Root key: its key ID');
+      assert.notEqual(rootKeyID[0], nginx.rootKeys[0], 'the key ID is not the certificate ID');
+      assert.equal(await admin.getByRole('button', { name: 'Copy root certificate ID' }).getAttribute('data-copy'), nginx.rootKeys[0]);
+      assert.equal(await admin.getByRole('button', { name: 'Copy root key ID' }).getAttribute('data-copy'), rootKeyID[0]);
+      assert.match(await admin.innerText(), /Key ID[\s\S]*Certificate ID/, 'each ID is labelled');
 
       // Metadata expiry: every role, all valid (fresh metadata).
       const expiry = await tableRows(s.page.locator('#expiry table'));
@@ -193,8 +173,15 @@ browserSuite('trust', (env, it) => {
       await section.scrollIntoViewIfNeeded();
       await s.shot('signed-but-not-released');
       assert.equal(await section.getByRole('heading', { level: 2 }).innerText(), 'Signed but not released');
-      assert.deepEqual(await tableRows(section.locator('table')), [['only-jeff', nginx.digests['only-jeff'], 'targets/jeff']]);
+      assert.deepEqual(await tableRows(section.locator('table')),
+        [['only-jeff', `sha256:${nginx.digests['only-jeff'].slice(0, 12)}… Copy`, 'targets/jeff']]);
+      assert.equal(await section.locator('code.digest').getAttribute('title'), `sha256:${nginx.digests['only-jeff']}`);
       assert.ok(!(await signedTagNames(s.page)).includes('only-jeff'), 'only-jeff is not a signed tag');
+      // The unreleased tag is a link to its tag view.
+      assert.equal(await section.getByRole('link', { name: 'only-jeff' }).getAttribute('href'), '/repositories/prod/nginx/tags?tag=only-jeff');
+      // A tag nobody signed is no tag: 404.
+      assert.equal((await s.goto('/repositories/prod/nginx/tags?tag=no-such-tag')).status(), 404);
+      assert.match(await s.page.getByRole('alert').innerText(), /has no tag “no-such-tag”/);
 
       // Its tag view says it is not released.
       await s.goto(`/repositories/prod/nginx/tags?tag=only-jeff`);
@@ -202,7 +189,7 @@ browserSuite('trust', (env, it) => {
       assert.deepEqual(await tableRows(s.page.locator('main table')),
         [['targets/jeff', `${nginx.digests['only-jeff']} Copy`, String('nginx:only-jeff manifest'.length)]]);
       assert.match(await s.page.locator('main .warn').innerText(), /not in targets or targets\/releases/);
-    });
+    }, { expectedStatuses: [404] });
   });
 
   it("the tag view shows each role's digest", async () => {
@@ -276,7 +263,7 @@ browserSuite('trust', (env, it) => {
       await s.navigate(() => s.page.getByRole('button', { name: 'Filter' }).click());
       await s.shot('filtered-nothing-matches');
       assert.deepEqual(await signedTagNames(s.page), []);
-      assert.match(await s.page.locator('#signed-tags .empty').innerText(), /No signed tag matches the filter/);
+      assert.match(await s.page.locator('#signed-tags .empty').innerText(), /No tag matches the filter/);
 
       // Sort: by the signers column as shown, ascending then descending; by digest; by tag descending.
       await s.goto('/repositories/prod/nginx');
@@ -432,7 +419,8 @@ browserSuite('trust', (env, it) => {
       const rows = s.page.locator('#signed-tags table.tags tbody tr');
       for (const [i, tag] of released.entries()) {
         const cells = await rows.nth(i).locator('td').allTextContents();
-        assert.equal(cells[1].replace(/\s*Copy$/, '').trim(), edge.digests[tag], `digest of ${tag.slice(0, 40)}`);
+        assert.equal(cells[1].replace(/\s*Copy$/, '').trim(), `sha256:${edge.digests[tag].slice(0, 12)}…`, `digest of ${tag.slice(0, 40)}`);
+        assert.equal(await rows.nth(i).locator('code.digest').getAttribute('title'), `sha256:${edge.digests[tag]}`);
         assert.equal(cells[2].trim(), 'jeff');
         const href = await rows.nth(i).locator('td.tagname a').getAttribute('href');
         const u = new URL(href, env.server.baseURL);
@@ -440,7 +428,8 @@ browserSuite('trust', (env, it) => {
         assert.equal(u.searchParams.get('tag'), tag, 'the tag link carries the exact tag');
       }
       // The hostile tag only jeff signed is text in "Signed but not released".
-      assert.deepEqual(await tableRows(s.page.locator('#unreleased table')), [[TAG_HIDDEN, edge.digests[TAG_HIDDEN], 'targets/jeff']]);
+      assert.deepEqual(await tableRows(s.page.locator('#unreleased table')),
+        [[TAG_HIDDEN, `sha256:${edge.digests[TAG_HIDDEN].slice(0, 12)}… Copy`, 'targets/jeff']]);
       // The signer with a plain public key.
       const signers = await tableRows(s.page.locator('#signers table'));
       const ops = signers.find((r) => r[0] === 'ops');

@@ -149,8 +149,14 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientAd
 	if err := lease.succeeded(ctx); err != nil {
 		return nil, err
 	}
+	if !u.DisabledAt.IsZero() {
+		return nil, errDisabled
+	}
 	return toUser(u), nil
 }
+
+// errDisabled answers the right password of a disabled account.
+var errDisabled = errs.Forbiddenf("account_disabled", "This account is disabled: ask an administrator to enable it.")
 
 // checkPassword returns username's account when password is theirs, nil
 // when it is not (or there is no such account, which takes as long).
@@ -233,8 +239,9 @@ func (s *Service) UserByName(ctx context.Context, username string) (*User, error
 // UserSummary is a user with their namespace roles, for the admin page.
 type UserSummary struct {
 	User
-	CreatedAt time.Time
-	Roles     map[string]string // namespace → role
+	CreatedAt  time.Time
+	DisabledAt time.Time         // zero: enabled
+	Roles      map[string]string // namespace → role
 }
 
 // ListUsers returns every user with their roles.
@@ -256,7 +263,7 @@ func (s *Service) ListUsers(ctx context.Context) ([]UserSummary, error) {
 	}
 	out := make([]UserSummary, 0, len(users))
 	for _, u := range users {
-		out = append(out, UserSummary{User: *toUser(&u), CreatedAt: u.CreatedAt, Roles: roles[u.ID]})
+		out = append(out, UserSummary{User: *toUser(&u), CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, Roles: roles[u.ID]})
 	}
 	return out, nil
 }
@@ -431,11 +438,100 @@ func (s *Service) ChangePassword(ctx context.Context, u *User, current, next, cl
 		}
 		return err
 	}
-	hash, err := hashNewPassword(ctx, next)
+	return s.setPassword(ctx, u, next)
+}
+
+// setPassword stores u's new password: every session of u ends and their
+// registry tokens are voided.
+func (s *Service) setPassword(ctx context.Context, u *User, password string) error {
+	if err := checkNewPassword(u.Username, password); err != nil {
+		return err
+	}
+	hash, err := hashNewPassword(ctx, password)
 	if err != nil {
 		return err
 	}
 	if err := s.st.SetPasswordHash(ctx, u.ID, hash); err != nil {
+		return err
+	}
+	s.userChanged(u)
+	return nil
+}
+
+// userToManage is username's account, for by to change: never by's own (an
+// administrator cannot lock themselves out; own says so). So an enabled
+// global administrator always remains: the one making the change.
+func (s *Service) userToManage(ctx context.Context, by *User, username, own string) (*store.User, error) {
+	u, err := s.st.UserByName(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errs.NotFoundf("user_not_found", "There is no user named %q.", username)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if by != nil && u.ID == by.ID {
+		return nil, errs.Invalidf("own_account", "%s", own)
+	}
+	return u, nil
+}
+
+// SetDisabled disables or enables username's account (global admins only;
+// the caller checks). Disabling ends every session of the account, voids its
+// registry tokens and forgets its remembered password checks: it can no
+// longer sign in, use the API or log docker in, until it is enabled again.
+func (s *Service) SetDisabled(ctx context.Context, by *User, username string, disabled bool) error {
+	u, err := s.userToManage(ctx, by, username, "You cannot disable or enable your own account.")
+	if err != nil {
+		return err
+	}
+	if err := s.st.SetUserDisabled(ctx, u.ID, disabled); err != nil {
+		return err
+	}
+	s.userChanged(toUser(u))
+	return nil
+}
+
+// DeleteUser removes username's account with its roles, sessions and
+// registered public keys (global admins only; the caller checks and audits:
+// the audit keeps the name of everything the account did).
+func (s *Service) DeleteUser(ctx context.Context, by *User, username string) error {
+	u, err := s.userToManage(ctx, by, username, "You cannot delete your own account.")
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteUser(ctx, u.ID); err != nil {
+		return err
+	}
+	s.userChanged(toUser(u))
+	return nil
+}
+
+// ResetPassword sets username's password without the current one (global
+// admins only; the caller checks). Every session of the account ends and its
+// registry tokens are voided.
+func (s *Service) ResetPassword(ctx context.Context, by *User, username, password string) error {
+	u, err := s.userToManage(ctx, by, username, "Change your own password on My keys: it asks for the current one.")
+	if err != nil {
+		return err
+	}
+	return s.setPassword(ctx, toUser(u), password)
+}
+
+// RemoveRole takes username's role in namespace away (the caller checks it
+// administers namespace); their registry tokens are voided.
+func (s *Service) RemoveRole(ctx context.Context, namespace, username string) error {
+	if err := names.Component("namespace", namespace); err != nil {
+		return err
+	}
+	u, err := s.UserByName(ctx, username)
+	if err != nil {
+		return err
+	}
+	err = s.st.DeleteMember(ctx, namespace, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errs.NotFoundf("role_not_found", "%s has no role in %s.", username, namespace)
+	}
+	if err != nil {
 		return err
 	}
 	s.userChanged(u)

@@ -84,6 +84,18 @@ const (
 	KeyDelete       = "key.delete"
 	KeyExport       = "key.export"
 	UserKeyAdd      = "user_key.register"
+	UserKeyDelete   = "user_key.delete"
+)
+
+// Account actions.
+const (
+	UserCreate        = "user.create"
+	UserDisable       = "user.disable"
+	UserEnable        = "user.enable"
+	UserDelete        = "user.delete"
+	UserPasswordReset = "user.password_reset"
+	MemberSet         = "member.set"
+	MemberRemove      = "member.remove"
 )
 
 // Migration off Docker Content Trust (internal/migration): each cosign or

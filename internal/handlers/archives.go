@@ -264,7 +264,7 @@ func archiveDetail(o *archives.Opened) views.ArchiveDetail {
 	}
 	for _, e := range repo.Expiries(a.CapturedAt) {
 		d.Expiries = append(d.Expiries, views.ExpiryRow{Role: e.Role, Version: e.Version, Expires: e.Expires,
-			Status: string(e.Status), Left: strings.TrimPrefix(relative(e.Expires, a.CapturedAt), "in ")})
+			Status: string(e.Status), Left: strings.TrimPrefix(views.Relative(e.Expires, a.CapturedAt), "in ")})
 	}
 	d.Pretty = string(trust.FormatPretty([]trust.InspectResult{res}))
 	return d

@@ -197,10 +197,12 @@ var matrix = []matrixRow{
 		want: want{s303, s404, s404, s404, s200, s200}},
 	{method: "GET", route: "/repositories/:ns/:name", path: "/repositories/prod/missing",
 		want: want{s303, s404, s404, s404, s404, s404}},
+	// No tag 1 anywhere: 404 for everyone (readers learn that the tag does
+	// not exist; the others that the repository does not, for them).
 	{method: "GET", route: "/repositories/:ns/:name/tags", path: "/repositories/prod/app/tags?tag=1",
-		want: want{s303, s200, s200, s200, s404, s200}},
+		want: want{s303, s404, s404, s404, s404, s404}},
 	{method: "GET", route: "/repositories/:ns/:name/tags", path: "/repositories/other/thing/tags?tag=1",
-		want: want{s303, s404, s404, s404, s200, s200}},
+		want: want{s303, s404, s404, s404, s404, s404}},
 	// Trust management (issue: manage signers). prod/app has no trust data:
 	// allowed callers reach validation (400) or the missing data (409);
 	// the positive paths are covered by internal/interop's signer tests.
@@ -251,12 +253,32 @@ var matrix = []matrixRow{
 	{method: "GET", route: "/profile/keys", path: "/profile/keys", want: want{s303, s200, s200, s200, s200, s200}},
 	{method: "POST", route: "/profile/keys", path: "/profile/keys", form: url.Values{"public_key": {"not a key"}},
 		want: want{s401, 400, 400, 400, 400, 400}},
+	// Each account removes its own registered keys only (none here).
+	{method: "POST", route: "/profile/keys/:id/delete", path: "/profile/keys/0123abcd/delete",
+		want: want{s401, s404, s404, s404, s404, s404}},
 	{method: "GET", route: "/admin/users", path: "/admin/users",
 		want: want{s303, s403, s403, s200, s200, s200}},
 	{method: "POST", route: "/admin/users", path: "/admin/users",
 		form:   url.Values{"username": {"ui-{s}"}, "password": {"new-password-1"}},
 		want:   want{s401, s403, s403, s403, s403, s303},
 		effect: userExists("ui-")},
+	// One account's page and what global administrators do to it; namespace
+	// administrators remove roles in their namespaces. The allowed paths are
+	// covered by users_test.go.
+	{method: "GET", route: "/admin/users/:username", path: "/admin/users/target",
+		want: want{s303, s403, s403, s200, s200, s200}},
+	{method: "POST", route: "/admin/users/:username/disabled", path: "/admin/users/target/disabled",
+		form: url.Values{"disabled": {"false"}}, want: want{s401, s403, s403, s403, s403, s303}},
+	{method: "POST", route: "/admin/users/:username/password", path: "/admin/users/target/password",
+		form: url.Values{"new_password": {"new-password-1"}, "new_password_confirm": {"new-password-2"}},
+		want: want{s401, s403, s403, s403, s403, 400}},
+	{method: "POST", route: "/admin/users/:username/delete", path: "/admin/users/target/delete",
+		form: url.Values{"confirm": {"not-target"}}, want: want{s401, s403, s403, s403, s403, 400}},
+	{method: "POST", route: "/admin/members/delete", path: "/admin/members/delete",
+		form:   url.Values{"namespace": {"prod"}, "username": {"target"}},
+		before: resetTargetRole,
+		want:   want{s401, s403, s403, s303, s403, s303},
+		effect: roleIs("prod", "target", "")},
 	{method: "POST", route: "/admin/members", path: "/admin/members",
 		form:   url.Values{"namespace": {"prod"}, "username": {"target"}, "role": {"write"}},
 		before: resetTargetRole,
@@ -314,6 +336,14 @@ var matrix = []matrixRow{
 		before: resetTargetRole,
 		want:   want{s401, s403, s403, s403, s403, s200},
 		effect: roleIs("fresh-ns", "target", "write")},
+	{method: "DELETE", route: "/api/v1/namespaces/:ns/members/:username", path: "/api/v1/namespaces/prod/members/target",
+		before: resetTargetRole,
+		want:   want{s401, s403, s403, s204, s403, s204},
+		effect: roleIs("prod", "target", "")},
+	{method: "PATCH", route: "/api/v1/users/:username", path: "/api/v1/users/target",
+		body: map[string]any{"disabled": false}, want: want{s401, s403, s403, s403, s403, s200}},
+	{method: "DELETE", route: "/api/v1/users/:username", path: "/api/v1/users/nobody",
+		want: want{s401, s403, s403, s403, s403, s404}},
 	{method: "GET", route: "/api/v1/audit", path: "/api/v1/audit",
 		want: want{s401, s403, s403, s200, s200, s200}},
 	{method: "GET", route: "/api/v1/audit", path: "/api/v1/audit?repository=prod/app",

@@ -11,6 +11,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/accounts"
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/trust"
 	"github.com/trustdeck/trustdeck/internal/vault"
 	"github.com/trustdeck/trustdeck/internal/views"
 )
@@ -87,15 +88,53 @@ func (s *Server) keyForAdmin(c echo.Context) (*vault.KeyInfo, error) {
 	return k, nil
 }
 
+// vaultRow is how pages list a vault key.
+func vaultRow(k vault.KeyInfo) views.VaultKeyRow {
+	return views.VaultKeyRow{ID: k.ID, Role: k.Role, GUN: k.GUN, Algorithm: k.Algorithm, CreatedBy: k.CreatedBy,
+		CreatedAt: k.CreatedAt, Repository: k.Repository(), Downloaded: k.ExportedAt != nil,
+		Unrecoverable: k.Unrecoverable(), ConfirmID: k.ConfirmRemoval()}
+}
+
+// keyUse says whether the trust data of its repository lists a root or
+// repository (targets) key (Use "current"), or other keys for that role
+// ("superseded": rotated out), reading each repository once (repos). A key
+// of another role, of no known repository, or whose repository cannot be
+// read is left unknown.
+func (s *Server) keyUse(ctx context.Context, row *views.VaultKeyRow, repos map[string]*trust.Repo) {
+	if row.Repository == "" || (row.Role != "root" && row.Role != "targets") {
+		return
+	}
+	repo, seen := repos[row.Repository]
+	if !seen {
+		repo, _ = s.Trust.Load(ctx, row.Repository)
+		repos[row.Repository] = repo
+	}
+	if repo == nil {
+		return
+	}
+	listed := repo.TargetsKeys
+	if row.Role == "root" {
+		listed = repo.RootKeys
+	}
+	row.Use = "superseded"
+	for _, k := range listed {
+		if k.ID == row.ID {
+			row.Use, row.CertificateID = "current", k.TUFID
+		}
+	}
+}
+
 func (s *Server) vaultPage(c echo.Context, status int, errMsg string) error {
 	list, err := s.visibleKeys(c)
 	if err != nil {
 		return err
 	}
 	v := views.VaultPage{Error: errMsg}
+	repos := map[string]*trust.Repo{}
 	for _, k := range list {
-		v.Keys = append(v.Keys, views.VaultKeyRow{ID: k.ID, Role: k.Role, GUN: k.GUN, Algorithm: k.Algorithm,
-			CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt})
+		row := vaultRow(k)
+		s.keyUse(c.Request().Context(), &row, repos)
+		v.Keys = append(v.Keys, row)
 	}
 	return render(c, status, views.VaultKeysPage(s.page(c, "Key vault", "keys"), v))
 }
@@ -166,27 +205,37 @@ func (s *Server) keyDownload(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/x-pem-file", pemBytes)
 }
 
-func (s *Server) deleteKey(c echo.Context) error {
+// deleteKey removes the route's key from the vault: a root key nobody
+// downloaded only with confirm (vault.Remove). The key is returned with
+// the vault's refusal.
+func (s *Server) deleteKey(c echo.Context, confirm string) (*vault.KeyInfo, error) {
 	k, err := s.keyForAdmin(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := s.Vault.Delete(c.Request().Context(), k.ID); err != nil {
-		return err
+	if err := s.Vault.Remove(c.Request().Context(), k.ID, strings.TrimSpace(confirm)); err != nil {
+		return k, err
 	}
 	s.Audit.Record(c.Request().Context(), keyEvent(s, currentUser(c).Username, audit.KeyDelete, k))
-	return nil
+	return k, nil
 }
 
 func (s *Server) keyDeleteForm(c echo.Context) error {
-	if err := s.deleteKey(c); err != nil {
-		return err
-	}
 	next := c.FormValue("next")
 	if !strings.HasPrefix(next, "/repositories/") {
 		next = "/keys"
 	}
-	return s.redirectWithNotice(c, safeNext(next), "Key "+c.Param("id")+" removed from the vault.")
+	next = safeNext(next)
+	k, err := s.deleteKey(c, c.FormValue("confirm"))
+	if err != nil {
+		if k == nil || !userError(err) {
+			return err
+		}
+		status, _, msg := classify(err)
+		return render(c, status, views.RemoveKeyPage(s.page(c, "Remove key", "keys"),
+			views.RemoveKeyForm{Key: vaultRow(*k), Next: next, Errors: views.FormErrors{{Field: "confirm", Message: msg}}}))
+	}
+	return s.redirectWithNotice(c, next, "Key "+k.ID+" removed from the vault.")
 }
 
 type keyJSON struct {
@@ -196,10 +245,15 @@ type keyJSON struct {
 	Algorithm string    `json:"algorithm,omitempty"`
 	CreatedBy string    `json:"created_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// MadeFor is the repository a root key was made for; ExportedAt when it
+	// was first downloaded.
+	MadeFor    string     `json:"made_for,omitempty"`
+	ExportedAt *time.Time `json:"exported_at,omitempty"`
 }
 
 func toKeyJSON(k vault.KeyInfo) keyJSON {
-	return keyJSON{ID: k.ID, Role: k.Role, GUN: k.GUN, Algorithm: k.Algorithm, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt}
+	return keyJSON{ID: k.ID, Role: k.Role, GUN: k.GUN, Algorithm: k.Algorithm, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
+		MadeFor: k.MadeFor, ExportedAt: k.ExportedAt}
 }
 
 func (s *Server) apiKeyImport(c echo.Context) error {
@@ -232,7 +286,7 @@ func (s *Server) apiKeyList(c echo.Context) error {
 func (s *Server) apiKeyGet(c echo.Context) error { return s.keyDownload(c) }
 
 func (s *Server) apiKeyDelete(c echo.Context) error {
-	if err := s.deleteKey(c); err != nil {
+	if _, err := s.deleteKey(c, c.QueryParam("confirm")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -291,6 +345,19 @@ func (s *Server) profileKeySubmit(c echo.Context) error {
 		return s.profilePage(c, status, msg)
 	}
 	return s.redirectWithNotice(c, "/profile/keys", "Key registered.")
+}
+
+// profileKeyDelete removes one of the viewer's registered public keys
+// (signers keep the key: it is in the trust data).
+func (s *Server) profileKeyDelete(c echo.Context) error {
+	u := currentUser(c)
+	id := c.Param("id")
+	if err := s.UserKeys.Delete(c.Request().Context(), u.ID, id); err != nil {
+		return err
+	}
+	s.Audit.Record(c.Request().Context(), audit.Event{Actor: u.Username, Action: audit.UserKeyDelete,
+		Detail: "public key " + id + " of " + u.Username})
+	return s.redirectWithNotice(c, "/profile/keys", "Key "+id+" is no longer registered. Signers with it stay signers until an administrator revokes them.")
 }
 
 // userForKeys resolves the route's user: yourself, or anyone for a global admin.

@@ -15,6 +15,8 @@ import (
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
 	"github.com/trustdeck/trustdeck/internal/tokens"
+	"github.com/trustdeck/trustdeck/internal/trust"
+	"github.com/trustdeck/trustdeck/internal/views"
 )
 
 // Notary is the embedded Notary server's configuration in the HTTP layer.
@@ -203,11 +205,65 @@ func (h notaryHooks) Updated(ctx context.Context, actor, gun string, written []n
 		parts = append(parts, fmt.Sprintf("%s v%d", rv.Role, rv.Version))
 		files = append(files, audit.File{Role: rv.Role, Version: rv.Version})
 	}
-	h.event(ctx, actor, gun, audit.TrustUpdate, strings.Join(parts, ", "))
+	detail := strings.Join(parts, ", ")
+	if tags := h.tagChanges(gun, written); tags != "" {
+		detail = tags + " · " + detail
+	}
+	h.event(ctx, actor, gun, audit.TrustUpdate, detail)
 	if notaryserver.IsInProcess(ctx) {
 		h.s.Audit.MatchWritten(ctx, gun, files)
 	}
 	h.refresh(gun)
+}
+
+// maxTagsNamed is how many tags an audit event names per role and change.
+const maxTagsNamed = 5
+
+// tagChanges says, tag by tag, what an update of gun's targets roles signed
+// and removed: "signed 1.2 (sha256:37ed28633f0d…) in targets/releases;
+// removed 0.9 from targets/jeff" ("" when no tag changed). Each role's
+// written version is compared with the one before it.
+func (h notaryHooks) tagChanges(gun string, written []notaryserver.RoleVersion) string {
+	store := h.s.Notary.Config.Store
+	var out []string
+	for _, rv := range written {
+		if rv.Role != "targets" && !strings.HasPrefix(rv.Role, "targets/") {
+			continue
+		}
+		_, current, err := store.GetVersion(data.GUN(gun), data.RoleName(rv.Role), rv.Version)
+		if err != nil {
+			continue
+		}
+		var previous []byte
+		if rv.Version > 1 {
+			if _, previous, err = store.GetVersion(data.GUN(gun), data.RoleName(rv.Role), rv.Version-1); err != nil {
+				continue
+			}
+		}
+		c, err := trust.DiffTargets(previous, current)
+		if err != nil {
+			continue
+		}
+		if len(c.Signed) > 0 {
+			tags := make([]string, len(c.Signed))
+			for i, t := range c.Signed {
+				tags[i] = t.Tag + " (" + views.ShortDigest(t.Digest) + ")"
+			}
+			out = append(out, "signed "+someOf(tags)+" in "+rv.Role)
+		}
+		if len(c.Removed) > 0 {
+			out = append(out, "removed "+someOf(c.Removed)+" from "+rv.Role)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// someOf lists names, the first maxTagsNamed of them and how many more.
+func someOf(names []string) string {
+	if len(names) <= maxTagsNamed {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:maxTagsNamed], ", ") + fmt.Sprintf(" and %d more", len(names)-maxTagsNamed)
 }
 
 // refresh queues the repository's trust summary for recomputation.

@@ -55,7 +55,7 @@ func (s *Server) deleteWizard(c echo.Context, r *catalog.Repository, status int,
 		}
 	}
 	for _, k := range st.VaultKeys {
-		w.VaultKeys = append(w.VaultKeys, views.VaultKeyRow{ID: k.ID, Role: k.Role, GUN: k.GUN, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt})
+		w.VaultKeys = append(w.VaultKeys, vaultRow(k))
 	}
 	events, err := s.Audit.List(ctx, audit.Query{Namespace: r.Namespace, Name: r.Name, Limit: 10})
 	if err != nil {

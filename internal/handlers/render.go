@@ -36,7 +36,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 			p.Viewer.Manages = err == nil && len(nss) > 0
 		}
 	}
-	p.Notice, p.Caution = s.popFlash(c)
+	s.popFlash(c, &p)
 	return p
 }
 
@@ -169,8 +169,25 @@ func (s *Server) redirectWithNotice(c echo.Context, to, msg string) error {
 	return s.redirectWithFlash(c, to, msg)
 }
 
-// cautionFlash is the flash key of cautions (Page.Caution).
-const cautionFlash = "caution"
+// Flash keys: cautions (Page.Caution), and where a notice belongs
+// (Page.NoticeAt, Page.Changed).
+const (
+	cautionFlash  = "caution"
+	noticeAtFlash = "notice-at"
+	changedFlash  = "changed"
+)
+
+// redirectWithNoticeAt shows msg once in section (an id) of the page at
+// to, and lands there: the browser goes to the notice (#notice), beside
+// what changed (changed: ids of the rows the change touched, highlighted).
+func (s *Server) redirectWithNoticeAt(c echo.Context, to, section, msg string, changed ...string) error {
+	sess, _ := s.Sessions.Get(c.Request(), sessionCookie)
+	sess.AddFlash(section, noticeAtFlash)
+	for _, id := range changed {
+		sess.AddFlash(id, changedFlash)
+	}
+	return s.redirectWithFlash(c, to+"#notice", msg)
+}
 
 // redirectWithCaution shows msg once on the next page as a caution: the
 // outcome of a change is unknown.
@@ -187,24 +204,33 @@ func (s *Server) redirectWithFlash(c echo.Context, to, msg string, key ...string
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
-// popFlash returns and clears the pending notice and caution, if any.
-func (s *Server) popFlash(c echo.Context) (notice, caution string) {
+// popFlash moves the pending notice (and where it belongs) and caution, if
+// any, into p and clears them.
+func (s *Server) popFlash(c echo.Context, p *views.Page) {
 	sess, err := s.Sessions.Get(c.Request(), sessionCookie)
 	if err != nil {
-		return "", ""
+		return
 	}
 	notices, cautions := sess.Flashes(), sess.Flashes(cautionFlash)
-	if len(notices) == 0 && len(cautions) == 0 {
-		return "", ""
+	at, changed := sess.Flashes(noticeAtFlash), sess.Flashes(changedFlash)
+	if len(notices)+len(cautions)+len(at)+len(changed) == 0 {
+		return
 	}
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return "", ""
+		return
 	}
 	if len(notices) > 0 {
-		notice, _ = notices[0].(string)
+		p.Notice, _ = notices[0].(string)
+		if len(at) > 0 {
+			p.NoticeAt, _ = at[0].(string)
+		}
+		for _, id := range changed {
+			if id, ok := id.(string); ok {
+				p.Changed = append(p.Changed, id)
+			}
+		}
 	}
 	if len(cautions) > 0 {
-		caution, _ = cautions[0].(string)
+		p.Caution, _ = cautions[0].(string)
 	}
-	return notice, caution
 }

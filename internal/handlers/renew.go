@@ -61,23 +61,31 @@ func (s *Server) renewSubmit(c echo.Context) error {
 		return err
 	}
 	role := renewRole(c.FormValue("role"))
-	var res *signers.Renewal
-	oneOff, err := formFile(c, "key_file")
-	if err == nil {
-		res, err = s.renew(c, r, role, signers.RepoKey{Passphrase: c.FormValue("passphrase"), OneOffPEM: oneOff})
+	refused := func(status int, e views.FormErrors) error {
+		m, err := s.renewModel(c, r, role)
+		if err != nil {
+			return err
+		}
+		m.Errors = e
+		return render(c, status, views.RenewPage(s.page(c, "Renew "+role, "repositories"), m))
 	}
+	var p problems
+	oneOff, err := formFile(c, "key_file")
+	if err := p.add("key_file", err); err != nil {
+		return err
+	}
+	p.require("passphrase", c.FormValue("passphrase"), "Type the passphrase of the key.")
+	if p.any() {
+		return refused(p.status, p.list)
+	}
+	res, err := s.renew(c, r, role, signers.RepoKey{Passphrase: c.FormValue("passphrase"), OneOffPEM: oneOff})
 	if err != nil {
 		return s.formFailure(c, r.Path()+"#expiry", err, func(status int, msg string) error {
-			m, merr := s.renewModel(c, r, role)
-			if merr != nil {
-				return merr
-			}
-			m.Error = msg
-			return render(c, status, views.RenewPage(s.page(c, "Renew "+role, "repositories"), m))
+			return refused(status, refusal(err, msg, keyFields("key_file", "passphrase")))
 		})
 	}
-	return s.redirectWithNotice(c, r.Path()+"#expiry", fmt.Sprintf("%s renewed: version %d, expires %s.",
-		res.Role, res.Version, views.FormatTime(res.Expires)))
+	return s.redirectWithNoticeAt(c, r.Path(), "expiry", fmt.Sprintf("%s renewed: version %d, expires %s.",
+		res.Role, res.Version, views.FormatTime(res.Expires)), "role-"+res.Role)
 }
 
 func (s *Server) apiRenew(c echo.Context) error {

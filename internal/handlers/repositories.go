@@ -132,7 +132,7 @@ func (s *Server) repositoryNewForm(c echo.Context) error {
 		return errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators create repositories.")
 	}
 	return render(c, http.StatusOK, views.NewRepositoryPage(s.page(c, "New repository", "repositories"),
-		views.RepoForm{Namespaces: nss, AcceptGUN: s.acceptsGUN(c)}))
+		views.RepoForm{Namespaces: nss, AcceptGUN: s.acceptsGUN(c), RegistryHost: s.Catalog.RegistryHost()}))
 }
 
 // acceptsGUN reports whether the caller may name a new repository by a whole
@@ -185,7 +185,7 @@ func (s *Server) repositoryCreate(c echo.Context) error {
 		_, nss, _ := s.canCreateSomewhere(c)
 		return render(c, status, views.NewRepositoryPage(s.page(c, "New repository", "repositories"),
 			views.RepoForm{Namespace: strings.TrimSpace(c.FormValue("namespace")), Name: strings.TrimSpace(c.FormValue("name")),
-				GUN: gun, AcceptGUN: s.acceptsGUN(c), Error: msg, Namespaces: nss}))
+				GUN: gun, AcceptGUN: s.acceptsGUN(c), Error: msg, Namespaces: nss, RegistryHost: s.Catalog.RegistryHost()}))
 	}
 	return s.redirectWithNotice(c, r.Path(), "Repository "+r.FullName()+" created.")
 }
@@ -199,11 +199,19 @@ func (s *Server) repositoryShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.RepositoryPage(s.page(c, r.FullName(), "repositories"), views.RepoDetail{
+	p := s.page(c, r.FullName(), "repositories")
+	d := views.RepoDetail{
 		Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, RegistryHost: s.Catalog.RegistryHost(),
 		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Role: role.String(), Trust: tv,
 		CanManage: role >= accounts.RoleAdmin,
-	}))
+	}
+	// A change's notice shows in the section that changed, which only
+	// readable trust data has; otherwise at the top.
+	if p.NoticeAt != "" && tv.State == "ok" {
+		d.Notice = views.SectionNotice{Text: p.Notice, At: p.NoticeAt, Changed: p.Changed}
+		p.Notice = ""
+	}
+	return render(c, http.StatusOK, views.RepositoryPage(p, d))
 }
 
 // --- JSON API ---

@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trustdeck/trustdeck/internal/catalog"
-	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/signers"
 	"github.com/trustdeck/trustdeck/internal/views"
 )
@@ -52,29 +51,36 @@ func (s *Server) rotateRootSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var res *signers.RootRotation
-	newPass := c.FormValue("new_root_passphrase")
-	oneOff, err := formFile(c, "key_file")
-	switch {
-	case err != nil:
-	case newPass != c.FormValue("new_root_passphrase_confirm"):
-		err = errs.Invalidf("passphrase_mismatch", "The two new root key passphrases differ.")
-	default:
-		res, err = s.rotateRoot(c, r, signers.RootKey{Passphrase: c.FormValue("root_passphrase"), OneOffPEM: oneOff}, newPass)
+	refused := func(status int, e views.FormErrors) error {
+		m, err := s.rotateRootModel(c, r)
+		if err != nil {
+			return err
+		}
+		m.Errors = e
+		return render(c, status, views.RotateRootPage(s.page(c, "Rotate root key", "repositories"), m))
 	}
+	newPass := c.FormValue("new_root_passphrase")
+	var p problems
+	oneOff, err := formFile(c, "key_file")
+	if err := p.add("key_file", err); err != nil {
+		return err
+	}
+	p.require("root_passphrase", c.FormValue("root_passphrase"), "Type the passphrase of the current root key.")
+	p.newPassphrase("new_root_passphrase", newPass, c.FormValue("new_root_passphrase_confirm"), "new root key")
+	if p.any() {
+		return refused(p.status, p.list)
+	}
+	res, err := s.rotateRoot(c, r, signers.RootKey{Passphrase: c.FormValue("root_passphrase"), OneOffPEM: oneOff}, newPass)
 	if err != nil {
 		return s.formFailure(c, r.Path()+"#expiry", err, func(status int, msg string) error {
-			m, merr := s.rotateRootModel(c, r)
-			if merr != nil {
-				return merr
-			}
-			m.Error = msg
-			return render(c, status, views.RotateRootPage(s.page(c, "Rotate root key", "repositories"), m))
+			fields := keyFields("key_file", "root_passphrase")
+			fields["passphrase_too_short"] = "new_root_passphrase"
+			return refused(status, refusal(err, msg, fields))
 		})
 	}
-	return s.redirectWithNotice(c, r.Path()+"#expiry", fmt.Sprintf(
+	return s.redirectWithNoticeAt(c, r.Path(), "admin-keys", fmt.Sprintf(
 		"Root key rotated: new root key %s (in the vault, under the new passphrase), root version %d, expires %s.",
-		res.KeyID, res.Version, views.FormatTime(res.Expires)))
+		res.KeyID, res.Version, views.FormatTime(res.Expires)), "root-key", "role-root")
 }
 
 func (s *Server) apiRotateRoot(c echo.Context) error {

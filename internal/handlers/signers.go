@@ -107,27 +107,35 @@ func (s *Server) initTrust(c echo.Context) error {
 		return err
 	}
 	rootPass, repoPass := c.FormValue("root_passphrase"), c.FormValue("repository_passphrase")
-	var res *signers.InitResult
-	switch {
-	case rootPass != c.FormValue("root_passphrase_confirm"):
-		err = errs.Invalidf("passphrase_mismatch", "The two root key passphrases differ.")
-	case repoPass != c.FormValue("repository_passphrase_confirm"):
-		err = errs.Invalidf("passphrase_mismatch", "The two repository key passphrases differ.")
-	default:
-		res, err = s.initialise(c, r, rootPass, repoPass)
+	refused := func(status int, e views.FormErrors) error {
+		return render(c, status, views.InitTrustPage(s.page(c, "Initialise trust", "repositories"),
+			views.InitForm{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Errors: e}))
 	}
+	var p problems
+	p.newPassphrase("root_passphrase", rootPass, c.FormValue("root_passphrase_confirm"), "root key")
+	p.newPassphrase("repository_passphrase", repoPass, c.FormValue("repository_passphrase_confirm"), "repository key")
+	if p.any() {
+		return refused(p.status, p.list)
+	}
+	res, err := s.initialise(c, r, rootPass, repoPass)
 	if err != nil {
 		return s.formFailure(c, r.Path(), err, func(status int, msg string) error {
-			return render(c, status, views.InitTrustPage(s.page(c, "Initialise trust", "repositories"),
-				views.InitForm{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Error: msg}))
+			return refused(status, refusal(err, msg, nil))
 		})
 	}
 	status := http.StatusCreated
 	if res.Already {
 		status = http.StatusOK
 	}
-	return render(c, status, views.InitDonePage(s.page(c, "Trust initialised", "repositories"),
-		views.InitDone{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, RootKeyID: res.RootKeyID, RepositoryKeyID: res.RepositoryKeyID}))
+	done := views.InitDone{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, RootKeyID: res.RootKeyID, RepositoryKeyID: res.RepositoryKeyID}
+	if repo, err := s.Trust.Load(c.Request().Context(), r.GUN); err == nil {
+		for _, k := range repo.RootKeys {
+			if k.ID == res.RootKeyID {
+				done.RootCertID = k.TUFID
+			}
+		}
+	}
+	return render(c, status, views.InitDonePage(s.page(c, "Trust initialised", "repositories"), done))
 }
 
 func (s *Server) initialise(c echo.Context, r *catalog.Repository, rootPass, repoPass string) (*signers.InitResult, error) {
@@ -263,40 +271,63 @@ func (s *Server) addSignerSubmit(c echo.Context) error {
 		return err
 	}
 	name := strings.TrimSpace(c.FormValue("signer"))
-	registered := c.FormValue("registered_key")
-	notice := "Signer " + name + " added."
-	err = func() error {
-		upload, err := formFile(c, "public_key_file")
+	registered, pasted := c.FormValue("registered_key"), c.FormValue("public_key")
+	passphrase := c.FormValue("repository_passphrase")
+	form := views.SignerForm{SignerName: name, KeyChoice: registered, PublicKey: keptPEM(pasted)}
+	refused := func(status int, e views.FormErrors) error {
+		f, err := s.signerForm(c, r, form)
 		if err != nil {
 			return err
 		}
-		if upload == nil {
-			upload = []byte(c.FormValue("public_key"))
-		}
-		pub, err := s.signerKey(c, registered, upload)
-		if err != nil {
-			return err
-		}
-		oneOff, err := formFile(c, "repository_key")
-		if err != nil {
-			return err
-		}
-		already, err := s.addSigner(c, r, name, pub, signers.RepoKey{Passphrase: c.FormValue("repository_passphrase"), OneOffPEM: oneOff})
-		if already {
-			notice = alreadySigner(name, pub.CanonicalID)
-		}
+		f.Errors = e
+		return render(c, status, views.AddSignerPage(s.page(c, "Add signer", "repositories"), f))
+	}
+
+	// Every field is checked before anything is published.
+	var p problems
+	if err := p.add("signer", signers.CheckName(name)); err != nil {
 		return err
-	}()
+	}
+	keyField := "public_key"
+	upload, err := formFile(c, "public_key_file")
+	if upload != nil || err != nil {
+		keyField = "public_key_file"
+	}
+	if registered != "" {
+		keyField = "registered_key"
+	}
+	var pub *keys.Public
+	if err == nil {
+		if upload == nil {
+			upload = []byte(pasted)
+		}
+		pub, err = s.signerKey(c, registered, upload)
+	}
+	if err := p.add(keyField, err); err != nil {
+		return err
+	}
+	oneOff, err := formFile(c, "repository_key")
+	if err := p.add("repository_key", err); err != nil {
+		return err
+	}
+	p.require("repository_passphrase", passphrase, "Type the passphrase of the repository key.")
+	if p.any() {
+		return refused(p.status, p.list)
+	}
+
+	notice := "Signer " + name + " added."
+	already, err := s.addSigner(c, r, name, pub, signers.RepoKey{Passphrase: passphrase, OneOffPEM: oneOff})
 	if err != nil {
 		return s.formFailure(c, r.Path()+"#signers", err, func(status int, msg string) error {
-			f, ferr := s.signerForm(c, r, views.SignerForm{SignerName: name, KeyChoice: registered, Error: msg})
-			if ferr != nil {
-				return ferr
-			}
-			return render(c, status, views.AddSignerPage(s.page(c, "Add signer", "repositories"), f))
+			fields := keyFields("repository_key", "repository_passphrase")
+			fields["invalid_name"], fields["reserved_name"], fields["key_in_use"] = "signer", "signer", keyField
+			return refused(status, refusal(err, msg, fields))
 		})
 	}
-	return s.redirectWithNotice(c, r.Path()+"#signers", notice)
+	if already {
+		notice = alreadySigner(name, pub.CanonicalID)
+	}
+	return s.redirectWithNoticeAt(c, r.Path(), "signers", notice, "signer-"+name)
 }
 
 func (s *Server) apiAddSigner(c echo.Context) error {
@@ -394,11 +425,13 @@ func (s *Server) revokeSignerSubmit(c echo.Context) error {
 			if merr != nil {
 				return merr
 			}
-			m.Error = msg
+			fields := keyFields("repository_key", "repository_passphrase")
+			fields["confirm_required"] = "confirm"
+			m.Errors = refusal(err, msg, fields)
 			return render(c, status, views.RevokeSignerPage(s.page(c, "Revoke signer", "repositories"), m))
 		})
 	}
-	return s.redirectWithNotice(c, r.Path()+"#signers", revokedNotice(r, signer, imp))
+	return s.redirectWithNoticeAt(c, r.Path(), "signers", revokedNotice(r, signer, imp))
 }
 
 func (s *Server) apiRevokeSigner(c echo.Context) error {

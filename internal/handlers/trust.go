@@ -127,21 +127,15 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 		}
 		tv.Signers = append(tv.Signers, row)
 	}
-	for _, ak := range res.AdministrativeKeys {
-		ids := make([]string, 0, len(ak.Keys))
-		for _, k := range ak.Keys {
-			ids = append(ids, k.ID)
-		}
-		switch ak.Name {
-		case "Root":
-			tv.RootKeys = ids
-		case "Repository":
-			tv.RepositoryKeys = ids
-		}
+	for _, k := range repo.TargetsKeys {
+		tv.RepositoryKeys = append(tv.RepositoryKeys, k.TUFID)
+	}
+	for _, k := range repo.RootKeys {
+		tv.RootKeys = append(tv.RootKeys, views.AdminKey{ID: k.ID, CertificateID: k.TUFID})
 	}
 	for _, e := range repo.Expiries(now) {
 		tv.Expiries = append(tv.Expiries, views.ExpiryRow{Role: e.Role, Version: e.Version, Expires: e.Expires,
-			Status: string(e.Status), Left: relative(e.Expires, now)})
+			Status: string(e.Status), Left: views.Relative(e.Expires, now)})
 		if e.Role == trust.RoleRoot && e.Expires.Sub(now) <= trust.RootResignWithin {
 			tv.RootResign = e.Expires
 		}
@@ -224,28 +218,6 @@ func sortTagRows(rows []views.SignedTagRow, key string) {
 	}
 }
 
-// relative renders how far t is from now ("in 12 days", "3 hours ago").
-func relative(t, now time.Time) string {
-	d := t.Sub(now)
-	past := d < 0
-	if past {
-		d = -d
-	}
-	var s string
-	switch {
-	case d >= 48*time.Hour:
-		s = itoa(int(d/(24*time.Hour))) + " days"
-	case d >= 2*time.Hour:
-		s = itoa(int(d/time.Hour)) + " hours"
-	default:
-		s = itoa(int(d/time.Minute)) + " minutes"
-	}
-	if past {
-		return s + " ago"
-	}
-	return "in " + s
-}
-
 func (s *Server) tagShow(c echo.Context) error {
 	r, role, err := s.repoForRead(c)
 	if err != nil {
@@ -266,19 +238,24 @@ func (s *Server) tagShow(c echo.Context) error {
 		}
 	}
 	repo, err := s.Trust.Load(c.Request().Context(), r.GUN)
-	if errors.Is(err, trust.ErrNoTrustData) {
-		// Nothing signs the tag: the page says so.
-		return render(c, http.StatusOK, views.TagPage(s.page(c, "Tag "+tag, "repositories"), m))
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, trust.ErrNoTrustData) {
 		return err
 	}
-	tv := repo.TagView(tag)
-	m.Disagree, m.Released = tv.Disagree, tv.Released
-	for _, e := range tv.Entries {
-		m.Entries = append(m.Entries, views.TagRoleEntry{Role: e.Role, Digest: e.Digest, Size: e.Size})
+	if repo != nil {
+		tv := repo.TagView(tag)
+		m.Disagree, m.Released = tv.Disagree, tv.Released
+		for _, e := range tv.Entries {
+			m.Entries = append(m.Entries, views.TagRoleEntry{Role: e.Role, Digest: e.Digest, Size: e.Size})
+		}
 	}
-	return render(c, http.StatusOK, views.TagPage(s.page(c, "Tag "+tag, "repositories"), m))
+	// A tag nothing signs and the registry does not have (as far as it
+	// could be read) is no tag of the repository: 404, the page says so.
+	status := http.StatusOK
+	if len(m.Entries) == 0 && (!m.Registry.Configured || m.Registry.Error == "" && m.RegistryDigest == "" && m.State != trust.TagMissing) {
+		status = http.StatusNotFound
+		m.Unknown = true
+	}
+	return render(c, status, views.TagPage(s.page(c, "Tag "+tag, "repositories"), m))
 }
 
 // tagRegistry fills in what the registry holds for the tag page's tag.

@@ -160,7 +160,9 @@ const maxNameLength = 200
 // docker and notary make it.
 const rootCertValidity = 10 * notary.Year
 
-func checkName(name string) error {
+// CheckName refuses (errs Invalid) a name docker does not accept for a
+// signer, and "releases".
+func CheckName(name string) error {
 	if name == "releases" {
 		return errs.Invalidf("reserved_name", "%q is reserved for the releases role; choose another signer name.", name)
 	}
@@ -284,7 +286,7 @@ func (s *Service) discard(gun string, keyIDs ...string) {
 // is reset too (see IsRetiredKey); retired keys no longer needed are
 // removed.
 func (s *Service) AddSigner(ctx context.Context, gun, name string, pub *keys.Public, repoKey RepoKey, actor string) (already bool, err error) {
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return false, err
 	}
 	if pub == nil || pub.Key == nil {

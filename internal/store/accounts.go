@@ -14,6 +14,9 @@ type User struct {
 	PasswordHash string
 	IsAdmin      bool
 	CreatedAt    time.Time
+	// DisabledAt is when an administrator disabled the account (zero:
+	// enabled).
+	DisabledAt time.Time
 }
 
 // Member is a user's role in a namespace.
@@ -24,18 +27,19 @@ type Member struct {
 	Role      string
 }
 
-const userCols = "id, username, password_hash, is_admin, created_at"
+const userCols = "id, username, password_hash, is_admin, created_at, disabled_at"
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
 	var created string
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.IsAdmin, &created); err != nil {
+	var disabled sql.NullString
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.IsAdmin, &created, &disabled); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
 		return nil, err
 	}
-	u.CreatedAt = parseTime(created)
+	u.CreatedAt, u.DisabledAt = parseTime(created), parseTime(disabled.String)
 	return &u, nil
 }
 
@@ -154,8 +158,9 @@ func (s *Store) CreateSession(ctx context.Context, idHash string, userID int64, 
 
 // SessionUser returns the user of a live session, or ErrNotFound.
 func (s *Store) SessionUser(ctx context.Context, idHash string) (*User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.password_hash, u.is_admin, u.created_at
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ? AND s.expires_at > ?`,
+	return scanUser(s.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.password_hash, u.is_admin, u.created_at, u.disabled_at
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.id = ? AND s.expires_at > ? AND u.disabled_at IS NULL`,
 		idHash, now()))
 }
 
@@ -185,4 +190,53 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string) 
 		_, err = t.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = ?", userID)
 		return err
 	})
+}
+
+// SetUserDisabled disables (ending all their sessions) or enables a user;
+// ErrNotFound if there is none.
+func (s *Store) SetUserDisabled(ctx context.Context, userID int64, disabled bool) error {
+	return s.tx(ctx, func(t *sql.Tx) error {
+		var at any // NULL: enabled
+		if disabled {
+			at = now()
+		}
+		res, err := t.ExecContext(ctx, "UPDATE users SET disabled_at = ? WHERE id = ?", at, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		if !disabled {
+			return nil
+		}
+		_, err = t.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = ?", userID)
+		return err
+	})
+}
+
+// DeleteUser removes a user with their roles, sessions and registered keys
+// (the audit keeps their name); ErrNotFound if there is none.
+func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM users WHERE id = ?", userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeleteMember removes the user's role in namespace; ErrNotFound if there
+// is none.
+func (s *Store) DeleteMember(ctx context.Context, namespace string, userID int64) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM namespace_members WHERE namespace = ? AND user_id = ?", namespace, userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

@@ -27,6 +27,12 @@ type AuditQuery struct {
 	Namespaces []string // when non-nil, only these namespaces
 	BeforeID   int64    // page backwards from this id (exclusive)
 	Limit      int
+	// Actor and Action, when set, keep the events of that account and of
+	// that action ("trust.update"; a family "trust." ends with a dot).
+	Actor, Action string
+	// Since and Until, when set, keep the events from Since on and before
+	// Until.
+	Since, Until time.Time
 }
 
 // InsertAudit appends an event.
@@ -76,6 +82,25 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, erro
 	if q.BeforeID > 0 {
 		where = append(where, "id < ?")
 		args = append(args, q.BeforeID)
+	}
+	if q.Actor != "" {
+		where = append(where, "actor = ?")
+		args = append(args, q.Actor)
+	}
+	if family, ok := strings.CutSuffix(q.Action, "."); ok {
+		where = append(where, "substr(action, 1, ?) = ?")
+		args = append(args, len(family)+1, family+".")
+	} else if q.Action != "" {
+		where = append(where, "action = ?")
+		args = append(args, q.Action)
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "at >= ?")
+		args = append(args, formatTime(q.Since))
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "at < ?")
+		args = append(args, formatTime(q.Until))
 	}
 	limit := q.Limit
 	if limit <= 0 || limit > 500 {

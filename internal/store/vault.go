@@ -19,14 +19,19 @@ type VaultKey struct {
 	SealedPEM []byte // empty in list results
 	CreatedBy string
 	CreatedAt time.Time
+	// MadeFor is the GUN a global key (a root key) was made for; "" when
+	// not known.
+	MadeFor string
+	// ExportedAt is when the key was first downloaded (zero: never).
+	ExportedAt time.Time
 }
 
 // InsertVaultKey stores a new vault key; ErrConflict if the key ID exists.
 func (s *Store) InsertVaultKey(ctx context.Context, k VaultKey) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO vault_keys(key_id, role, gun, algorithm, sealed_pem, created_by, created_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		k.KeyID, k.Role, k.GUN, k.Algorithm, k.SealedPEM, k.CreatedBy, now())
+		`INSERT INTO vault_keys(key_id, role, gun, algorithm, sealed_pem, created_by, created_at, made_for)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.KeyID, k.Role, k.GUN, k.Algorithm, k.SealedPEM, k.CreatedBy, now(), k.MadeFor)
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
@@ -37,25 +42,40 @@ func (s *Store) InsertVaultKey(ctx context.Context, k VaultKey) error {
 func (s *Store) GetVaultKey(ctx context.Context, keyID string) (*VaultKey, error) {
 	var k VaultKey
 	var created string
+	var exported sql.NullString
 	err := s.db.QueryRowContext(ctx,
-		`SELECT key_id, role, gun, algorithm, sealed_pem, created_by, created_at
+		`SELECT key_id, role, gun, algorithm, sealed_pem, created_by, created_at, made_for, exported_at
 		 FROM vault_keys WHERE key_id = ?`, keyID).
-		Scan(&k.KeyID, &k.Role, &k.GUN, &k.Algorithm, &k.SealedPEM, &k.CreatedBy, &created)
+		Scan(&k.KeyID, &k.Role, &k.GUN, &k.Algorithm, &k.SealedPEM, &k.CreatedBy, &created, &k.MadeFor, &exported)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	k.CreatedAt = parseTime(created)
+	k.CreatedAt, k.ExportedAt = parseTime(created), parseTime(exported.String)
 	return &k, nil
+}
+
+// MarkVaultKeyExported records that a vault key was downloaded (the first
+// time counts); ErrNotFound if absent.
+func (s *Store) MarkVaultKeyExported(ctx context.Context, keyID string) error {
+	res, err := s.db.ExecContext(ctx,
+		"UPDATE vault_keys SET exported_at = COALESCE(exported_at, ?) WHERE key_id = ?", now(), keyID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // ListVaultKeys returns the vault keys recorded for exactly this GUN (an
 // empty gun: every key, global ones included), ordered by GUN, role and
 // insertion. The sealed files are not read.
 func (s *Store) ListVaultKeys(ctx context.Context, gun string) ([]VaultKey, error) {
-	q := "SELECT key_id, role, gun, algorithm, created_by, created_at FROM vault_keys"
+	q := "SELECT " + vaultKeyColumns + " FROM vault_keys"
 	var args []any
 	if gun != "" {
 		q += " WHERE gun = ?"
@@ -71,10 +91,13 @@ func (s *Store) VaultKeysByID(ctx context.Context, keyIDs []string) ([]VaultKey,
 	if len(keyIDs) == 0 {
 		return nil, nil
 	}
-	q := "SELECT key_id, role, gun, algorithm, created_by, created_at FROM vault_keys WHERE key_id IN (" +
+	q := "SELECT " + vaultKeyColumns + " FROM vault_keys WHERE key_id IN (" +
 		vaultPlaceholders(len(keyIDs)) + ")"
 	return s.queryVaultKeys(ctx, q, vaultStringArgs(keyIDs)...)
 }
+
+// vaultKeyColumns are what lists read of a vault key (not the sealed file).
+const vaultKeyColumns = "key_id, role, gun, algorithm, created_by, created_at, made_for, exported_at"
 
 func (s *Store) queryVaultKeys(ctx context.Context, q string, args ...any) ([]VaultKey, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
@@ -86,10 +109,11 @@ func (s *Store) queryVaultKeys(ctx context.Context, q string, args ...any) ([]Va
 	for rows.Next() {
 		var k VaultKey
 		var created string
-		if err := rows.Scan(&k.KeyID, &k.Role, &k.GUN, &k.Algorithm, &k.CreatedBy, &created); err != nil {
+		var exported sql.NullString
+		if err := rows.Scan(&k.KeyID, &k.Role, &k.GUN, &k.Algorithm, &k.CreatedBy, &created, &k.MadeFor, &exported); err != nil {
 			return nil, err
 		}
-		k.CreatedAt = parseTime(created)
+		k.CreatedAt, k.ExportedAt = parseTime(created), parseTime(exported.String)
 		out = append(out, k)
 	}
 	return out, rows.Err()

@@ -46,6 +46,20 @@ type KeyInfo struct {
 	CreatedBy string    `json:"created_by"`
 	CreatedAt time.Time `json:"created_at"`
 	Algorithm string    `json:"algorithm"` // e.g. "ECDSA P-256"
+	// MadeFor is the repository (GUN) a global key was generated for: a
+	// root key's repository ("" when not known, as for imported keys).
+	MadeFor string `json:"made_for,omitempty"`
+	// ExportedAt is when the key was first downloaded (nil: never).
+	ExportedAt *time.Time `json:"exported_at,omitempty"`
+}
+
+// Repository is the GUN the key belongs to: its gun header's, or the one it
+// was made for ("" when not known).
+func (k KeyInfo) Repository() string {
+	if k.GUN != "" {
+		return k.GUN
+	}
+	return k.MadeFor
 }
 
 // Global reports whether the key is not tied to one GUN.
@@ -119,7 +133,7 @@ func (v *Vault) Import(ctx context.Context, pemBytes []byte, passphrase, actor s
 			return nil, fmt.Errorf("vault: convert legacy key %s to PKCS#8: %w", id, err)
 		}
 	}
-	return v.insert(ctx, id, role, gun, priv, stored, actor)
+	return v.insert(ctx, id, role, gun, priv, stored, actor, "")
 }
 
 // PeekGUN reads, without decrypting, which GUN a key file is for, so callers
@@ -143,6 +157,7 @@ func PeekGUN(pemBytes []byte) (string, error) {
 // delegation) and gun (required for targets; ignored for global keys),
 // stores it encrypted with passphrase and returns it with its description.
 func (v *Vault) Generate(ctx context.Context, role, gun, passphrase, actor string) (data.PrivateKey, *KeyInfo, error) {
+	madeFor := gun
 	role, gun, err := checkRoleAndGUN(role, gun)
 	if err != nil {
 		return nil, nil, err
@@ -162,14 +177,14 @@ func (v *Vault) Generate(ctx context.Context, role, gun, passphrase, actor strin
 	if err != nil {
 		return nil, nil, fmt.Errorf("vault: encrypt key %s: %w", id, err)
 	}
-	info, err := v.insert(ctx, id, role, gun, priv, file, actor)
+	info, err := v.insert(ctx, id, role, gun, priv, file, actor, madeFor)
 	if err != nil {
 		return nil, nil, err
 	}
 	return priv, info, nil
 }
 
-func (v *Vault) insert(ctx context.Context, id, role, gun string, priv data.PrivateKey, file []byte, actor string) (*KeyInfo, error) {
+func (v *Vault) insert(ctx context.Context, id, role, gun string, priv data.PrivateKey, file []byte, actor, madeFor string) (*KeyInfo, error) {
 	alg := keys.DescribeTUF(data.PublicKeyFromPrivate(priv))
 	err := v.st.InsertVaultKey(ctx, store.VaultKey{
 		KeyID:     id,
@@ -178,6 +193,7 @@ func (v *Vault) insert(ctx context.Context, id, role, gun string, priv data.Priv
 		Algorithm: alg,
 		SealedPEM: v.sealer.Seal(file, []byte(id)),
 		CreatedBy: actor,
+		MadeFor:   madeFor,
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil, errs.Conflictf("key_exists", "Key %s is already in the vault.", id)
@@ -266,7 +282,8 @@ func (v *Vault) List(ctx context.Context, gun string) ([]KeyInfo, error) {
 
 // Export returns a key's file exactly as a docker trust directory holds it,
 // still encrypted with the key's passphrase, and its file name there
-// (<id>.key, under ~/.docker/trust/private/).
+// (<id>.key, under ~/.docker/trust/private/), and records that the key was
+// downloaded (KeyInfo.ExportedAt).
 func (v *Vault) Export(ctx context.Context, keyID string) (string, []byte, error) {
 	row, err := v.st.GetVaultKey(ctx, keyID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -279,7 +296,42 @@ func (v *Vault) Export(ctx context.Context, keyID string) (string, []byte, error
 	if err != nil {
 		return "", nil, fmt.Errorf("vault: key %s: %w", keyID, err)
 	}
+	if err := v.st.MarkVaultKeyExported(ctx, keyID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", nil, fmt.Errorf("vault: key %s: %w", keyID, err)
+	}
 	return row.KeyID + ".key", file, nil
+}
+
+// Unrecoverable reports a key whose removal loses it for good: a root key
+// that was never downloaded (trustdeck holds its only copy as far as it
+// knows). Removing it needs a typed confirmation (ConfirmRemoval).
+func (k KeyInfo) Unrecoverable() bool {
+	return k.Role == data.CanonicalRootRole.String() && k.ExportedAt == nil
+}
+
+// ConfirmRemoval is what a user types to remove an unrecoverable key: its
+// ID cut to 12 characters, as the pages show it.
+func (k KeyInfo) ConfirmRemoval() string { return k.ID[:min(12, len(k.ID))] }
+
+// Remove deletes a key a user asked to remove: a key that would be lost for
+// good (Unrecoverable) only when confirm is its ConfirmRemoval (or its
+// whole ID), else errs.Invalid "confirm_required" saying why and changing
+// nothing. errs.NotFound if the vault does not hold the key.
+func (v *Vault) Remove(ctx context.Context, keyID, confirm string) error {
+	k, err := v.Get(ctx, keyID)
+	if err != nil {
+		return err
+	}
+	if k.Unrecoverable() && confirm != k.ConfirmRemoval() && confirm != k.ID {
+		whose := "its repository"
+		if r := k.Repository(); r != "" {
+			whose = r
+		}
+		return errs.Invalidf("confirm_required",
+			"The root key %s was never downloaded: removed from the vault it cannot be recovered, and nobody could rotate the root key of %s or renew its root again. "+
+				"Download it first and keep it offline, or type its ID (%s) to confirm that it is lost.", k.ID, whose, k.ConfirmRemoval())
+	}
+	return v.Delete(ctx, keyID)
 }
 
 // Delete removes a key from the vault; errs.NotFound if it is not there.
@@ -366,7 +418,13 @@ func ParseOneOff(pemBytes []byte, passphrase string) (data.PrivateKey, string, e
 }
 
 func keyInfo(r store.VaultKey) KeyInfo {
-	return KeyInfo{ID: r.KeyID, Role: r.Role, GUN: r.GUN, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, Algorithm: r.Algorithm}
+	k := KeyInfo{ID: r.KeyID, Role: r.Role, GUN: r.GUN, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt,
+		Algorithm: r.Algorithm, MadeFor: r.MadeFor}
+	if !r.ExportedAt.IsZero() {
+		t := r.ExportedAt
+		k.ExportedAt = &t
+	}
+	return k
 }
 
 func errKeyNotEncrypted() error {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
+
 	"github.com/trustdeck/trustdeck/internal/names"
 )
 
@@ -207,4 +209,66 @@ func summaryProblems(r RepoDetail) []summaryProblem {
 			" not signed", tagStateURL(r, "unsigned")})
 	}
 	return out
+}
+
+// signerRowID is the id of a signer's row in the signers table: the first
+// (the change of a signer lands there) "signer-<name>", the others
+// "signer-<name>-<n>".
+func signerRowID(name string, i int) string {
+	if i > 0 {
+		return "signer-" + name + "-" + strconv.Itoa(i+1)
+	}
+	return "signer-" + name
+}
+
+// field is the accessibility attributes of the input id of a form refused
+// with e: aria-invalid when e has a problem for it, and aria-describedby
+// naming that problem (fieldProblem) and hints (ids of its help texts).
+func field(e FormErrors, id string, hints ...string) templ.Attributes {
+	a := templ.Attributes{}
+	if e.Of(id) != "" {
+		a["aria-invalid"] = "true"
+		hints = append([]string{id + "-error"}, hints...)
+	}
+	if len(hints) > 0 {
+		a["aria-describedby"] = strings.Join(hints, " ")
+	}
+	return a
+}
+
+// Relative says how far t is from now, as people say it: "3 days ago",
+// "in 12 days", "just now".
+func Relative(t, now time.Time) string {
+	d := t.Sub(now)
+	past := d < 0
+	if past {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Minute && past:
+		return "just now"
+	case d < time.Minute:
+		return "in less than a minute"
+	case d >= 48*time.Hour:
+		s = plural(int(d/(24*time.Hour)), "day", "days")
+	case d >= 2*time.Hour:
+		s = plural(int(d/time.Hour), "hour", "hours")
+	default:
+		s = plural(int(d/time.Minute), "minute", "minutes")
+	}
+	if past {
+		return s + " ago"
+	}
+	return "in " + s
+}
+
+// ShortDigest is a digest as pages name it in passing: "sha256:" and the
+// first 12 hex digits, "…" ("sha256:<hex>" or bare hex alike).
+func ShortDigest(d string) string {
+	hexPart := strings.TrimPrefix(d, "sha256:")
+	if len(hexPart) <= 12 {
+		return "sha256:" + hexPart
+	}
+	return "sha256:" + hexPart[:12] + "…"
 }

@@ -3,6 +3,7 @@
 package views
 
 import (
+	"slices"
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/names"
@@ -15,6 +16,12 @@ type Page struct {
 	CSRF   string  // token for every form
 	Nav    string  // active navigation entry
 	Notice string  // one-off success message
+	// NoticeAt is the id of the section of the next page that shows the
+	// notice beside what changed, and Changed the ids of what changed there
+	// (highlighted). A page that shows it there moves it out of Notice;
+	// otherwise the layout shows it at the top.
+	NoticeAt string
+	Changed  []string
 	// Caution is a one-off notice that is no success: a change sent
 	// without an answer, which may or may not have been applied.
 	Caution string
@@ -22,6 +29,21 @@ type Page struct {
 	// progress while it runs).
 	Refresh int
 }
+
+// SectionNotice is a success notice shown inside section At of a page
+// (the redirect after the change lands on it), beside what changed:
+// Changed lists the ids of the rows it touched.
+type SectionNotice struct {
+	Text    string
+	At      string
+	Changed []string
+}
+
+// In reports whether the notice belongs to section id.
+func (n SectionNotice) In(id string) bool { return n.Text != "" && n.At == id }
+
+// Touched reports whether the change touched the row of id.
+func (n SectionNotice) Touched(id string) bool { return slices.Contains(n.Changed, id) }
 
 // Viewer is the signed-in account.
 type Viewer struct {
@@ -105,6 +127,8 @@ type RepoForm struct {
 	// GUNs outside the registry host are listed under their full name.
 	GUN       string
 	AcceptGUN bool
+	// RegistryHost is the host images of the repositories are named with.
+	RegistryHost string
 }
 
 // RepoDetail is the repository page.
@@ -118,15 +142,35 @@ type RepoDetail struct {
 	Role         string
 	Trust        TrustView
 	CanManage    bool // namespace or global admin: trust management controls
+	// Notice is the success notice of a change of the trust data, shown
+	// in the section that changed.
+	Notice SectionNotice
 }
 
 // UserRow is one account on the admin page.
 type UserRow struct {
 	Username  string
 	IsAdmin   bool
+	Disabled  bool
 	CreatedAt time.Time
 	Roles     []NamespaceRole
 }
+
+// UserPage is one account's page: its roles (those the viewer may see and
+// remove) and, for global administrators, disabling, a new password and
+// deletion.
+type UserPage struct {
+	User UserRow
+	// Manage is set for global administrators looking at someone else.
+	Manage bool
+	// Removable are the namespaces whose role the viewer may remove.
+	Removable    []string
+	Errors       FormErrors
+	PasswordRule string
+}
+
+// MayRemove reports whether the viewer may remove the role in ns.
+func (u UserPage) MayRemove(ns string) bool { return slices.Contains(u.Removable, ns) }
 
 // NamespaceRole is a role held in a namespace.
 type NamespaceRole struct {
@@ -136,12 +180,15 @@ type NamespaceRole struct {
 
 // UsersAdmin is the admin page for users and roles.
 type UsersAdmin struct {
-	Users       []UserRow
-	CanCreate   bool // global admins create users
-	CreateError string
-	RoleError   string
-	Form        UserForm
-	RoleForm    RoleForm
+	Users        []UserRow
+	CanCreate    bool // global admins create users
+	CreateErrors FormErrors
+	RoleErrors   FormErrors
+	Form         UserForm
+	RoleForm     RoleForm
+	// Namespaces are offered to the set-role form: the ones the viewer
+	// administers, or for global administrators every one with a role.
+	Namespaces []string
 	// PasswordRule says which passwords are accepted, next to the field.
 	PasswordRule string
 }
@@ -182,13 +229,31 @@ type AuditRow struct {
 	GUN    string
 	Detail string
 	Source string
+	// Summary says what the actor did, in words; Path is the page of the
+	// repository it happened in ("" when none, or deleted since), and
+	// Repository its name.
+	Summary    string
+	Path       string
+	Repository string
 }
 
-// AuditView is the audit page.
+// AuditView is the audit page: its filters (as given), the events and
+// the link to older ones.
 type AuditView struct {
-	Repository string
-	Events     []AuditRow
-	OlderURL   string
+	Repository, Actor, Action, From, To string
+	Actions                             []AuditAction
+	Events                              []AuditRow
+	OlderURL                            string
+}
+
+// AuditAction is an action the audit can be filtered by.
+type AuditAction struct {
+	Action, Label string
+}
+
+// Filtered reports whether a filter is set.
+func (a AuditView) Filtered() bool {
+	return a.Repository != "" || a.Actor != "" || a.Action != "" || a.From != "" || a.To != ""
 }
 
 // TrustView is the trust part of the repository page. State is "none" (no
@@ -216,7 +281,7 @@ type TrustView struct {
 	Sort           string // tag, -tag, digest, -digest, signers, -signers
 	SignerNames    []string
 	Signers        []SignerRow
-	RootKeys       []string
+	RootKeys       []AdminKey
 	RepositoryKeys []string
 	Expiries       []ExpiryRow
 	// RootResign is root's expiry when it falls within six months: notary
@@ -228,6 +293,14 @@ type TrustView struct {
 	Pretty         string
 	PrettyURL      string
 	InspectCommand string
+}
+
+// AdminKey is a root key: its canonical ID (what its private key file is
+// named after, what the key vault and `notary key list` show) and the ID of
+// its certificate, which root.json lists and `docker trust inspect` shows.
+type AdminKey struct {
+	ID            string
+	CertificateID string
 }
 
 // TagsPerPage is how many signed tags a repository page lists at a time;
@@ -343,6 +416,9 @@ type TagDetailView struct {
 	// Sigs are the registry's signatures of the tag's digest (with a
 	// registry).
 	Sigs *TagSigs
+	// Unknown is set when nothing signs the tag and the registry does not
+	// have it: the repository has no such tag (404).
+	Unknown bool
 }
 
 // TagRoleEntry is one role's target for the tag.
@@ -368,7 +444,7 @@ type InitForm struct {
 	Namespace string
 	Name      string
 	GUN       string
-	Error     string
+	Errors    FormErrors
 }
 
 // InitDone is shown after initialising trust.
@@ -376,9 +452,13 @@ type InitDone struct {
 	Namespace       string
 	Name            string
 	GUN             string
-	RootKeyID       string
+	RootKeyID       string // canonical: the key file's and the vault's ID
+	RootCertID      string // its certificate's, as root.json lists it and docker shows it ("" if not read)
 	RepositoryKeyID string
 }
+
+// RootKeyConfirm is what to type to remove the root key without a download.
+func (d InitDone) RootKeyConfirm() string { return shortKey(d.RootKeyID) }
 
 // SignerForm is the add-signer form.
 type SignerForm struct {
@@ -390,7 +470,10 @@ type SignerForm struct {
 	Registered  []RegisteredKeyOption
 	RepoKeyID   string // the repository key the vault must hold ("" unknown)
 	RepoKeyHeld bool
-	Error       string
+	// PublicKey is the PEM pasted into the form, kept when it is refused
+	// (never a private key).
+	PublicKey string
+	Errors    FormErrors
 }
 
 // RegisteredKeyOption is a user's registered public key offered as a signer key.
@@ -412,23 +495,45 @@ type RevokeForm struct {
 	RequiresConfirm  bool
 	RepoKeyID        string
 	RepoKeyHeld      bool
-	Error            string
+	Errors           FormErrors
 }
 
 // VaultKeyRow is a private key held in the vault.
 type VaultKeyRow struct {
-	ID        string
+	ID        string // canonical: its key file's name, what `notary key list` shows
 	Role      string
 	GUN       string
 	Algorithm string
 	CreatedBy string
 	CreatedAt time.Time
+	// Repository is the GUN the key belongs to: its GUN, or for a root key
+	// the one it was made for ("" when not known).
+	Repository string
+	// Use says whether the repository's trust data lists the key: "current",
+	// "superseded" (it lists other keys for the role: rotated out), or ""
+	// (not known). CertificateID is, for a current root key, the ID of its
+	// certificate, which root.json lists and docker shows.
+	Use           string
+	CertificateID string
+	// Downloaded is set once the key was downloaded; Unrecoverable for a root
+	// key that never was (removing it needs ConfirmID typed).
+	Downloaded    bool
+	Unrecoverable bool
+	ConfirmID     string
 }
 
 // VaultPage lists the vault's keys and the import form.
 type VaultPage struct {
 	Keys  []VaultKeyRow
 	Error string
+}
+
+// RemoveKeyForm asks for the confirmation that removing a key the vault
+// holds the only copy of loses it: Next is where to go afterwards.
+type RemoveKeyForm struct {
+	Key    VaultKeyRow
+	Next   string
+	Errors FormErrors
 }
 
 // ProfilePage shows the viewer's registered public keys.
@@ -499,7 +604,19 @@ type RenewForm struct {
 	// ("" if it holds none).
 	KeyIDs     []string
 	VaultKeyID string
-	Error      string
+	Errors     FormErrors
+}
+
+// RootKeys pairs the current root keys' IDs with their certificates' IDs.
+func (f RotateRootForm) RootKeys() []AdminKey {
+	out := make([]AdminKey, len(f.KeyIDs))
+	for i, id := range f.KeyIDs {
+		out[i].ID = id
+		if i < len(f.CertificateIDs) {
+			out[i].CertificateID = f.CertificateIDs[i]
+		}
+	}
+	return out
 }
 
 // IsTargets reports whether the form renews the targets role (signed with
@@ -526,5 +643,25 @@ type RotateRootForm struct {
 	// NewExpires is the expiry a rotation now gives root and its new
 	// certificate.
 	NewExpires time.Time
-	Error      string
+	Errors     FormErrors
+}
+
+// FieldError is what is wrong with one field of a submitted form (Field is
+// the id of its input), or with the form as a whole (Field "").
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// FormErrors is everything wrong with a submitted form, in the form's order.
+type FormErrors []FieldError
+
+// Of is the problem of the field id ("" if none).
+func (e FormErrors) Of(id string) string {
+	for _, fe := range e {
+		if fe.Field == id {
+			return fe.Message
+		}
+	}
+	return ""
 }
