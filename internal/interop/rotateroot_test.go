@@ -93,8 +93,8 @@ func TestRotateRootKey(t *testing.T) {
 	// The rotation.
 	resp, page = rnPostForm(t, w, b, formPath, map[string]string{"root_passphrase": rootPass,
 		"new_root_passphrase": "new-root-passphrase", "new_root_passphrase_confirm": "new-root-passphrase"}, "")
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/repositories/prod/rootrot#expiry" {
-		t.Fatalf("rotate root: %d to %q, want 303 to the expiry table:\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/repositories/prod/rootrot#notice" {
+		t.Fatalf("rotate root: %d to %q, want 303 to the notice (in the expiry section):\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
 	}
 	newRoot := w.rnRole(t, gun, "root")
 	if newRoot.version != oldRoot.version+1 {

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"html"
 	"maps"
 	"math/big"
 	"net/http"
@@ -1032,7 +1033,9 @@ func (w *world) expectUnchanged(t *testing.T, gun string, before trustState, why
 // title of the key cell's code element.
 var (
 	signersSectionRE = regexp.MustCompile(`(?s)<section id="signers">(.*?)</section>`)
-	firstCellRE      = regexp.MustCompile(`(?s)^\s*<td>(.*?)</td>`)
+	rowStartRE       = regexp.MustCompile(`<tr[\s>]`)
+	firstCellRE      = regexp.MustCompile(`(?s)^[^>]*>\s*<td[^>]*>(.*?)</td>`)
+	tagRE            = regexp.MustCompile(`(?s)<[^>]*>`)
 	keyIDTitleRE     = regexp.MustCompile(`<code class="keyid" title="([0-9a-f]{64})">`)
 )
 
@@ -1050,12 +1053,16 @@ func (w *world) uiSignerKeys(repo string) map[string][]string {
 	}
 	out := map[string][]string{}
 	var current string
-	for _, row := range strings.Split(m[1], "<tr>")[1:] {
+	for _, row := range rowStartRE.Split(m[1], -1)[1:] {
 		if strings.Contains(row, "<th") {
 			continue
 		}
-		if c := firstCellRE.FindStringSubmatch(row); c != nil && strings.TrimSpace(c[1]) != "" {
-			current = strings.TrimSpace(c[1])
+		// The first cell holds the signer's name on its first row (and a
+		// "changed" badge after an action).
+		if c := firstCellRE.FindStringSubmatch(row); c != nil {
+			if f := strings.Fields(tagRE.ReplaceAllString(c[1], " ")); len(f) > 0 {
+				current = html.UnescapeString(f[0])
+			}
 		}
 		for _, id := range keyIDTitleRE.FindAllStringSubmatch(row, -1) {
 			out[current] = append(out[current], id[1])
