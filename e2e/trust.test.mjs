@@ -263,7 +263,7 @@ browserSuite('trust', (env, it) => {
       await s.navigate(() => s.page.getByRole('button', { name: 'Filter' }).click());
       await s.shot('filtered-nothing-matches');
       assert.deepEqual(await signedTagNames(s.page), []);
-      assert.match(await s.page.locator('#signed-tags .empty').innerText(), /No tag matches the filter/);
+      assert.match(await s.page.locator('#signed-tags .empty').innerText(), /No signed tag matches the filter/);
 
       // Sort: by the signers column as shown, ascending then descending; by digest; by tag descending.
       await s.goto('/repositories/prod/nginx');
