@@ -15,6 +15,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/httpenc"
+	"github.com/trustdeck/trustdeck/internal/registry"
 	"github.com/trustdeck/trustdeck/internal/trust"
 	"github.com/trustdeck/trustdeck/internal/views"
 )
@@ -156,17 +157,10 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 // registry cannot be read, then "unknown"). Failures of the trust data are
 // the trust section's to show: here they leave the registry's part empty.
 func (s *Server) registryRows(c echo.Context, r *catalog.Repository, reg *views.RegistryView) ([]views.SignedTagRow, error) {
-	reg.Configured = true
-	t, err := s.Registry.Tags(c.Request().Context(), r.Namespace, r.Name)
-	if err != nil {
-		if errs.KindOf(err) == errs.Internal {
-			return nil, err
-		}
-		_, _, msg := classify(err)
-		reg.Error = msg
-		return nil, nil
+	t, err := s.registryView(c, r, reg)
+	if err != nil || t == nil {
+		return nil, err
 	}
-	reg.Known, reg.CheckedAt, reg.Error = t.Known || !t.CheckedAt.IsZero(), t.CheckedAt, t.Error
 	reg.Signed, reg.Unsigned, reg.Drifted, reg.Missing, reg.Unknown =
 		t.Counts.Signed, t.Counts.Unsigned, t.Counts.Drifted, t.Counts.Missing, t.Counts.Unknown
 	rows := make([]views.SignedTagRow, 0, len(t.States))
@@ -175,6 +169,24 @@ func (s *Server) registryRows(c echo.Context, r *catalog.Repository, reg *views.
 			Signers: slices.Sorted(slices.Values(st.Signers)), State: st.State, RegistryDigest: st.RegistryDigest})
 	}
 	return rows, nil
+}
+
+// registryView reads the repository's tags in the registry for a page: it
+// fills in reg (when and whether the registry was read, and why not) and
+// returns the tags (nil when they cannot be had: the failure is then reg's
+// to show, unless it is trustdeck's own).
+func (s *Server) registryView(c echo.Context, r *catalog.Repository, reg *views.RegistryView) (*registry.Tags, error) {
+	reg.Configured = true
+	t, err := s.Registry.Tags(c.Request().Context(), r.Namespace, r.Name)
+	if err != nil {
+		if errs.KindOf(err) == errs.Internal {
+			return nil, err
+		}
+		_, _, reg.Error = classify(err)
+		return nil, nil
+	}
+	reg.Known, reg.CheckedAt, reg.Error = t.Known || !t.CheckedAt.IsZero(), t.CheckedAt, t.Error
+	return t, nil
 }
 
 // pageTagRows keeps the rows of the page the query asks for (tv.Tags holds
@@ -260,17 +272,13 @@ func (s *Server) tagShow(c echo.Context) error {
 
 // tagRegistry fills in what the registry holds for the tag page's tag.
 func (s *Server) tagRegistry(c echo.Context, r *catalog.Repository, m *views.TagDetailView) error {
-	m.Registry.Configured = true
-	t, err := s.Registry.Tags(c.Request().Context(), r.Namespace, r.Name)
-	if err != nil {
-		if errs.KindOf(err) == errs.Internal {
-			return err
+	t, err := s.registryView(c, r, &m.Registry)
+	if err != nil || t == nil {
+		if err == nil {
+			m.State = trust.TagUnknown
 		}
-		_, _, msg := classify(err)
-		m.Registry.Error, m.State = msg, trust.TagUnknown
-		return nil
+		return err
 	}
-	m.Registry.Known, m.Registry.CheckedAt, m.Registry.Error = t.Known || !t.CheckedAt.IsZero(), t.CheckedAt, t.Error
 	m.State = trust.TagUnknown
 	for _, st := range t.States {
 		if st.Name == m.Tag {
