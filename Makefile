@@ -43,7 +43,7 @@ NODE_TEST_FLAGS ?= --test-reporter=spec
 FIND_GO := find . \( -path ./node_modules -o -path ./.git -o -path ./bin -o -path ./data \
 	-o -path ./e2e \) -prune -o -name '*.go' -print
 
-.PHONY: all build run generate test deps deps-chromium deps-notary deps-postgres deps-registry deps-node check fmt-check vet \
+.PHONY: all build run generate test deps deps-toolchain deps-chromium deps-notary deps-postgres deps-registry deps-node check fmt-check vet \
 	templ-check go-test e2e bench bench-peer fuzz clean
 
 all: build
@@ -64,7 +64,29 @@ generate:
 test: deps check go-test e2e
 	@echo "make test: all checks and tests passed"
 
-deps: deps-chromium deps-notary deps-postgres deps-registry deps-node
+deps: deps-toolchain deps-chromium deps-notary deps-postgres deps-registry deps-node
+
+# What Debian can give of the toolchain beyond Go: gcc (cgo, for -race) and Node.js with npm (browser
+# tests). Installed with apt-get when missing and root; a Node.js older than 20 is reported (Debian 12's
+# is 18: take nodejs.org's binaries there).
+deps-toolchain:
+	@missing=""; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	command -v $(NODE) >/dev/null || missing="$$missing nodejs"; \
+	command -v $(NPM) >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+		echo "deps: installing$$missing (apt-get)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	elif [ -n "$$missing" ]; then \
+		echo "## deps: missing$$missing and we are not root: sudo apt-get install$$missing" >&2; \
+	fi; \
+	if command -v $(NODE) >/dev/null; then \
+		major=$$($(NODE) -p 'process.versions.node.split(".")[0]'); \
+		if [ "$$major" -lt 20 ]; then \
+			echo "## deps: Node.js $$($(NODE) --version) is older than 20, which the browser tests need" >&2; \
+		fi; \
+	fi
 
 deps-chromium:
 	@if [ -x "$(CHROMIUM)" ]; then \
