@@ -97,6 +97,10 @@ func (s *Service) EnsureAdmin(ctx context.Context, password string, log *slog.Lo
 		b := make([]byte, 18)
 		rand.Read(b)
 		password = base64.RawURLEncoding.EncodeToString(b)
+	} else if err := checkNewPassword("admin", password); err != nil {
+		// The first administrator's password meets the rules every other
+		// password meets; the server does not start with a weak one.
+		return fmt.Errorf("TRUSTDECK_ADMIN_PASSWORD: %w", err)
 	}
 	hash, err := HashPassword(password)
 	if err != nil {

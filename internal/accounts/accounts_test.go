@@ -1,10 +1,16 @@
 package accounts
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/store"
 )
 
 func TestPasswordHash(t *testing.T) {
@@ -73,5 +79,34 @@ func TestGuardKeyPassphrase(t *testing.T) {
 	// Other users and other errors are not affected.
 	if err := s.GuardKeyPassphrase(&User{Username: "bob"}, "wrong_passphrase", func() error { return other }); err != other {
 		t.Fatalf("bob: %v", err)
+	}
+}
+
+// TestEnsureAdminAppliesPasswordRules: a TRUSTDECK_ADMIN_PASSWORD that any
+// other password form would refuse stops the first start, creating nothing;
+// a good one makes the admin account.
+func TestEnsureAdminAppliesPasswordRules(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "trustdeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := New(st)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, weak := range []string{"short", "password123", "ADMIN"} {
+		err := s.EnsureAdmin(ctx, weak, log)
+		if err == nil || !strings.Contains(err.Error(), "TRUSTDECK_ADMIN_PASSWORD") || errs.KindOf(err) != errs.Invalid {
+			t.Errorf("EnsureAdmin(%q) = %v, want an Invalid error naming TRUSTDECK_ADMIN_PASSWORD", weak, err)
+		}
+		if n, _ := st.CountUsers(ctx); n != 0 {
+			t.Fatalf("EnsureAdmin(%q) created %d users", weak, n)
+		}
+	}
+	if err := s.EnsureAdmin(ctx, "a-good-admin-passphrase", log); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := st.CountUsers(ctx); n != 1 {
+		t.Fatalf("users after EnsureAdmin: %d, want 1", n)
 	}
 }
