@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/testserver"
+	"github.com/trustdeck/trustdeck/internal/tlsutil"
 )
 
 // readmeBlock is one shell block of the README's walkthrough.
@@ -88,28 +89,22 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if err := os.Symlink(vfBinary(t), filepath.Join(work, "bin", "trustdeck")); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	addr := mgFreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
 	const adminPassword = "walkthrough-admin-pass-71"
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := exec.CommandContext(ctx, "./bin/trustdeck", "serve")
-	srv.Dir = work
-	srv.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin",
-		"TRUSTDECK_ADDR=127.0.0.1:" + port, "TRUSTDECK_ADMIN_PASSWORD=" + adminPassword}
-	var srvLog testserver.SyncBuffer
-	srv.Stdout, srv.Stderr = &srvLog, &srvLog
-	srv.WaitDelay = 5 * time.Second
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	// As make run: `bin/trustdeck serve` with its data in the checkout's ./data.
+	data := filepath.Join(work, "data")
+	p := &mgProcess{t: t, bin: filepath.Join(work, "bin", "trustdeck"), logFile: filepath.Join(t.TempDir(), "trustdeck.log"),
+		args: []string{"--addr", addr, "--data", data},
+		env:  []string{"HOME=" + home, "PATH=/usr/bin:/bin", "TRUSTDECK_ADMIN_PASSWORD=" + adminPassword}}
+	p.start()
 	t.Cleanup(func() {
-		cancel()
-		_ = srv.Wait()
+		p.stop()
 		if t.Failed() {
-			t.Logf("trustdeck log:\n%s", srvLog.String())
+			t.Logf("trustdeck log:\n%s", p.log())
 		}
 	})
-	caFile := filepath.Join(work, "data", "tls", "ca.crt")
-	s := waitServing(t, "127.0.0.1:"+port, caFile, filepath.Join(work, "data"))
+	s := testserver.Attach(t, addr, filepath.Join(data, "tls", tlsutil.CACertFile), data)
 
 	// The settings block, with this server's address and password.
 	td := "localhost:" + port
@@ -180,41 +175,6 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("jeff, made by the walkthrough, should sign in: %d %s", resp.StatusCode, body)
 	}
-}
-
-// freePort is a loopback TCP port nobody listens on right now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
-
-// waitServing waits until a trustdeck started elsewhere has made its CA and
-// answers /healthz on addr, and returns it as a testserver.Server.
-func waitServing(t *testing.T, addr, caFile, dataDir string) *testserver.Server {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(caFile); err == nil {
-			s := testserver.Attach(t, addr, caFile, dataDir)
-			c := s.Client()
-			c.Timeout = 2 * time.Second
-			if resp, err := c.Get(s.URL + "/healthz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return s
-				}
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("trustdeck did not serve on %s within a minute", addr)
-	return nil
 }
 
 // shellQuote quotes s for bash.
