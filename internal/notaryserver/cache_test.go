@@ -330,20 +330,20 @@ func TestMetadataCacheBounded(t *testing.T) {
 // write to its GUN is not cached once the write invalidated the GUN.
 func TestCacheDropsFillsThatRacedAWrite(t *testing.T) {
 	c := newMetaCache(1 << 20)
-	old := newCachedFile([]byte(`{"old":1}`), http.Header{})
+	old := newCachedFile([]byte(`{"old":1}`), http.Header{}, true)
 	token := c.fillToken("g") // a GET begins reading the store
 	c.invalidate("g")         // an update lands meanwhile
 	c.add("g", "targets", old, token)
 	if c.get("g", "targets", time.Now()) != nil {
 		t.Fatal("a fill that began before the write was cached")
 	}
-	fresh := newCachedFile([]byte(`{"new":1}`), http.Header{})
+	fresh := newCachedFile([]byte(`{"new":1}`), http.Header{}, true)
 	c.add("g", "targets", fresh, c.fillToken("g"))
 	if f := c.get("g", "targets", time.Now()); f == nil || string(f.body) != `{"new":1}` {
 		t.Fatal("a fill that began after the write was not cached")
 	}
 	// The same bytes under two names are kept once.
-	c.add("g", "targets.abc", newCachedFile([]byte(`{"new":1}`), http.Header{}), c.fillToken("g"))
+	c.add("g", "targets.abc", newCachedFile([]byte(`{"new":1}`), http.Header{}, true), c.fillToken("g"))
 	if got, want := c.files.Cost(), len(`{"new":1}`)+2*fileOverhead; got != want {
 		t.Errorf("cost %d, want %d", got, want)
 	}
