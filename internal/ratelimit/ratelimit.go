@@ -32,6 +32,7 @@ type Limiter struct {
 type shard struct {
 	mu      sync.Mutex
 	buckets map[string]*bucket
+	sweepAt int // sweep when this many buckets are kept
 }
 
 type bucket struct {
@@ -39,8 +40,10 @@ type bucket struct {
 	at     time.Time // when tokens was computed
 }
 
-// maxPerShard bounds the buckets of a shard before the full ones (idle
-// keys) are swept away.
+// maxPerShard is how many buckets a shard keeps before the full ones (of
+// keys idle for a period) are swept away. Buckets of keys still active are
+// kept: the next sweep then waits until the shard has doubled, so that
+// sweeping costs O(1) per new key however many keys are active.
 const maxPerShard = 4096
 
 // New returns a limiter of n requests per period per key, or nil (no limit)
@@ -53,6 +56,7 @@ func New(n int, period time.Duration) *Limiter {
 		seed: maphash.MakeSeed(), now: time.Now}
 	for i := range l.shards {
 		l.shards[i].buckets = map[string]*bucket{}
+		l.shards[i].sweepAt = maxPerShard
 	}
 	return l
 }
@@ -69,8 +73,9 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	defer sh.mu.Unlock()
 	b := sh.buckets[key]
 	if b == nil {
-		if len(sh.buckets) >= maxPerShard {
+		if len(sh.buckets) >= sh.sweepAt {
 			l.sweep(sh, now)
+			sh.sweepAt = max(maxPerShard, 2*len(sh.buckets))
 		}
 		b = &bucket{tokens: l.capacity, at: now}
 		sh.buckets[key] = b
