@@ -26,6 +26,14 @@ func rateLimits(cfg *config.Config, m *metrics.Metrics) *handlers.RateLimits {
 		NotaryWrite: handlers.NewRateLimit(cfg.RateNotaryWrite.N, cfg.RateNotaryWrite.Per),
 		NotaryRead:  handlers.NewRateLimit(cfg.RateNotaryRead.N, cfg.RateNotaryRead.Per),
 	}
+	for _, own := range []string{cfg.NotaryUsername, cfg.RegistryUsername} {
+		if own != "" {
+			if l.TokenExempt == nil {
+				l.TokenExempt = map[string]bool{}
+			}
+			l.TokenExempt[own] = true
+		}
+	}
 	if m != nil {
 		l.Refused = m.RateLimited
 	}

@@ -173,3 +173,25 @@ func TestReadyz(t *testing.T) {
 		t.Errorf("notary health with an external Notary server: %d, want 404", resp.StatusCode)
 	}
 }
+
+// TestOwnServiceAccountTokensUnlimited: the account trustdeck itself sends
+// to its token service (--registry-username, when the registry's realm is
+// trustdeck: a token per repository it reads) is not held to the token
+// limit; everyone else is.
+func TestOwnServiceAccountTokensUnlimited(t *testing.T) {
+	t.Setenv("TRUSTDECK_REGISTRY_PASSWORD", "svc-password-123")
+	s := testserver.Start(t, "--rate-token", "2/1m", "--registry-url", "https://127.0.0.1:1", "--registry-username", "svc")
+	s.MustCreateUser(t, "svc", "svc-password-123", "", "")
+	for i := range 6 {
+		if resp, body := send(t, s, "GET", "/auth/token?service=trustdeck", "svc", "svc-password-123", ""); resp.StatusCode != http.StatusOK {
+			t.Fatalf("token %d of trustdeck's own account: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	for i := range 2 {
+		if resp, body := send(t, s, "GET", "/auth/token?service=trustdeck", "admin", testserver.AdminPassword, ""); resp.StatusCode != http.StatusOK {
+			t.Fatalf("admin token %d: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	resp, body := send(t, s, "GET", "/auth/token?service=trustdeck", "admin", testserver.AdminPassword, "")
+	wantRetryAfter(t, "admin's 3rd token", resp, body, 60)
+}

@@ -19,6 +19,12 @@ import (
 // the accounts service's business (its failure limiter), not these limits'.
 type RateLimits struct {
 	Login, Token, NotaryWrite, NotaryRead RateLimit
+	// TokenExempt are the accounts trustdeck itself sends to its token
+	// service (--notary-username, --registry-username, when the external
+	// Notary server's or the registry's realm is trustdeck): a token per
+	// repository it reads, thousands after a start. Their token requests
+	// are not limited (wrong passwords still are, by the failure limiter).
+	TokenExempt map[string]bool
 	// Refused, when set, is told of every refusal (metrics): the endpoint
 	// ("login", "token", "notary_write", "notary_read") and what was over
 	// its limit ("address", "account").
@@ -48,6 +54,9 @@ func (l *RateLimits) allow(kind string, addr, account string) error {
 	case "login":
 		lim = l.Login
 	case "token":
+		if account != "" && l.TokenExempt[account] {
+			return nil
+		}
 		lim = l.Token
 	case "notary_write":
 		lim = l.NotaryWrite
