@@ -95,9 +95,12 @@ func (s *Server) allowNotary(w http.ResponseWriter, r *http.Request, actor strin
 	if s.Limits == nil || notaryserver.IsInProcess(r.Context()) {
 		return true
 	}
-	kind := "notary_write"
+	kind, lim := "notary_write", s.Limits.NotaryWrite
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		kind = "notary_read"
+		kind, lim = "notary_read", s.Limits.NotaryRead
+	}
+	if lim.Address == nil && lim.Account == nil {
+		return true // off (reads, by default): nothing to look up
 	}
 	if actor == "anonymous" {
 		actor = ""
