@@ -72,7 +72,14 @@ type loginLimiter struct {
 	mu       sync.Mutex
 	counters map[store.LoginFailureKey]*loginCounter
 	pruned   time.Time // when the store's old counters were last deleted
+	// settled is closed (and replaced) whenever an attempt is settled:
+	// attempts queued behind attempts in flight wait for it.
+	settled chan struct{}
 }
+
+// maxQueue bounds how long an attempt waits for the attempts in flight
+// before it (queue).
+const maxQueue = 30 * time.Second
 
 func newLoginLimiter(st *store.Store) *loginLimiter {
 	return &loginLimiter{
@@ -83,6 +90,7 @@ func newLoginLimiter(st *store.Store) *loginLimiter {
 		maxKeys:  10000,
 		now:      time.Now,
 		counters: map[store.LoginFailureKey]*loginCounter{},
+		settled:  make(chan struct{}),
 	}
 }
 
@@ -94,12 +102,41 @@ type loginLease struct {
 
 // reserve admits one password check of username from addr, or refuses it
 // with a TooMany error that says when to try again.
+//
+// An attempt that would pass but for the attempts in flight (the free
+// failures are not used up by failures) waits for them to settle, up to
+// maxQueue, rather than being refused: simultaneous sign-ins of one account
+// from one address (twenty CI jobs asking for tokens at once) are checked
+// a few at a time, and the right password lets the others through (most
+// without a hash: verifiedCache), while simultaneous guesses still start no
+// sooner than the failures before them are counted.
 func (l *loginLimiter) reserve(ctx context.Context, username, addr string) (*loginLease, error) {
+	deadline := l.now().Add(maxQueue)
+	for {
+		lease, settled, err := l.tryReserve(ctx, username, addr)
+		if settled == nil || !l.now().Before(deadline) {
+			return lease, err
+		}
+		timer := time.NewTimer(deadline.Sub(l.now()))
+		select {
+		case <-settled:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, err
+		}
+		timer.Stop()
+	}
+}
+
+// tryReserve is one try of reserve: a lease, or an error, with the channel
+// to wait on when the attempt may be queued (nil when the error stands).
+func (l *loginLimiter) tryReserve(ctx context.Context, username, addr string) (*loginLease, <-chan struct{}, error) {
 	keys := [2]store.LoginFailureKey{{Username: username, Address: addr}, {Address: addr}}
 	policies := [2]loginPolicy{l.account, l.address}
 	for {
 		if err := l.load(ctx, keys); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		l.mu.Lock()
 		if l.counters[keys[0]] != nil && l.counters[keys[1]] != nil {
@@ -110,20 +147,28 @@ func (l *loginLimiter) reserve(ctx context.Context, username, addr string) (*log
 	defer l.mu.Unlock()
 	now := l.now()
 	var wait time.Duration
+	queue := true // every wait is for attempts in flight only
 	for i, k := range keys {
 		c := l.counter(k, now)
-		wait = max(wait, policies[i].wait(c, now))
+		if w := policies[i].wait(c, now); w > 0 {
+			wait = max(wait, w)
+			queue = queue && c.inflight > 0 && c.failures < policies[i].free
+		}
 	}
 	if wait > 0 {
 		wait = (wait + time.Second - 1).Truncate(time.Second) // whole seconds, never early
-		return nil, &errs.Error{Kind: errs.TooMany, Code: "too_many_attempts", RetryAfter: wait,
+		err := &errs.Error{Kind: errs.TooMany, Code: "too_many_attempts", RetryAfter: wait,
 			Message: fmt.Sprintf("Too many failed sign-ins from your address. Try again in %s.", humanWait(wait))}
+		if queue {
+			return nil, l.settled, err
+		}
+		return nil, nil, err
 	}
 	for _, k := range keys {
 		l.counters[k].inflight++
 	}
 	l.evictLocked()
-	return &loginLease{l: l, keys: keys}, nil
+	return &loginLease{l: l, keys: keys}, nil, nil
 }
 
 // load reads the counters of keys that memory does not hold from the store.
@@ -234,4 +279,6 @@ func (ls *loginLease) release() {
 	for _, k := range ls.keys {
 		ls.l.counters[k].inflight--
 	}
+	close(ls.l.settled)
+	ls.l.settled = make(chan struct{})
 }

@@ -398,3 +398,29 @@ func TestRoleAndPasswordChangesVoidTokens(t *testing.T) {
 	}
 	check("after a password change")
 }
+
+// TestSimultaneousRightPasswordsQueue: twenty sign-ins of one account from
+// one address at once with the right password (twenty CI jobs asking for
+// tokens) all succeed: those beyond the free failures wait for the ones in
+// flight instead of being refused, and few of them need a hash.
+func TestSimultaneousRightPasswordsQueue(t *testing.T) {
+	s, _, _ := testService(t)
+	if _, err := s.CreateUser(context.Background(), "erin", alicePassword, false); err != nil { // a real hash: slow
+		t.Fatal(err)
+	}
+	before := PasswordHashes()
+	var wg sync.WaitGroup
+	errList := make([]error, 20)
+	for i := range errList {
+		wg.Go(func() { _, errList[i] = s.Authenticate(context.Background(), "erin", alicePassword, "198.51.100.7") })
+	}
+	wg.Wait()
+	for i, err := range errList {
+		if err != nil {
+			t.Errorf("sign-in %d: %v", i, err)
+		}
+	}
+	if n := PasswordHashes() - before; n > 5 {
+		t.Errorf("%d hashes for 20 simultaneous right passwords, want at most 5", n)
+	}
+}

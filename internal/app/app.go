@@ -30,6 +30,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/config"
 	"github.com/trustdeck/trustdeck/internal/discovery"
 	"github.com/trustdeck/trustdeck/internal/handlers"
+	"github.com/trustdeck/trustdeck/internal/metrics"
 	"github.com/trustdeck/trustdeck/internal/migration"
 	"github.com/trustdeck/trustdeck/internal/notaryclient"
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
@@ -78,6 +79,10 @@ type App struct {
 	Registry *registry.Service
 	// Migration plans and runs the move off Docker Content Trust.
 	Migration *migration.Service
+	// Metrics, with --metrics-addr, are served on MetricsAddr (ops.go).
+	Metrics     *metrics.Metrics
+	MetricsAddr net.Addr
+	metricsLn   net.Listener
 	// background work that runs while the server serves.
 	background []func(context.Context)
 	// cert is the server certificate served now; certFile and keyFile
@@ -122,9 +127,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	ok := false
 	defer func() {
 		if !ok {
-			st.Close()
+			a.Close()
 		}
 	}()
+	var readerOpts []trust.Option
+	if cfg.MetricsAddr != "" {
+		if a.metricsLn, err = a.listenMetrics(); err != nil {
+			return nil, err
+		}
+		a.MetricsAddr = a.metricsLn.Addr()
+		a.Metrics = metrics.New()
+		a.Metrics.RepositoryStates(st)
+		readerOpts = append(readerOpts, trust.ObserveLoads(a.Metrics.ObserveInspection))
+	}
 	if a.Secrets, err = secrets.Load(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -155,7 +170,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	// The embedded server's per-GUN write locks, shared with the removal of
 	// catalog entries (see removal.LockGUNsWith).
 	gunLocks := &notaryserver.GUNLocks{}
-	notaryCfg := notaryserver.Config{Store: st.TUF(), Crypto: serverKeys, Logger: log, Locks: gunLocks}
+	notaryCfg := notaryserver.Config{Store: st.TUF(), Crypto: serverKeys, Logger: log, Locks: gunLocks,
+		CurrentMaxAge: cacheMaxAge(cfg.CurrentMaxAge), ConsistentMaxAge: cacheMaxAge(cfg.ConsistentMaxAge)}
+	if a.Metrics != nil {
+		notaryCfg.Observer = a.Metrics
+	}
+	var dependencies []handlers.Dependency
 	// trustdeck reads its own Notary server in-process, through the same
 	// handler clients use (srv is set below); authorization happens in the
 	// pages and API.
@@ -178,6 +198,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 			return nil, err
 		}
 		notaryURL, notaryRT, withActor = cfg.NotaryURL, rt, nil
+		if a.Metrics != nil {
+			notaryRT = a.Metrics.CountErrors("notary", rt, clientErrorCause(notaryclient.NotaryFlags))
+		}
+		dependencies = append(dependencies, pingDependency("notary", cfg.NotaryURL, notaryRT, notaryclient.NotaryFlags,
+			handlers.NotaryHealthPath, "/v2/"))
 	}
 	if o.notaryTransport != nil {
 		notaryRT = o.notaryTransport(notaryRT)
@@ -195,7 +220,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	// The reader acts for nobody in particular.
 	remote := func(gun string) (notarystorage.RemoteStore, error) { return remoteAs(gun, "") }
-	reader := trust.NewReader(remote)
+	reader := trust.NewReader(remote, readerOpts...)
 	keyVault := vault.New(st, a.Secrets)
 	var summaryStore trust.SummaryStore = st
 	if cfg.External() {
@@ -208,6 +233,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		poller := discovery.New(discovery.Config{URL: cfg.NotaryURL, Transport: notaryRT, Interval: cfg.NotaryPollInterval,
 			Store: st, Catalog: cat, Audit: auditLog, Summaries: summaries, Reader: reader, Own: auditLog, OnRestart: summaries.EnqueueAll, Log: log})
 		a.Changefeed = poller
+		if a.Metrics != nil {
+			a.Metrics.ChangefeedLag(func() time.Time { return poller.Status().LastRead }, time.Now())
+		}
 		a.background = append(a.background, poller.Run)
 	}
 	signingKeys := vault.NewSigningKeys(st, a.Secrets, keyVault)
@@ -220,7 +248,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		if err != nil {
 			return nil, err
 		}
-		rc, err := registryclient.New(cfg.RegistryURL, rt)
+		var registryRT http.RoundTripper = rt
+		if a.Metrics != nil {
+			registryRT = a.Metrics.CountErrors("registry", rt, clientErrorCause(registryclient.Flags))
+		}
+		dependencies = append(dependencies, pingDependency("registry", cfg.RegistryURL, registryRT, registryclient.Flags, "/v2/"))
+		rc, err := registryclient.New(cfg.RegistryURL, registryRT)
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +261,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 			Summaries: summaries, Interval: cfg.RegistrySyncInterval, Log: log})
 		summaries.OnRefresh(a.Registry.TrustChanged)
 		a.background = append(a.background, a.Registry.Run)
-		migrationCfg.Tags, migrationCfg.Transport = a.Registry, rt
+		migrationCfg.Tags, migrationCfg.Transport = a.Registry, registryRT
 		migrationCfg.RegistryAddress = strings.TrimPrefix(rc.URL(), "https://")
 	}
 	a.Migration = migration.New(migrationCfg)
@@ -268,6 +301,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		HSTS:        !isLocal(cfg.PublicHostname()),
 		Migration:   a.Migration,
 		SigningKeys: signingKeys,
+		Limits:      rateLimits(cfg, a.Metrics),
+
+		Dependencies: dependencies,
 	}
 	// The token service runs in both modes: it is the embedded Notary API's
 	// realm, and can be an external notary-server's (which then trusts
@@ -367,8 +403,13 @@ func warnIfShared(dir string, log *slog.Logger) {
 		"dir", dir, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.Store.Close() }
+// Close releases the database (and the metrics listener, if never served).
+func (a *App) Close() error {
+	if a.metricsLn != nil {
+		a.metricsLn.Close()
+	}
+	return a.Store.Close()
+}
 
 // Serve listens on the configured address until ctx ends, then shuts down
 // gracefully. ready, if not nil, receives the bound address.
@@ -411,6 +452,9 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener, ready func(net
 	}
 	if pprofLn != nil {
 		bg.Go(func() { a.servePprof(bgCtx, pprofLn) })
+	}
+	if a.metricsLn != nil {
+		bg.Go(func() { a.serveMetrics(bgCtx, a.metricsLn) })
 	}
 	defer func() { stopBackground(); bg.Wait() }()
 	errc := make(chan error, 1)

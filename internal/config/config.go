@@ -53,6 +53,12 @@ type Config struct {
 	RegistryEventsToken  string
 	RegistrySyncInterval time.Duration
 
+	// Operations (see ops.go): the metrics listener, the rate limits and
+	// the embedded Notary API's Cache-Control.
+	MetricsAddr                                           string
+	RateLogin, RateToken, RateNotaryWrite, RateNotaryRead Rate
+	CurrentMaxAge, ConsistentMaxAge                       time.Duration
+
 	// AdminPassword comes only from TRUSTDECK_ADMIN_PASSWORD (never a flag:
 	// flags show up in process listings).
 	AdminPassword string
@@ -63,6 +69,7 @@ type option struct {
 	str             *string
 	boolean         *bool
 	dur             *time.Duration
+	rate            *Rate
 	def             string
 	// secret values are read from the environment after parsing, so that
 	// --help never prints them as a default.
@@ -95,7 +102,7 @@ func (c *Config) options() []option {
 			help: "how long to wait for requests to finish on SIGINT/SIGTERM"},
 		{flag: "pprof-addr", env: "TRUSTDECK_PPROF_ADDR", str: &c.PprofAddr,
 			help: "serve Go's profiler (net/http/pprof, plain HTTP, no authentication) on this loopback host:port; off when empty"},
-	}, append(c.notaryOptions(), c.registryOptions()...)...)
+	}, append(append(c.notaryOptions(), c.registryOptions()...), c.opsOptions()...)...)
 }
 
 // ErrHelp is returned when --help was asked for (usage already printed).
@@ -128,6 +135,11 @@ func ParseServe(args []string, getenv func(string) string, out io.Writer) (*Conf
 				return nil, fmt.Errorf("%s: %q is not a duration", o.env, def)
 			}
 			fs.DurationVar(o.dur, o.flag, d, help)
+		case o.rate != nil:
+			if err := o.rate.Set(def); err != nil {
+				return nil, fmt.Errorf("%s: %w", o.env, err)
+			}
+			fs.Var(o.rate, o.flag, help)
 		}
 	}
 	fs.Usage = func() {
@@ -194,6 +206,9 @@ func (c *Config) complete() error {
 			"the profiler has no authentication", c.PprofAddr)
 	}
 	if err := c.completeNotary(); err != nil {
+		return err
+	}
+	if err := c.completeOps(); err != nil {
 		return err
 	}
 	return c.completeRegistry()

@@ -20,13 +20,18 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Config{
-		Addr:            ":4443",
-		DataDir:         "./data",
-		PublicHost:      "localhost:4443",
-		RegistryHost:    "localhost:4443",
-		LogFormat:       "text",
-		LogLevel:        "info",
-		ShutdownTimeout: 15 * time.Second,
+		Addr:             ":4443",
+		DataDir:          "./data",
+		PublicHost:       "localhost:4443",
+		RegistryHost:     "localhost:4443",
+		LogFormat:        "text",
+		LogLevel:         "info",
+		ShutdownTimeout:  15 * time.Second,
+		RateLogin:        config.Rate{N: 300, Per: time.Minute},
+		RateToken:        config.Rate{N: 1200, Per: time.Minute},
+		RateNotaryWrite:  config.Rate{N: 300, Per: time.Minute},
+		CurrentMaxAge:    5 * time.Minute,
+		ConsistentMaxAge: 30 * 24 * time.Hour,
 	}
 	if *c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/trustdeck/trustdeck/internal/accounts"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/views"
 )
@@ -66,7 +67,11 @@ func (s *Server) login(c echo.Context) error {
 	username := strings.TrimSpace(c.FormValue("username"))
 	password := c.FormValue("password")
 	next := c.FormValue("next")
-	u, err := s.Accounts.Authenticate(c.Request().Context(), username, password, c.RealIP())
+	err := s.Limits.allow("login", c.RealIP(), username)
+	var u *accounts.User
+	if err == nil {
+		u, err = s.Accounts.Authenticate(c.Request().Context(), username, password, c.RealIP())
+	}
 	if err != nil {
 		kind := errs.KindOf(err)
 		if kind != errs.Unauthenticated && kind != errs.TooMany && kind != errs.Unavailable {

@@ -77,7 +77,7 @@ func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string
 	}
 	if claims == nil {
 		if gun != "" && s.Tokens.AllowAnonymousPull && slices.Equal(actions, []string{"pull"}) {
-			return "anonymous", true
+			return "anonymous", s.allowNotary(w, r, "anonymous")
 		}
 		challenge(w, s.tokenRealm(), s.Tokens.Issuer.Service(), notaryScope(gun, actions), "")
 		return "", false
@@ -97,6 +97,9 @@ func (a notaryAuth) Authorize(w http.ResponseWriter, r *http.Request, gun string
 	actor := claims.Subject
 	if actor == "" {
 		actor = "anonymous"
+	}
+	if !s.allowNotary(w, r, actor) {
+		return "", false
 	}
 	return actor, true
 }

@@ -85,6 +85,11 @@ type Server struct {
 	// the namespaces' cosign and Notation keys.
 	Migration   *migration.Service
 	SigningKeys *vault.SigningKeys
+	// Dependencies are the servers /readyz reports on besides the
+	// database (health.go).
+	Dependencies []Dependency
+	// Limits, when set, are the request rate limits (ratelimit.go).
+	Limits *RateLimits
 
 	routes map[string]map[string]bool // real route paths by method (see unmatched)
 
@@ -128,6 +133,7 @@ func (s *Server) Routes() *echo.Echo {
 	}
 	if s.Notary != nil {
 		s.mountNotary(e)
+		e.Any(NotaryHealthPath, s.notaryHealth)
 	}
 	s.mountRegistryEvents(e)
 	s.mountArchiveImports(e)
@@ -301,14 +307,6 @@ func cacheStatic(h http.Handler) http.Handler {
 
 func (s *Server) healthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok\n")
-}
-
-func (s *Server) readyz(c echo.Context) error {
-	if err := s.DB.Ping(c.Request().Context()); err != nil {
-		s.Log.Error("readiness check failed", "err", err)
-		return c.String(http.StatusServiceUnavailable, "database unavailable\n")
-	}
-	return c.String(http.StatusOK, "ready\n")
 }
 
 func (s *Server) home(c echo.Context) error {

@@ -75,7 +75,13 @@ func (s *Server) token(c echo.Context) error {
 	}
 	var u *accounts.User
 	subject := ""
-	if user, pass, ok := c.Request().BasicAuth(); ok {
+	user, pass, hasCredentials := c.Request().BasicAuth()
+	if err := s.Limits.allow("token", c.RealIP(), user); err != nil {
+		status, code, msg := classify(err)
+		setRetryAfter(c, err)
+		return tokenError(c, status, code, msg)
+	}
+	if hasCredentials {
 		var err error
 		u, err = s.Accounts.Authenticate(c.Request().Context(), user, pass, c.RealIP())
 		if err != nil {

@@ -42,6 +42,11 @@ import (
 func BenchmarkGetTimestamp(b *testing.B) {
 	s, gun := benchServer(b)
 	benchRepository(b, s, gun)
+	benchGetTimestamp(b, s, gun)
+}
+
+// benchGetTimestamp GETs timestamp.json of gun as jeff in a loop.
+func benchGetTimestamp(b *testing.B, s *testserver.Server, gun string) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig()}}
 	tok, err := fetchToken(hc, s.URL, jeff, "repository:"+gun+":pull")
 	if err != nil {
@@ -52,6 +57,7 @@ func BenchmarkGetTimestamp(b *testing.B) {
 		b.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
+	b.ReportAllocs()
 	for b.Loop() {
 		resp, err := hc.Do(req)
 		if err != nil {

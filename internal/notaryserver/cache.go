@@ -55,7 +55,9 @@ type cachedFile struct {
 	sum          string // hex sha256 of body
 	etag         string
 	lastModified string
+	modified     time.Time // lastModified parsed (zero: unknown)
 	cacheControl string
+	pragma       string // "no-cache" with caching forbidden (notary-server's)
 	// until bounds a server-signed file's life (zero: until invalidated).
 	until time.Time
 	// gzipped is body compressed, for clients that accept gzip (Go's HTTP
@@ -173,8 +175,10 @@ func (rt route) metadataName() string {
 }
 
 // newCachedFile makes the cache entry of a GET answered with body and the
-// headers h.
-func newCachedFile(body []byte, h http.Header) *cachedFile {
+// headers h; compress keeps a gzipped copy too (for a file kept in memory).
+// Its ETag is the body's sha256, the same on every server of one database;
+// its Last-Modified is the store's time of the file, as an HTTP date.
+func newCachedFile(body []byte, h http.Header, compress bool) *cachedFile {
 	sum := sha256.Sum256(body)
 	hexSum := hex.EncodeToString(sum[:])
 	f := &cachedFile{
@@ -183,15 +187,25 @@ func newCachedFile(body []byte, h http.Header) *cachedFile {
 		etag:         `"` + hexSum + `"`,
 		lastModified: h.Get("Last-Modified"),
 		cacheControl: h.Get("Cache-Control"),
+		pragma:       h.Get("Pragma"),
 	}
-	if f.gzipped = httpenc.Gzip(body); f.gzipped != nil {
-		f.gzETag = `"` + hexSum + `.gz"`
+	// notary's handler writes time.RFC1123 in the store's zone ("UTC"),
+	// which HTTP clients do not parse: send an HTTP date.
+	if t, err := time.Parse(time.RFC1123, f.lastModified); err == nil && t.Year() > 1 {
+		f.modified = t.UTC().Truncate(time.Second)
+		f.lastModified = f.modified.Format(http.TimeFormat)
+	}
+	if compress {
+		if f.gzipped = httpenc.Gzip(body); f.gzipped != nil {
+			f.gzETag = `"` + hexSum + `.gz"`
+		}
 	}
 	return f
 }
 
 // serve answers a GET with f, compressed if the client accepts gzip and f
-// has a compressed form: 304 when the client's If-None-Match names it.
+// has a compressed form: 304 when the client's If-None-Match names it or,
+// without If-None-Match, when f is not newer than If-Modified-Since.
 func (f *cachedFile) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
@@ -207,16 +221,32 @@ func (f *cachedFile) serve(w http.ResponseWriter, r *http.Request) {
 	if f.cacheControl != "" {
 		h["Cache-Control"] = []string{f.cacheControl}
 	}
+	if f.pragma != "" {
+		h["Pragma"] = []string{f.pragma}
+	}
 	if f.lastModified != "" {
 		h["Last-Modified"] = []string{f.lastModified}
 	}
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
+	if f.notModified(r, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
+}
+
+// notModified reports whether r's conditions let f be answered 304 (RFC
+// 9110, 13.2.2: If-None-Match, when sent, decides alone).
+func (f *cachedFile) notModified(r *http.Request, etag string) bool {
+	if match := r.Header.Get("If-None-Match"); match != "" {
+		return etagMatches(match, etag)
+	}
+	if since := r.Header.Get("If-Modified-Since"); since != "" && !f.modified.IsZero() {
+		t, err := http.ParseTime(since)
+		return err == nil && !f.modified.After(t)
+	}
+	return false
 }
 
 var (

@@ -330,21 +330,68 @@ func TestMetadataCacheBounded(t *testing.T) {
 // write to its GUN is not cached once the write invalidated the GUN.
 func TestCacheDropsFillsThatRacedAWrite(t *testing.T) {
 	c := newMetaCache(1 << 20)
-	old := newCachedFile([]byte(`{"old":1}`), http.Header{})
+	old := newCachedFile([]byte(`{"old":1}`), http.Header{}, true)
 	token := c.fillToken("g") // a GET begins reading the store
 	c.invalidate("g")         // an update lands meanwhile
 	c.add("g", "targets", old, token)
 	if c.get("g", "targets", time.Now()) != nil {
 		t.Fatal("a fill that began before the write was cached")
 	}
-	fresh := newCachedFile([]byte(`{"new":1}`), http.Header{})
+	fresh := newCachedFile([]byte(`{"new":1}`), http.Header{}, true)
 	c.add("g", "targets", fresh, c.fillToken("g"))
 	if f := c.get("g", "targets", time.Now()); f == nil || string(f.body) != `{"new":1}` {
 		t.Fatal("a fill that began after the write was not cached")
 	}
 	// The same bytes under two names are kept once.
-	c.add("g", "targets.abc", newCachedFile([]byte(`{"new":1}`), http.Header{}), c.fillToken("g"))
+	c.add("g", "targets.abc", newCachedFile([]byte(`{"new":1}`), http.Header{}, true), c.fillToken("g"))
 	if got, want := c.files.Cost(), len(`{"new":1}`)+2*fileOverhead; got != want {
 		t.Errorf("cost %d, want %d", got, want)
+	}
+}
+
+// TestConditionalGETWithoutCache: with the metadata cache off, GETs still
+// carry the content's ETag, an HTTP-date Last-Modified and the configured
+// Cache-Control, and conditional GETs get 304 (If-None-Match, or
+// If-Modified-Since alone).
+func TestConditionalGETWithoutCache(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) {
+		c.MetadataCacheBytes = -1
+		c.ConsistentMaxAge = time.Hour
+		c.CurrentMaxAge = -1
+	})
+	const gun = "example.com/uncached"
+	e.initRepo(gun)
+	identity := []string{"Accept-Encoding", "identity"}
+	resp := e.do(http.MethodGet, "/v2/"+gun+"/_trust/tuf/1.root.json", nil, identity...)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != etagOf(body) {
+		t.Fatalf("GET 1.root.json: %d ETag %q, want %q", resp.StatusCode, resp.Header.Get("ETag"), etagOf(body))
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=3600, s-maxage=3600" {
+		t.Errorf("consistent Cache-Control %q", cc)
+	}
+	lm := resp.Header.Get("Last-Modified")
+	modified, err := http.ParseTime(lm)
+	if err != nil || time.Since(modified) > time.Minute {
+		t.Fatalf("Last-Modified %q: not the HTTP date of the publish (%v)", lm, err)
+	}
+	for _, cond := range [][]string{{"If-None-Match", etagOf(body)}, {"If-Modified-Since", lm}} {
+		if status, b, _ := e.get(gun, "1.root", cond[0], cond[1], identity[0], identity[1]); status != http.StatusNotModified || len(b) != 0 {
+			t.Errorf("GET with %s: %d (%d bytes), want 304", cond[0], status, len(b))
+		}
+	}
+	// If-None-Match decides alone; an older date gets the file.
+	for _, cond := range [][]string{
+		{"If-None-Match", `"other"`, "If-Modified-Since", lm},
+		{"If-Modified-Since", modified.Add(-time.Second).Format(http.TimeFormat)},
+	} {
+		if status, _, _ := e.get(gun, "1.root", append(cond, identity...)...); status != http.StatusOK {
+			t.Errorf("GET with %v: %d, want 200", cond, status)
+		}
+	}
+	resp = e.do(http.MethodGet, "/v2/"+gun+"/_trust/tuf/root.json", nil, identity...)
+	readBody(t, resp)
+	if cc, p := resp.Header.Get("Cache-Control"), resp.Header.Get("Pragma"); cc != "max-age=0, no-cache, no-store" || p != "no-cache" {
+		t.Errorf("current metadata with caching forbidden: Cache-Control %q Pragma %q", cc, p)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/theupdateframework/notary/server/storage"
 	"github.com/theupdateframework/notary/tuf/data"
@@ -107,6 +108,14 @@ type Config struct {
 	// DefaultMetadataCacheBytes, a negative value turns the cache off. With
 	// the cache on, write the Store only through this server.
 	MetadataCacheBytes int
+	// CurrentMaxAge and ConsistentMaxAge are the Cache-Control max-age of
+	// current metadata (revalidated once stale) and of metadata by checksum
+	// or version: 0 means notary-server's defaults (5 minutes and 30 days),
+	// a negative value forbids caching ("max-age=0, no-cache, no-store").
+	CurrentMaxAge, ConsistentMaxAge time.Duration
+	// Observer, when set, is told of every request notary-server's
+	// metrics count (see Operation).
+	Observer Observer
 }
 
 func (cfg Config) cache() *metaCache {

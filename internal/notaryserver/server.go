@@ -19,14 +19,6 @@ import (
 	"github.com/theupdateframework/notary/utils"
 )
 
-// Cache-Control of metadata, as notary-server sends it by default: current
-// metadata may be cached for 5 minutes and must be revalidated; metadata
-// addressed by checksum or version never changes and may be cached 30 days.
-var (
-	currentCache    = utils.NewCacheControlConfig(int(notary.CurrentMetadataCacheMaxAge.Seconds()), true)
-	consistentCache = utils.NewCacheControlConfig(int(notary.ConsistentMetadataCacheMaxAge.Seconds()), false)
-)
-
 type server struct {
 	store     storage.MetaStore
 	crypto    signed.CryptoService
@@ -36,9 +28,13 @@ type server struct {
 	log       *slog.Logger
 	maxUpload int64
 
-	locks *GUNLocks  // serialises the writes to one GUN
-	cache *metaCache // nil: off
-	now   func() time.Time
+	locks    *GUNLocks  // serialises the writes to one GUN
+	cache    *metaCache // nil: off
+	observer Observer   // nil: off
+	// Cache-Control of current metadata and of metadata by checksum or
+	// version (Config.CurrentMaxAge, ConsistentMaxAge).
+	currentCache, consistentCache utils.CacheControlConfig
+	now                           func() time.Time
 }
 
 func newServer(cfg Config) *server {
@@ -52,13 +48,27 @@ func newServer(cfg Config) *server {
 		maxUpload: cfg.MaxUploadBytes,
 		locks:     cfg.Locks,
 		cache:     cfg.cache(),
-		now:       time.Now,
+		observer:  cfg.Observer,
+		currentCache: utils.NewCacheControlConfig(
+			maxAgeSeconds(cfg.CurrentMaxAge, notary.CurrentMetadataCacheMaxAge), true),
+		consistentCache: utils.NewCacheControlConfig(
+			maxAgeSeconds(cfg.ConsistentMaxAge, notary.ConsistentMetadataCacheMaxAge), false),
+		now: time.Now,
 	}
 }
 
-// ServeHTTP authorizes the request, admits it and runs its endpoint.
+// ServeHTTP serves r, reporting it to the observer if there is one.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := match(r.Method, r.URL.Path)
+	if op := rt.operation(); s.observer != nil && op != OpNone {
+		s.serveObserved(w, r, rt, op)
+		return
+	}
+	s.serve(w, r, rt)
+}
+
+// serve authorizes the request, admits it and runs its endpoint.
+func (s *server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 
 	actor, ok := s.auth.Authorize(refusing{w, r}, r, rt.gun, rt.actions...)
 	if !ok {
@@ -144,9 +154,9 @@ func (s *server) getMetadata(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	token := s.cache.fillToken(rt.gun)
-	cache := currentCache
+	cache := s.currentCache
 	if rt.checksum != "" || rt.version != "" {
-		cache = consistentCache
+		cache = s.consistentCache
 	}
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
 	rec.header.Set("Content-Type", "application/json")
@@ -155,22 +165,34 @@ func (s *server) getMetadata(w http.ResponseWriter, r *http.Request, rt route) {
 		s.run(w, r, handlers.GetHandler)
 	})).ServeHTTP(rec, r)
 
-	if rec.status != http.StatusOK || s.cache == nil {
+	if rec.status != http.StatusOK {
 		rec.replay(w)
 		return
 	}
-	f := newCachedFile(bytes.Clone(rec.body.Bytes()), rec.header)
-	if rt.checksum == "" && rt.version == "" &&
+	// Answered from a file either way: its ETag and Last-Modified, and
+	// 304 to a conditional GET, with the cache off too.
+	f := newCachedFile(bytes.Clone(rec.body.Bytes()), rec.header, s.cache != nil)
+	keep := s.cache != nil
+	if keep && rt.checksum == "" && rt.version == "" &&
 		(rt.role == data.CanonicalTimestampRole.String() || rt.role == data.CanonicalSnapshotRole.String()) {
-		until, ok := serverSignedUntil(s.store, rt.gun, rt.role, f.body)
-		if !ok {
-			rec.replay(w)
-			return
-		}
-		f.until = until
+		f.until, keep = serverSignedUntil(s.store, rt.gun, rt.role, f.body)
 	}
-	s.cache.add(rt.gun, name, f, token)
+	if keep {
+		s.cache.add(rt.gun, name, f, token)
+	}
 	f.serve(w, r)
+}
+
+// maxAgeSeconds is a Cache-Control max-age: def when d is 0, none (0) when
+// d is negative.
+func maxAgeSeconds(d, def time.Duration) int {
+	switch {
+	case d == 0:
+		d = def
+	case d < 0:
+		return 0
+	}
+	return int(d / time.Second)
 }
 
 // run calls one of notary's handlers and answers its error, if any. It

@@ -52,6 +52,7 @@ type Reader struct {
 	remote   Remote
 	maxRepos int
 	now      func() time.Time
+	observe  func(took time.Duration, err error) // nil: none
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -103,6 +104,12 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// ObserveLoads has every Load report how long it took and its error
+// (metrics: inspection latency).
+func ObserveLoads(observe func(took time.Duration, err error)) Option {
+	return func(r *Reader) { r.observe = observe }
+}
+
 // NewReader returns a Reader that fetches metadata through remote.
 func NewReader(remote Remote, opts ...Option) *Reader {
 	r := &Reader{remote: remote, maxRepos: DefaultMaxRepos, now: time.Now, entries: map[string]*entry{}}
@@ -122,6 +129,16 @@ func NewReader(remote Remote, opts ...Option) *Reader {
 // to the root seen before, Load trusts the new root and sets
 // Repo.RootReplaced.
 func (r *Reader) Load(ctx context.Context, gun string) (*Repo, error) {
+	if r.observe == nil {
+		return r.loadGUN(ctx, gun)
+	}
+	start := time.Now()
+	repo, err := r.loadGUN(ctx, gun)
+	r.observe(time.Since(start), err)
+	return repo, err
+}
+
+func (r *Reader) loadGUN(ctx context.Context, gun string) (*Repo, error) {
 	if gun == "" {
 		return nil, errs.Invalidf("invalid_gun", "The repository name is empty.")
 	}

@@ -1,0 +1,127 @@
+package handlers
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/notaryserver"
+	"github.com/trustdeck/trustdeck/internal/ratelimit"
+)
+
+// RateLimits bound how many requests of a kind one client address and one
+// account send (internal/ratelimit): sign-ins, token requests, and the
+// embedded Notary API's writes and reads. A refused request is answered 429
+// with Retry-After, before any password is checked. Wrong passwords are
+// the accounts service's business (its failure limiter), not these limits'.
+type RateLimits struct {
+	Login, Token, NotaryWrite, NotaryRead RateLimit
+	// TokenExempt are the accounts trustdeck itself sends to its token
+	// service (--notary-username, --registry-username, when the external
+	// Notary server's or the registry's realm is trustdeck): a token per
+	// repository it reads, thousands after a start. Their token requests
+	// are not limited (wrong passwords still are, by the failure limiter).
+	TokenExempt map[string]bool
+	// Refused, when set, is told of every refusal (metrics): the endpoint
+	// ("login", "token", "notary_write", "notary_read") and what was over
+	// its limit ("address", "account").
+	Refused func(endpoint, key string)
+}
+
+// RateLimit is one kind's limit per client address and per account (nil
+// limiters: no limit).
+type RateLimit struct {
+	Address, Account *ratelimit.Limiter
+}
+
+// NewRateLimit is a limit of n requests per period, per address and per
+// account (none when n is 0).
+func NewRateLimit(n int, period time.Duration) RateLimit {
+	return RateLimit{Address: ratelimit.New(n, period), Account: ratelimit.New(n, period)}
+}
+
+// allow takes one request of kind from addr, by account ("" when unknown):
+// nil, or a TooMany error that says when to try again.
+func (l *RateLimits) allow(kind string, addr, account string) error {
+	if l == nil {
+		return nil
+	}
+	var lim RateLimit
+	switch kind {
+	case "login":
+		lim = l.Login
+	case "token":
+		if account != "" && l.TokenExempt[account] {
+			return nil
+		}
+		lim = l.Token
+	case "notary_write":
+		lim = l.NotaryWrite
+	case "notary_read":
+		lim = l.NotaryRead
+	}
+	key, who := "address", "your address"
+	ok, wait := lim.Address.Allow(addr)
+	if ok && account != "" {
+		key, who = "account", "your account"
+		ok, wait = lim.Account.Allow(account)
+	}
+	if ok {
+		return nil
+	}
+	if l.Refused != nil {
+		l.Refused(kind, key)
+	}
+	return &errs.Error{Kind: errs.TooMany, Code: "too_many_requests", RetryAfter: wait,
+		Message: fmt.Sprintf("Too many requests from %s. Try again in %s.", who, seconds(wait))}
+}
+
+func seconds(d time.Duration) string {
+	n := int((d + time.Second - 1) / time.Second)
+	if n == 1 {
+		return "1 second"
+	}
+	return strconv.Itoa(n) + " seconds"
+}
+
+// allowNotary applies the Notary API's limits to r from actor ("anonymous"
+// counts per address only); trustdeck's own in-process requests are not
+// limited. A refusal is answered as notary-server's errors are, with
+// Retry-After; allowNotary then returns false.
+func (s *Server) allowNotary(w http.ResponseWriter, r *http.Request, actor string) bool {
+	if s.Limits == nil || notaryserver.IsInProcess(r.Context()) {
+		return true
+	}
+	kind, lim := "notary_write", s.Limits.NotaryWrite
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		kind, lim = "notary_read", s.Limits.NotaryRead
+	}
+	if lim.Address == nil && lim.Account == nil {
+		return true // off (reads, by default): nothing to look up
+	}
+	if actor == "anonymous" {
+		actor = ""
+	}
+	err := s.Limits.allow(kind, clientAddress(r), actor)
+	if err == nil {
+		return true
+	}
+	e, _ := errs.As(err)
+	w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter/time.Second)))
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusTooManyRequests)
+	fmt.Fprintf(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":%q}]}`+"\n", e.Message)
+	return false
+}
+
+// clientAddress is r's peer address without its port: what echo's
+// ExtractIPDirect (Server.Routes) gives the other handlers.
+func clientAddress(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
