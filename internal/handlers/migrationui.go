@@ -7,7 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
-	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/migration"
@@ -66,12 +65,16 @@ func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyEr
 			return err
 		}
 	}
+	candidates, err := s.cosignCandidates(c)
+	if err != nil {
+		return err
+	}
 	for _, ns := range nss {
 		keys, err := s.SigningKeys.List(ctx, ns)
 		if err != nil {
 			return err
 		}
-		nk := views.NamespaceKeys{Namespace: ns}
+		nk := views.NamespaceKeys{Namespace: ns, VaultKeys: candidates}
 		for _, k := range keys {
 			nk.Keys = append(nk.Keys, keyRow(k))
 		}
@@ -279,40 +282,55 @@ func runView(r *migration.Run) views.MigrationRunView {
 }
 
 // signingKeyForm is POST /namespaces/{ns}/signing-keys: it generates the
-// namespace's cosign key or Notation CA and certificate, encrypted with the
-// passphrase, and goes back to the migration page.
+// namespace's cosign key or Notation CA and certificate, makes an existing
+// signer's vault key its cosign key (vault_key_id), or imports the admin's
+// own Notation chain and key, and goes back to the migration page. The API
+// does the same (createSigningKey).
 func (s *Server) signingKeyForm(c echo.Context) error {
 	ns, err := s.namespaceRole(c, accounts.RoleAdmin)
 	if err != nil {
 		return err
 	}
-	ctx, u := c.Request().Context(), currentUser(c)
-	format, passphrase := c.FormValue("format"), c.FormValue("passphrase")
-	var keys []vault.SigningKeyInfo
-	switch format {
-	case resign.FormatCosign:
-		var info *vault.SigningKeyInfo
-		if info, err = s.SigningKeys.GenerateCosign(ctx, ns, passphrase, u.Username); err == nil {
-			keys = []vault.SigningKeyInfo{*info}
-		}
-	case resign.FormatNotation:
-		keys, err = s.SigningKeys.GenerateNotation(ctx, ns, s.Catalog.RegistryHost(), passphrase, u.Username,
-			vault.NotationNames{})
-	default:
-		return errs.Invalidf("invalid_format", "Unknown format %q: choose cosign or notation.", format)
+	in := signingKeyInput{Format: c.FormValue("format"), Passphrase: c.FormValue("passphrase"),
+		VaultKeyID: c.FormValue("vault_key_id"), CertificateChain: c.FormValue("certificate_chain"),
+		Root: c.FormValue("root"), PrivateKey: c.FormValue("private_key")}
+	if in.Format != resign.FormatCosign && in.Format != resign.FormatNotation {
+		return errs.Invalidf("invalid_format", "Unknown format %q: choose cosign or notation.", in.Format)
 	}
-	if err != nil {
+	if _, err := s.createSigningKey(c, ns, in); err != nil {
 		if !userError(err) {
 			return err
 		}
 		status, _, msg := classify(err)
 		return s.renderOverviewErrors(c, status, "", msg)
 	}
-	for _, k := range keys {
-		s.Audit.Record(ctx, audit.Event{Actor: u.Username, Action: audit.SigningKeyCreate, Namespace: ns,
-			Detail: k.Format + " " + k.Role + " key " + k.KeyID})
+	what := strings.ToUpper(in.Format[:1]) + in.Format[1:] + " key generated for " + ns + "."
+	switch {
+	case in.VaultKeyID != "":
+		what = "The signer's key " + in.VaultKeyID + " now signs cosign signatures for " + ns + "."
+	case in.CertificateChain != "":
+		what = "Notation certificate chain imported for " + ns + "."
 	}
-	return s.redirectWithNotice(c, "/migration#keys-"+ns, strings.ToUpper(format[:1])+format[1:]+" key generated for "+ns+".")
+	return s.redirectWithNotice(c, "/migration#keys-"+ns, what)
+}
+
+// cosignCandidates are the vault's keys the caller may lend to a
+// namespace's cosign signatures: signers' ECDSA P-256 keys (cosign's),
+// not repository keys.
+func (s *Server) cosignCandidates(c echo.Context) ([]views.VaultKeyChoice, error) {
+	ctx, u := c.Request().Context(), currentUser(c)
+	all, err := s.Vault.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []views.VaultKeyChoice
+	for _, k := range all {
+		if k.Algorithm != "ECDSA P-256" || k.GUN != "" || k.Role == "root" || !s.mayManageKey(ctx, u, k) {
+			continue
+		}
+		out = append(out, views.VaultKeyChoice{ID: k.ID, Role: k.Role, Algorithm: k.Algorithm})
+	}
+	return out, nil
 }
 
 // tagStates are the registry states of a page's rows, as

@@ -66,6 +66,14 @@ type MigrationKey struct {
 type NamespaceKeys struct {
 	Namespace string
 	Keys      []MigrationKey
+	// VaultKeys are the signers' keys of the vault the caller may make the
+	// namespace's cosign key.
+	VaultKeys []VaultKeyChoice
+}
+
+// VaultKeyChoice is a signer's key of the vault, offered for cosign.
+type VaultKeyChoice struct {
+	ID, Role, Algorithm string
 }
 
 // Has reports whether the namespace has a key of format.
