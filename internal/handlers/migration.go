@@ -130,11 +130,13 @@ func (s *Server) apiMigrationStart(c echo.Context) error {
 		Repositories []string `json:"repositories"`
 		Formats      []string `json:"formats"`
 		Passphrase   string   `json:"passphrase"`
+		// Passphrases of keys with their own, by key ID.
+		Passphrases map[string]string `json:"passphrases"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	run, resumed, err := s.startMigration(c, in.Repositories, in.Formats, in.Passphrase)
+	run, resumed, err := s.startMigration(c, in.Repositories, in.Formats, in.Passphrase, in.Passphrases)
 	if err != nil {
 		return err
 	}
@@ -148,7 +150,7 @@ func (s *Server) apiMigrationStart(c echo.Context) error {
 // startMigration starts (or resumes) a run of repos in formats once the
 // caller administers every repository's namespace (404 for one it cannot
 // see); wrong passphrases count against the caller like the vault's.
-func (s *Server) startMigration(c echo.Context, repos, formats []string, passphrase string) (*migration.Run, bool, error) {
+func (s *Server) startMigration(c echo.Context, repos, formats []string, passphrase string, perKey map[string]string) (*migration.Run, bool, error) {
 	for _, repo := range repos {
 		ns, _, err := migration.ParseRepository(repo)
 		if err != nil {
@@ -168,7 +170,7 @@ func (s *Server) startMigration(c echo.Context, repos, formats []string, passphr
 	)
 	err := s.Accounts.GuardKeyPassphrase(u, "wrong_passphrase", func() (err error) {
 		run, resumed, err = s.Migration.Start(c.Request().Context(), migration.StartRequest{Actor: u.Username,
-			Repositories: repos, Formats: formats, Passphrase: passphrase})
+			Repositories: repos, Formats: formats, Passphrase: passphrase, Passphrases: perKey})
 		return err
 	})
 	return run, resumed, err

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -233,7 +234,7 @@ func (s *Server) migrationStartForm(c echo.Context) error {
 			return again(http.StatusBadRequest, "There is no repository to migrate.")
 		}
 	}
-	run, resumed, err := s.startMigration(c, repos, formats, passphrase)
+	run, resumed, err := s.startMigration(c, repos, formats, passphrase, keyPassphrases(form))
 	if err != nil {
 		if !userError(err) {
 			return err
@@ -246,6 +247,19 @@ func (s *Server) migrationStartForm(c echo.Context) error {
 		msg = "Migration resumed: what was signed before is not signed again."
 	}
 	return s.redirectWithNotice(c, "/migrations/"+run.ID, msg)
+}
+
+// keyPassphrases are the run form's passphrases of keys with their own
+// (fields "passphrase.<key id>"; empty ones left out: the key takes the
+// common passphrase).
+func keyPassphrases(form url.Values) map[string]string {
+	out := map[string]string{}
+	for name, v := range form {
+		if id, ok := strings.CutPrefix(name, "passphrase."); ok && id != "" && len(v) > 0 && v[0] != "" {
+			out[id] = v[0]
+		}
+	}
+	return out
 }
 
 // migrationRefresh is how often a running run's page reloads (seconds).

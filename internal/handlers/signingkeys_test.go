@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/theupdateframework/notary/tuf/utils"
-
 	"github.com/trustdeck/trustdeck/internal/testpki"
 	"github.com/trustdeck/trustdeck/internal/testserver"
 )
@@ -123,15 +121,7 @@ func TestSigningKeyForms(t *testing.T) {
 	s := testserver.Start(t)
 	s.MustCreateRepo(t, "prod", "app")
 	const signerPass = "alice-signer-passphrase"
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	priv, err := utils.ECDSAToPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, err := utils.ConvertPrivateKeyToPKCS8(priv, "alice", "", signerPass)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file := testpki.SignerKeyFile(t, "alice", signerPass)
 	resp, body := s.API(t, "admin", testserver.AdminPassword, http.MethodPost, "/api/v1/keys",
 		map[string]string{"pem": string(file), "passphrase": signerPass})
 	if resp.StatusCode != http.StatusCreated {

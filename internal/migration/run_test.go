@@ -34,16 +34,16 @@ func TestKeysOpenedForARun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err = svc.openKeys(ctx, reg, []string{"prod"}, []string{resign.FormatCosign}, "not-the-passphrase")
+	_, err = svc.openKeys(ctx, reg, []string{"prod"}, []string{resign.FormatCosign}, StartRequest{Passphrase: "not-the-passphrase"})
 	if ee, ok := errs.As(err); !ok || ee.Code != "wrong_passphrase" {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
-	_, err = svc.openKeys(ctx, reg, []string{"prod", "dev"}, []string{resign.FormatCosign}, testPassphrase)
+	_, err = svc.openKeys(ctx, reg, []string{"prod", "dev"}, []string{resign.FormatCosign}, StartRequest{Passphrase: testPassphrase})
 	if ee, ok := errs.As(err); !ok || ee.Kind != errs.Conflict || ee.Code != "no_signing_key" || !strings.Contains(ee.Message, "dev") {
 		t.Fatalf("namespace without a key: %v", err)
 	}
 
-	signers, err := svc.openKeys(ctx, reg, []string{"prod"}, []string{resign.FormatCosign, resign.FormatNotation}, testPassphrase)
+	signers, err := svc.openKeys(ctx, reg, []string{"prod"}, []string{resign.FormatCosign, resign.FormatNotation}, StartRequest{Passphrase: testPassphrase})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestImagesNamedAsPulled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signers, err := svc.openKeys(ctx, reg, []string{"prod"}, []string{resign.FormatCosign}, testPassphrase)
+	signers, err := svc.openKeys(ctx, reg, []string{"prod"}, []string{resign.FormatCosign}, StartRequest{Passphrase: testPassphrase})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,5 +131,62 @@ func TestImagesNamedAsPulled(t *testing.T) {
 	got, err := svc.Signatures(ctx, "prod", "app", []trust.TagState{{Name: "v1", RegistryDigest: img.Digest}})
 	if err != nil || !got[0].Cosign.Signed || got[0].Error != "" {
 		t.Errorf("signatures through the registry's address: %+v %v", got, err)
+	}
+}
+
+// TestAPassphrasePerKey: a namespace whose cosign key is a signer's vault
+// key with its own passphrase and whose Notation key has the namespace's:
+// the run opens each with its own (named by the vault key ID or by the
+// key ID the plan shows), a wrong one refused naming the key, a
+// passphrase for a key the run does not use refused.
+func TestAPassphrasePerKey(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t)
+	const signerPass = "alice's own passphrase"
+	_, dct, err := e.vlt.Generate(ctx, "alice", "", signerPass, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sk.Delete(ctx, "prod", resign.FormatCosign); err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.sk.UseVaultKeyForCosign(ctx, "prod", dct.ID, signerPass, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(Config{Keys: e.sk, Catalog: e.cat, Transport: e.reg.Transport()})
+	reg, err := resign.NewRegistry(e.reg.Transport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := []string{resign.FormatCosign, resign.FormatNotation}
+	_, err = svc.openKeys(ctx, reg, []string{"prod"}, both, StartRequest{Passphrase: testPassphrase})
+	if ee, ok := errs.As(err); !ok || ee.Code != "wrong_passphrase" || !strings.Contains(ee.Message, dct.ID) {
+		t.Fatalf("one passphrase for two keys: %v", err)
+	}
+	for _, id := range []string{dct.ID, info.KeyID} {
+		signers, err := svc.openKeys(ctx, reg, []string{"prod"}, both,
+			StartRequest{Passphrase: testPassphrase, Passphrases: map[string]string{id: signerPass}})
+		if err != nil {
+			t.Fatalf("passphrase by %s: %v", id, err)
+		}
+		if sg := signers[signerKey{"prod", resign.FormatCosign}]; sg.keyID != info.KeyID || sg.broken != "" {
+			t.Errorf("cosign signer %+v", sg)
+		}
+	}
+	_, err = svc.openKeys(ctx, reg, []string{"prod"}, both,
+		StartRequest{Passphrase: signerPass, Passphrases: map[string]string{dct.ID: signerPass}})
+	if ee, ok := errs.As(err); !ok || ee.Code != "wrong_passphrase" || !strings.Contains(ee.Message, "notation signer key") {
+		t.Fatalf("wrong passphrase for the Notation key: %v", err)
+	}
+	_, err = svc.openKeys(ctx, reg, []string{"prod"}, []string{resign.FormatNotation},
+		StartRequest{Passphrase: testPassphrase, Passphrases: map[string]string{dct.ID: signerPass}})
+	if ee, ok := errs.As(err); !ok || ee.Code != "unknown_key" || !strings.Contains(ee.Message, dct.ID) {
+		t.Fatalf("a passphrase for a key the run does not use: %v", err)
+	}
+	// Only per-key passphrases: the request is complete.
+	if _, _, _, err := svc.checkRequest(ctx, StartRequest{Repositories: []string{"prod/app"}, Formats: both,
+		Passphrases: map[string]string{dct.ID: signerPass}}); err != nil && strings.Contains(err.Error(), "passphrase") {
+		t.Errorf("per-key passphrases only: %v", err)
 	}
 }

@@ -30,6 +30,7 @@ const testPassphrase = "namespace-key-passphrase"
 type testEnv struct {
 	st  *store.Store
 	sk  *vault.SigningKeys
+	vlt *vault.Vault
 	reg *memregistry.Registry
 	cat *catalog.Service
 }
@@ -46,7 +47,8 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{st: st, sk: vault.NewSigningKeys(st, sec, vault.New(st, sec)), reg: memregistry.Start(t)}
+	vlt := vault.New(st, sec)
+	e := &testEnv{st: st, sk: vault.NewSigningKeys(st, sec, vlt), vlt: vlt, reg: memregistry.Start(t)}
 	e.cat = catalog.New(st, e.reg.Host)
 	ctx := context.Background()
 	if _, err := e.sk.GenerateCosign(ctx, "prod", testPassphrase, "alice"); err != nil {

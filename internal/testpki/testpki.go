@@ -16,6 +16,9 @@ import (
 	"math/big"
 	"testing"
 	"time"
+
+	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/utils"
 )
 
 // Options shape the signing certificate; the zero value is a valid
@@ -115,4 +118,19 @@ func issue(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, s
 
 func certPEM(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+// SignerKeyFile is a DCT signer's key as docker writes it: ECDSA P-256,
+// encrypted PKCS#8 with a role header, for the vault's key import.
+func SignerKeyFile(t testing.TB, role, passphrase string) []byte {
+	t.Helper()
+	priv, err := utils.ECDSAToPrivateKey(ecKey(t, elliptic.P256()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := utils.ConvertPrivateKeyToPKCS8(priv, data.RoleName(role), "", passphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

@@ -147,3 +147,19 @@ func shortID(id string) string {
 	}
 	return id
 }
+
+// RunKeys are the signing keys the plan's repositories sign with, each
+// once: the run form asks for the passphrase of those that have their own.
+func (m MigrationView) RunKeys() []MigrationKey {
+	var out []MigrationKey
+	seen := map[string]bool{}
+	for _, r := range m.Repos {
+		for _, k := range r.Keys {
+			if !seen[k.KeyID] {
+				seen[k.KeyID] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
