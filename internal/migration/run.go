@@ -445,19 +445,35 @@ func (s *Service) sign(ctx context.Context, runID, actor string, reg *resign.Reg
 	if !found {
 		return store.ItemSkipped, ReasonMissing, "The registry no longer serves " + it.Digest + "."
 	}
+	// A process killed between the push and the audit below leaves the
+	// item pending and marked signing: resumed, it finds the signature
+	// and audits it then, so each signature is audited exactly once.
+	resumed := it.Reason == store.ItemSigning && it.KeyID == sg.keyID
+	if !resumed {
+		if err := s.cfg.Store.MarkMigrationItemSigning(ctx, runID, it.Seq, sg.keyID); err != nil {
+			return store.ItemFailed, "", "The run's progress could not be recorded: " + err.Error()
+		}
+	}
 	out, err := sg.format.Sign(ctx, img, resign.Provenance{Tag: it.Tag, Signers: it.Signers, TrustVersion: it.TrustVersion})
 	if err != nil {
 		return store.ItemFailed, "", failure(err, repo)
 	}
-	if !out.Added {
+	note := ""
+	switch {
+	case !out.Added && !resumed:
 		return store.ItemSkipped, ReasonAlreadySigned,
 			"A verified " + it.Format + " signature by this key for the tag is in the registry already."
+	case !out.Added:
+		note = ", found after restart"
 	}
 	s.status.forget(repo, it.Digest)
 	gun := s.cfg.Catalog.GUN(it.Namespace, it.Name)
 	s.cfg.Audit.Record(ctx, audit.Event{Actor: actor, Action: audit.MigrationSign, GUN: gun, Namespace: it.Namespace,
-		Name: it.Name, Detail: fmt.Sprintf("%s signature of tag %s (%s) with key %s, run %s",
-			it.Format, it.Tag, it.Digest, sg.keyID, runID)})
+		Name: it.Name, Detail: fmt.Sprintf("%s signature of tag %s (%s) with key %s, run %s%s",
+			it.Format, it.Tag, it.Digest, sg.keyID, runID, note)})
+	if note != "" {
+		return store.ItemSigned, "", "Signed (the signature pushed before a restart was found and audited): " + out.Signature.Ref + "."
+	}
 	return store.ItemSigned, "", "Signed: " + out.Signature.Ref + "."
 }
 
