@@ -362,7 +362,7 @@ func tagStates(rows []views.SignedTagRow) []trust.TagState {
 
 // sigsView converts the registry's signatures of a tag for the views.
 func sigsView(t migration.TagSignatures) *views.TagSigs {
-	v := &views.TagSigs{DCT: t.DCT, Error: t.Error,
+	v := &views.TagSigs{DCT: t.DCT, Error: t.Error, Checking: t.Checking,
 		Cosign:   views.SigMark{Signed: t.Cosign.Signed, KeyID: t.Cosign.KeyID, Identity: t.Cosign.Identity},
 		Notation: views.SigMark{Signed: t.Notation.Signed, KeyID: t.Notation.KeyID, Identity: t.Notation.Identity}}
 	for _, o := range t.Others {
@@ -373,13 +373,15 @@ func sigsView(t migration.TagSignatures) *views.TagSigs {
 }
 
 // pageSignatures fills in the signature columns of the rows of the tags
-// table's page (with a registry and the migration service). A failure of
-// the keys leaves the columns out rather than the page.
+// table's page (with a registry and the migration service) from what is
+// known: the page never waits for the registry, digests not read yet show
+// "checking…" while they are read in the background. A failure of the keys
+// leaves the columns out rather than the page.
 func (s *Server) pageSignatures(c echo.Context, r *catalog.Repository, tv *views.TrustView) error {
 	if s.Migration == nil || !tv.Registry.Configured || len(tv.Tags) == 0 {
 		return nil
 	}
-	sigs, err := s.Migration.Signatures(c.Request().Context(), r.Namespace, r.Name, tagStates(tv.Tags))
+	sigs, err := s.Migration.KnownSignatures(c.Request().Context(), r.Namespace, r.Name, tagStates(tv.Tags))
 	if err != nil {
 		if errs.KindOf(err) == errs.Internal {
 			return err
@@ -401,7 +403,7 @@ func (s *Server) tagSignatures(c echo.Context, r *catalog.Repository, m *views.T
 		return nil
 	}
 	st := trust.TagState{Name: m.Tag, State: m.State, RegistryDigest: m.RegistryDigest, SignedDigest: m.SignedDigest}
-	sigs, err := s.Migration.Signatures(c.Request().Context(), r.Namespace, r.Name, []trust.TagState{st})
+	sigs, err := s.Migration.KnownSignatures(c.Request().Context(), r.Namespace, r.Name, []trust.TagState{st})
 	if err != nil {
 		if errs.KindOf(err) == errs.Internal {
 			return err

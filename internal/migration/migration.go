@@ -123,7 +123,8 @@ type Service struct {
 	mu     sync.Mutex
 	active map[string][]string // running run ID → its repositories
 
-	status *statusCache
+	status  *statusCache
+	refresh refresher
 }
 
 // New returns a Service.

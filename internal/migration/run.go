@@ -466,7 +466,9 @@ func (s *Service) sign(ctx context.Context, runID, actor string, reg *resign.Reg
 	case !out.Added:
 		note = ", found after restart"
 	}
-	s.status.forget(repo, it.Digest)
+	// What the pages show of the digest is old now: read it again.
+	s.status.stale(statusKey{repo, it.Digest})
+	s.refresh.enqueue(s, statusKey{repo, it.Digest}, true)
 	gun := s.cfg.Catalog.GUN(it.Namespace, it.Name)
 	s.cfg.Audit.Record(ctx, audit.Event{Actor: actor, Action: audit.MigrationSign, GUN: gun, Namespace: it.Namespace,
 		Name: it.Name, Detail: fmt.Sprintf("%s signature of tag %s (%s) with key %s, run %s%s",

@@ -115,6 +115,9 @@ type TagSigs struct {
 	Cosign, Notation SigMark
 	Others           []OtherSig
 	Error            string
+	// Checking: the registry is being read for the digest (cosign and
+	// Notation unknown yet).
+	Checking bool
 }
 
 // SigMark is one format's column: signed by the namespace's key.
