@@ -42,12 +42,12 @@ func (s *Server) migrationOverview(c echo.Context) error {
 }
 
 func (s *Server) renderOverview(c echo.Context, status int, formErr string) error {
-	return s.renderOverviewErrors(c, status, formErr, "")
+	return s.renderOverviewErrors(c, status, formErr, "", views.KeyTyped{})
 }
 
 // renderOverviewErrors renders the overview with the run form's error or
-// the signing keys' error.
-func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyErr string) error {
+// the signing keys' error (and what a refused import held).
+func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyErr string, typed views.KeyTyped) error {
 	ok, nss, err := s.canCreateSomewhere(c)
 	if err != nil {
 		return err
@@ -56,7 +56,7 @@ func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyEr
 		return errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators migrate repositories.")
 	}
 	ctx := c.Request().Context()
-	m := views.MigrationView{Scope: "all", FormError: formErr, KeyError: keyErr}
+	m := views.MigrationView{Scope: "all", FormError: formErr, KeyError: keyErr, KeyTyped: typed}
 	plans, err := s.Migration.PlanNamespaces(ctx, nss)
 	if err := s.planView(&m, plans, err); err != nil {
 		return err
@@ -316,7 +316,11 @@ func (s *Server) signingKeyForm(c echo.Context) error {
 			return err
 		}
 		status, _, msg := classify(err)
-		return s.renderOverviewErrors(c, status, "", msg)
+		typed := views.KeyTyped{}
+		if in.CertificateChain != "" || in.Root != "" {
+			typed = views.KeyTyped{Namespace: ns, Chain: in.CertificateChain, Root: in.Root}
+		}
+		return s.renderOverviewErrors(c, status, "", msg, typed)
 	}
 	what := strings.ToUpper(in.Format[:1]) + in.Format[1:] + " key generated for " + ns + "."
 	switch {

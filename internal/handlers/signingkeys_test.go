@@ -149,6 +149,23 @@ func TestSigningKeyForms(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("use alice's key: %d", resp.StatusCode)
 	}
+	// A refused import: 400, the problem named, the certificates kept in
+	// the form, never the private key.
+	expired := testpki.New(t, testpki.Options{NotAfter: time.Now().Add(-time.Hour)})
+	resp, page = b.PostForm("/namespaces/prod/signing-keys", url.Values{"format": {"notation"},
+		"certificate_chain": {string(expired.Leaf) + string(expired.Intermediate)}, "root": {string(expired.Root)},
+		"private_key": {string(expired.Key)}, "passphrase": {importPass}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `id="key-error">Certificate`) ||
+		!strings.Contains(page, "expired on") {
+		t.Fatalf("expired chain: %d %s", resp.StatusCode, truncate(page))
+	}
+	if !strings.Contains(page, `name="certificate_chain" rows="6" required>`+string(expired.Leaf)+string(expired.Intermediate)+`</textarea>`) ||
+		!strings.Contains(page, string(expired.Root)+`</textarea>`) || !strings.Contains(page, `<details class="import-notation" open>`) {
+		t.Errorf("the refused form does not keep the certificates: %s", truncate(page))
+	}
+	if strings.Contains(page, "PRIVATE KEY") || strings.Contains(page, importPass) {
+		t.Error("the refused form shows the private key or the passphrase")
+	}
 	c := testpki.New(t, testpki.Options{})
 	resp, page = b.PostForm("/namespaces/prod/signing-keys", url.Values{"format": {"notation"},
 		"certificate_chain": {string(c.Leaf) + string(c.Intermediate)}, "root": {string(c.Root)}, "private_key": {string(c.Key)},

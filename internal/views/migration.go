@@ -26,8 +26,10 @@ type MigrationView struct {
 	Runs []MigrationRunView
 	// FormError is the run form's error, shown next to it.
 	FormError string
-	// KeyError is the signing keys form's error.
+	// KeyError is the signing keys form's error; KeyTyped what a refused
+	// Notation import held.
 	KeyError string
+	KeyTyped KeyTyped
 }
 
 // MigrationRepo is one repository's plan.
@@ -165,4 +167,10 @@ func (m MigrationView) RunKeys() []MigrationKey {
 		}
 	}
 	return out
+}
+
+// KeyTyped is what a refused Notation import form held, shown again: the
+// certificates, never the private key or the passphrase.
+type KeyTyped struct {
+	Namespace, Chain, Root string
 }
