@@ -32,10 +32,20 @@ browserSuite('migration', (env, it) => {
       await s.login();
       await s.goto('/repositories/prod/web');
       // Before: no cosign or Notation signature anywhere.
-      const marks = async () => Object.fromEntries(await s.page.locator('#signed-tags table.tags tbody tr').evaluateAll((trs) =>
+      const rowMarks = async () => Object.fromEntries(await s.page.locator('#signed-tags table.tags tbody tr').evaluateAll((trs) =>
         trs.map((tr) => [tr.cells[0].textContent.trim(),
           [tr.querySelector('td.sig-dct')?.textContent.trim(), tr.querySelector('td.sig-cosign')?.textContent.trim(),
             tr.querySelector('td.sig-notation')?.textContent.trim().split(/\s+/).slice(0, 2).join(' ')]])));
+      // The page never waits for the registry: digests not read yet say
+      // "checking…" while they are read in the background; reload until read.
+      const marks = async () => {
+        for (let i = 0; i < 50; i++) {
+          if (await s.page.locator('#signed-tags .sig.checking').count() === 0) return rowMarks();
+          await sleep(200);
+          await s.page.reload();
+        }
+        assert.fail('the signature columns still say checking… after 10 s');
+      };
       assert.deepEqual((await marks()).v1, ['✓ DCT', '✗ cosign', '✗ Notation']);
 
       // Keys: generate prod's cosign key and Notation certificate on the overview.

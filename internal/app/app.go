@@ -265,6 +265,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		migrationCfg.RegistryAddress = strings.TrimPrefix(rc.URL(), "https://")
 	}
 	a.Migration = migration.New(migrationCfg)
+	if a.Registry != nil {
+		// What the registry says of signature tags refreshes the
+		// signature columns in the background.
+		a.Registry.OnTagsChanged(a.Migration.TagsChanged)
+	}
 	if err := a.Migration.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("migration runs: %w", err)
 	}

@@ -34,6 +34,9 @@ var Actions = []ActionInfo{
 	{UserDelete, "deleted an account"},
 	{MemberSet, "set a role"},
 	{MemberRemove, "removed a role"},
+	{MigrationSign, "signed a tag anew (cosign or Notation)"},
+	{SigningKeyCreate, "made a cosign or Notation signing key"},
+	{SigningKeyDelete, "removed a cosign or Notation signing key"},
 }
 
 // Known reports whether action is one the audit records.

@@ -130,11 +130,13 @@ func (s *Server) apiMigrationStart(c echo.Context) error {
 		Repositories []string `json:"repositories"`
 		Formats      []string `json:"formats"`
 		Passphrase   string   `json:"passphrase"`
+		// Passphrases of keys with their own, by key ID.
+		Passphrases map[string]string `json:"passphrases"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	run, resumed, err := s.startMigration(c, in.Repositories, in.Formats, in.Passphrase)
+	run, resumed, err := s.startMigration(c, in.Repositories, in.Formats, in.Passphrase, in.Passphrases)
 	if err != nil {
 		return err
 	}
@@ -148,7 +150,7 @@ func (s *Server) apiMigrationStart(c echo.Context) error {
 // startMigration starts (or resumes) a run of repos in formats once the
 // caller administers every repository's namespace (404 for one it cannot
 // see); wrong passphrases count against the caller like the vault's.
-func (s *Server) startMigration(c echo.Context, repos, formats []string, passphrase string) (*migration.Run, bool, error) {
+func (s *Server) startMigration(c echo.Context, repos, formats []string, passphrase string, perKey map[string]string) (*migration.Run, bool, error) {
 	for _, repo := range repos {
 		ns, _, err := migration.ParseRepository(repo)
 		if err != nil {
@@ -168,7 +170,7 @@ func (s *Server) startMigration(c echo.Context, repos, formats []string, passphr
 	)
 	err := s.Accounts.GuardKeyPassphrase(u, "wrong_passphrase", func() (err error) {
 		run, resumed, err = s.Migration.Start(c.Request().Context(), migration.StartRequest{Actor: u.Username,
-			Repositories: repos, Formats: formats, Passphrase: passphrase})
+			Repositories: repos, Formats: formats, Passphrase: passphrase, Passphrases: perKey})
 		return err
 	})
 	return run, resumed, err
@@ -246,36 +248,62 @@ func (s *Server) apiSigningKeyList(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"keys": keys})
 }
 
+// signingKeyInput asks for a namespace's key of a format: generated,
+// (cosign) an existing signer's key of the vault, or (Notation) the admin's
+// own certificate chain and key.
+type signingKeyInput struct {
+	Format       string `json:"format"`
+	Passphrase   string `json:"passphrase"`
+	VaultKeyID   string `json:"vault_key_id"`
+	Organization string `json:"organization"`
+	State        string `json:"state"`
+	Country      string `json:"country"`
+	// CertificateChain (the signing certificate and its CAs, PEM), Root
+	// (PEM, when the chain leaves it out) and PrivateKey (the signing
+	// certificate's, PEM) import a Notation identity.
+	CertificateChain string `json:"certificate_chain"`
+	Root             string `json:"root"`
+	PrivateKey       string `json:"private_key"`
+}
+
 // apiSigningKeyCreate is POST /api/v1/namespaces/{ns}/signing-keys: it
-// generates the namespace's key of a format, encrypted with passphrase, or
+// generates the namespace's key of a format, encrypted with passphrase,
 // (cosign, vault_key_id) makes a DCT signer's key of the vault its cosign
-// key (passphrase is then that key's).
+// key (passphrase is then that key's), or (notation, certificate_chain and
+// private_key) imports the admin's own Notation identity.
 func (s *Server) apiSigningKeyCreate(c echo.Context) error {
 	ns, err := s.namespaceRole(c, accounts.RoleAdmin)
 	if err != nil {
 		return err
 	}
-	var in struct {
-		Format       string `json:"format"`
-		Passphrase   string `json:"passphrase"`
-		VaultKeyID   string `json:"vault_key_id"`
-		Organization string `json:"organization"`
-		State        string `json:"state"`
-		Country      string `json:"country"`
-	}
+	var in signingKeyInput
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
+	keys, err := s.createSigningKey(c, ns, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"keys": keys})
+}
+
+// createSigningKey makes the key in asks for and audits it: the API and the
+// form share it.
+func (s *Server) createSigningKey(c echo.Context, ns string, in signingKeyInput) ([]vault.SigningKeyInfo, error) {
 	ctx, u := c.Request().Context(), currentUser(c)
+	importing := in.CertificateChain != "" || in.PrivateKey != "" || in.Root != ""
 	var keys []vault.SigningKeyInfo
 	switch {
+	case in.Format == resign.FormatCosign && importing:
+		return nil, errs.Invalidf("invalid_key_source",
+			"certificate_chain and private_key import a Notation identity: a cosign key is generated or an existing signer's (vault_key_id).")
 	case in.Format == resign.FormatCosign && in.VaultKeyID != "":
 		k, err := s.Vault.Get(ctx, in.VaultKeyID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !s.mayManageKey(ctx, u, *k) {
-			return errs.NotFoundf("key_not_found", "There is no key %s you administer.", in.VaultKeyID)
+			return nil, errs.NotFoundf("key_not_found", "There is no key %s you administer.", in.VaultKeyID)
 		}
 		var info *vault.SigningKeyInfo
 		err = s.Accounts.GuardKeyPassphrase(u, "wrong_passphrase", func() (err error) {
@@ -283,36 +311,64 @@ func (s *Server) apiSigningKeyCreate(c echo.Context) error {
 			return err
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys = []vault.SigningKeyInfo{*info}
 	case in.Format == resign.FormatCosign:
 		info, err := s.SigningKeys.GenerateCosign(ctx, ns, in.Passphrase, u.Username)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys = []vault.SigningKeyInfo{*info}
-	case in.Format == resign.FormatNotation && in.VaultKeyID == "":
+	case in.Format == resign.FormatNotation && in.VaultKeyID != "":
+		return nil, errs.Invalidf("invalid_key_source",
+			"Notation keys are generated with the namespace's CA or imported (certificate_chain, private_key): vault_key_id is for cosign only.")
+	case in.Format == resign.FormatNotation && importing:
+		if in.CertificateChain == "" || in.PrivateKey == "" {
+			return nil, errs.Invalidf("incomplete_import",
+				"Importing a Notation identity takes the certificate chain and the signing certificate's private key (PEM), both.")
+		}
+		all, err := s.SigningKeys.ImportNotation(ctx, ns, vault.NotationImport{Chain: []byte(in.CertificateChain),
+			Root: []byte(in.Root), PrivateKey: []byte(in.PrivateKey), Passphrase: in.Passphrase}, u.Username)
+		if err != nil {
+			return nil, err
+		}
+		keys = notationKeys(all)
+	case in.Format == resign.FormatNotation:
 		all, err := s.SigningKeys.GenerateNotation(ctx, ns, s.Catalog.RegistryHost(), in.Passphrase, u.Username,
 			vault.NotationNames{Organization: in.Organization, State: in.State, Country: in.Country})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, k := range all {
-			if k.Format == resign.FormatNotation {
-				keys = append(keys, k)
-			}
-		}
-	case in.Format == resign.FormatNotation:
-		return errs.Invalidf("invalid_key_source", "Notation keys are generated with the namespace's CA: vault_key_id is for cosign only.")
+		keys = notationKeys(all)
 	default:
-		return errs.Invalidf("invalid_format", "Unknown format %q: choose cosign or notation.", in.Format)
+		return nil, errs.Invalidf("invalid_format", "Unknown format %q: choose cosign or notation.", in.Format)
+	}
+	how := "generated"
+	switch {
+	case in.VaultKeyID != "":
+		how = "the signer's vault key " + in.VaultKeyID
+	case importing:
+		how = "imported"
 	}
 	for _, k := range keys {
-		s.Audit.Record(ctx, audit.Event{Actor: u.Username, Action: audit.SigningKeyCreate, Namespace: ns,
-			Detail: k.Format + " " + k.Role + " key " + k.KeyID})
+		detail := k.Format + " " + k.Role + " key " + k.KeyID + " (" + how + ")"
+		if k.Subject != "" {
+			detail += ", certificate " + k.Subject
+		}
+		s.Audit.Record(ctx, audit.Event{Actor: u.Username, Action: audit.SigningKeyCreate, Namespace: ns, Detail: detail})
 	}
-	return c.JSON(http.StatusCreated, map[string]any{"keys": keys})
+	return keys, nil
+}
+
+func notationKeys(all []vault.SigningKeyInfo) []vault.SigningKeyInfo {
+	var out []vault.SigningKeyInfo
+	for _, k := range all {
+		if k.Format == resign.FormatNotation {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // apiSigningKeyDelete is DELETE /api/v1/namespaces/{ns}/signing-keys/{format}.

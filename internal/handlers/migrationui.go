@@ -2,12 +2,12 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/trustdeck/trustdeck/internal/accounts"
-	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/migration"
@@ -42,12 +42,12 @@ func (s *Server) migrationOverview(c echo.Context) error {
 }
 
 func (s *Server) renderOverview(c echo.Context, status int, formErr string) error {
-	return s.renderOverviewErrors(c, status, formErr, "")
+	return s.renderOverviewErrors(c, status, formErr, "", views.KeyTyped{})
 }
 
 // renderOverviewErrors renders the overview with the run form's error or
-// the signing keys' error.
-func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyErr string) error {
+// the signing keys' error (and what a refused import held).
+func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyErr string, typed views.KeyTyped) error {
 	ok, nss, err := s.canCreateSomewhere(c)
 	if err != nil {
 		return err
@@ -56,7 +56,7 @@ func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyEr
 		return errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators migrate repositories.")
 	}
 	ctx := c.Request().Context()
-	m := views.MigrationView{Scope: "all", FormError: formErr, KeyError: keyErr}
+	m := views.MigrationView{Scope: "all", FormError: formErr, KeyError: keyErr, KeyTyped: typed}
 	plans, err := s.Migration.PlanNamespaces(ctx, nss)
 	if err := s.planView(&m, plans, err); err != nil {
 		return err
@@ -66,12 +66,16 @@ func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyEr
 			return err
 		}
 	}
+	candidates, err := s.cosignCandidates(c)
+	if err != nil {
+		return err
+	}
 	for _, ns := range nss {
 		keys, err := s.SigningKeys.List(ctx, ns)
 		if err != nil {
 			return err
 		}
-		nk := views.NamespaceKeys{Namespace: ns}
+		nk := views.NamespaceKeys{Namespace: ns, VaultKeys: candidates}
 		for _, k := range keys {
 			nk.Keys = append(nk.Keys, keyRow(k))
 		}
@@ -230,7 +234,7 @@ func (s *Server) migrationStartForm(c echo.Context) error {
 			return again(http.StatusBadRequest, "There is no repository to migrate.")
 		}
 	}
-	run, resumed, err := s.startMigration(c, repos, formats, passphrase)
+	run, resumed, err := s.startMigration(c, repos, formats, passphrase, keyPassphrases(form))
 	if err != nil {
 		if !userError(err) {
 			return err
@@ -243,6 +247,19 @@ func (s *Server) migrationStartForm(c echo.Context) error {
 		msg = "Migration resumed: what was signed before is not signed again."
 	}
 	return s.redirectWithNotice(c, "/migrations/"+run.ID, msg)
+}
+
+// keyPassphrases are the run form's passphrases of keys with their own
+// (fields "passphrase.<key id>"; empty ones left out: the key takes the
+// common passphrase).
+func keyPassphrases(form url.Values) map[string]string {
+	out := map[string]string{}
+	for name, v := range form {
+		if id, ok := strings.CutPrefix(name, "passphrase."); ok && id != "" && len(v) > 0 && v[0] != "" {
+			out[id] = v[0]
+		}
+	}
+	return out
 }
 
 // migrationRefresh is how often a running run's page reloads (seconds).
@@ -279,40 +296,59 @@ func runView(r *migration.Run) views.MigrationRunView {
 }
 
 // signingKeyForm is POST /namespaces/{ns}/signing-keys: it generates the
-// namespace's cosign key or Notation CA and certificate, encrypted with the
-// passphrase, and goes back to the migration page.
+// namespace's cosign key or Notation CA and certificate, makes an existing
+// signer's vault key its cosign key (vault_key_id), or imports the admin's
+// own Notation chain and key, and goes back to the migration page. The API
+// does the same (createSigningKey).
 func (s *Server) signingKeyForm(c echo.Context) error {
 	ns, err := s.namespaceRole(c, accounts.RoleAdmin)
 	if err != nil {
 		return err
 	}
-	ctx, u := c.Request().Context(), currentUser(c)
-	format, passphrase := c.FormValue("format"), c.FormValue("passphrase")
-	var keys []vault.SigningKeyInfo
-	switch format {
-	case resign.FormatCosign:
-		var info *vault.SigningKeyInfo
-		if info, err = s.SigningKeys.GenerateCosign(ctx, ns, passphrase, u.Username); err == nil {
-			keys = []vault.SigningKeyInfo{*info}
-		}
-	case resign.FormatNotation:
-		keys, err = s.SigningKeys.GenerateNotation(ctx, ns, s.Catalog.RegistryHost(), passphrase, u.Username,
-			vault.NotationNames{})
-	default:
-		return errs.Invalidf("invalid_format", "Unknown format %q: choose cosign or notation.", format)
+	in := signingKeyInput{Format: c.FormValue("format"), Passphrase: c.FormValue("passphrase"),
+		VaultKeyID: c.FormValue("vault_key_id"), CertificateChain: c.FormValue("certificate_chain"),
+		Root: c.FormValue("root"), PrivateKey: c.FormValue("private_key")}
+	if in.Format != resign.FormatCosign && in.Format != resign.FormatNotation {
+		return errs.Invalidf("invalid_format", "Unknown format %q: choose cosign or notation.", in.Format)
 	}
-	if err != nil {
+	if _, err := s.createSigningKey(c, ns, in); err != nil {
 		if !userError(err) {
 			return err
 		}
 		status, _, msg := classify(err)
-		return s.renderOverviewErrors(c, status, "", msg)
+		typed := views.KeyTyped{}
+		if in.CertificateChain != "" || in.Root != "" {
+			typed = views.KeyTyped{Namespace: ns, Chain: in.CertificateChain, Root: in.Root}
+		}
+		return s.renderOverviewErrors(c, status, "", msg, typed)
 	}
-	for _, k := range keys {
-		s.Audit.Record(ctx, audit.Event{Actor: u.Username, Action: audit.SigningKeyCreate, Namespace: ns,
-			Detail: k.Format + " " + k.Role + " key " + k.KeyID})
+	what := strings.ToUpper(in.Format[:1]) + in.Format[1:] + " key generated for " + ns + "."
+	switch {
+	case in.VaultKeyID != "":
+		what = "The signer's key " + in.VaultKeyID + " now signs cosign signatures for " + ns + "."
+	case in.CertificateChain != "":
+		what = "Notation certificate chain imported for " + ns + "."
 	}
-	return s.redirectWithNotice(c, "/migration#keys-"+ns, strings.ToUpper(format[:1])+format[1:]+" key generated for "+ns+".")
+	return s.redirectWithNotice(c, "/migration#keys-"+ns, what)
+}
+
+// cosignCandidates are the vault's keys the caller may lend to a
+// namespace's cosign signatures: signers' ECDSA P-256 keys (cosign's),
+// not repository keys.
+func (s *Server) cosignCandidates(c echo.Context) ([]views.VaultKeyChoice, error) {
+	ctx, u := c.Request().Context(), currentUser(c)
+	all, err := s.Vault.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []views.VaultKeyChoice
+	for _, k := range all {
+		if k.Algorithm != "ECDSA P-256" || k.GUN != "" || k.Role == "root" || !s.mayManageKey(ctx, u, k) {
+			continue
+		}
+		out = append(out, views.VaultKeyChoice{ID: k.ID, Role: k.Role, Algorithm: k.Algorithm})
+	}
+	return out, nil
 }
 
 // tagStates are the registry states of a page's rows, as
@@ -330,7 +366,7 @@ func tagStates(rows []views.SignedTagRow) []trust.TagState {
 
 // sigsView converts the registry's signatures of a tag for the views.
 func sigsView(t migration.TagSignatures) *views.TagSigs {
-	v := &views.TagSigs{DCT: t.DCT, Error: t.Error,
+	v := &views.TagSigs{DCT: t.DCT, Error: t.Error, Checking: t.Checking,
 		Cosign:   views.SigMark{Signed: t.Cosign.Signed, KeyID: t.Cosign.KeyID, Identity: t.Cosign.Identity},
 		Notation: views.SigMark{Signed: t.Notation.Signed, KeyID: t.Notation.KeyID, Identity: t.Notation.Identity}}
 	for _, o := range t.Others {
@@ -341,13 +377,15 @@ func sigsView(t migration.TagSignatures) *views.TagSigs {
 }
 
 // pageSignatures fills in the signature columns of the rows of the tags
-// table's page (with a registry and the migration service). A failure of
-// the keys leaves the columns out rather than the page.
+// table's page (with a registry and the migration service) from what is
+// known: the page never waits for the registry, digests not read yet show
+// "checking…" while they are read in the background. A failure of the keys
+// leaves the columns out rather than the page.
 func (s *Server) pageSignatures(c echo.Context, r *catalog.Repository, tv *views.TrustView) error {
 	if s.Migration == nil || !tv.Registry.Configured || len(tv.Tags) == 0 {
 		return nil
 	}
-	sigs, err := s.Migration.Signatures(c.Request().Context(), r.Namespace, r.Name, tagStates(tv.Tags))
+	sigs, err := s.Migration.KnownSignatures(c.Request().Context(), r.Namespace, r.Name, tagStates(tv.Tags))
 	if err != nil {
 		if errs.KindOf(err) == errs.Internal {
 			return err
@@ -369,7 +407,7 @@ func (s *Server) tagSignatures(c echo.Context, r *catalog.Repository, m *views.T
 		return nil
 	}
 	st := trust.TagState{Name: m.Tag, State: m.State, RegistryDigest: m.RegistryDigest, SignedDigest: m.SignedDigest}
-	sigs, err := s.Migration.Signatures(c.Request().Context(), r.Namespace, r.Name, []trust.TagState{st})
+	sigs, err := s.Migration.KnownSignatures(c.Request().Context(), r.Namespace, r.Name, []trust.TagState{st})
 	if err != nil {
 		if errs.KindOf(err) == errs.Internal {
 			return err

@@ -239,10 +239,24 @@ func TestMigrationResumesAfterKill(t *testing.T) {
 			already++
 		}
 	}
-	if done.State != migration.StateDone || done.Failed != 0 || done.Signed+already != 2*tags || done.Signed < before.Signed {
+	// A signature pushed before the kill but not yet recorded is found,
+	// recorded signed and audited then: none is "already signed".
+	if done.State != migration.StateDone || done.Failed != 0 || done.Signed != 2*tags || already != 0 {
 		t.Fatalf("after starting again: %+v (%d already signed)", done, already)
 	}
-	t.Logf("done: %d signed, %d found signed already (pushed before the kill, not recorded)", done.Signed, already)
+	restart, audits := 0, mgSignAudits(t, s, "prod/many")
+	if len(audits) != 2*tags {
+		t.Errorf("%d signatures audited, want %d", len(audits), 2*tags)
+	}
+	for key, n := range audits {
+		if n.count != 1 {
+			t.Errorf("%s audited %d times, want once", key, n.count)
+		}
+		if n.afterRestart {
+			restart++
+		}
+	}
+	t.Logf("done: %d signed, %d of them found after the restart (pushed before the kill)", done.Signed, restart)
 
 	// Every tag signed exactly once per format, as the registry holds it.
 	reg := mgAccess(r)
@@ -250,5 +264,38 @@ func TestMigrationResumesAfterKill(t *testing.T) {
 		if c, n := reg.count(t, "prod/many", m.Digest); c != 1 || n != 1 {
 			t.Errorf("t%03d: %d cosign and %d Notation signatures, want one each", i, c, n)
 		}
+	}
+}
+
+type mgAudited struct {
+	count        int
+	afterRestart bool
+}
+
+// mgSignAudits counts the migration.sign events of repo by format and tag
+// ("cosign signature of tag t001"), every page of the audit.
+func mgSignAudits(t *testing.T, s *testserver.Server, repo string) map[string]*mgAudited {
+	t.Helper()
+	out := map[string]*mgAudited{}
+	before := ""
+	for {
+		resp, body := s.API(t, admin.name, admin.pass, http.MethodGet,
+			"/api/v1/audit?action=migration.sign&repository="+repo+before, nil)
+		var page struct{ Events []auditEvent }
+		if err := json.Unmarshal([]byte(body), &page); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("audit: %d %s", resp.StatusCode, body)
+		}
+		if len(page.Events) == 0 {
+			return out
+		}
+		for _, e := range page.Events {
+			key, _, _ := strings.Cut(e.Detail, " (")
+			if out[key] == nil {
+				out[key] = &mgAudited{}
+			}
+			out[key].count++
+			out[key].afterRestart = out[key].afterRestart || strings.Contains(e.Detail, "found after restart")
+		}
+		before = fmt.Sprintf("&before=%d", page.Events[len(page.Events)-1].ID)
 	}
 }

@@ -50,6 +50,7 @@ type Store interface {
 	MigrationRun(ctx context.Context, id string) (*store.MigrationRun, error)
 	MigrationRuns(ctx context.Context, state string, limit int) ([]store.MigrationRun, error)
 	MigrationItems(ctx context.Context, runID, status string) ([]store.MigrationItem, error)
+	MarkMigrationItemSigning(ctx context.Context, runID string, seq int, keyID string) error
 	FinishMigrationItem(ctx context.Context, runID string, seq int, status, reason, message, keyID string) error
 	FinishMigrationRun(ctx context.Context, id, state, cause string) error
 	InterruptMigrationRuns(ctx context.Context, id string) (int, error)
@@ -122,7 +123,8 @@ type Service struct {
 	mu     sync.Mutex
 	active map[string][]string // running run ID → its repositories
 
-	status *statusCache
+	status  *statusCache
+	refresh refresher
 }
 
 // New returns a Service.

@@ -16,6 +16,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/resign"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/vault"
 )
 
 // Run states, as the API shows them.
@@ -42,6 +43,11 @@ type StartRequest struct {
 	Repositories []string
 	Formats      []string
 	Passphrase   string
+	// Passphrases are the passphrases of keys that have their own (a
+	// signer's vault key signing cosign, say), by key ID: the signing
+	// key's ID as the plan shows it, or the vault key ID of a cosign key
+	// that is a signer's key. Keys not named take Passphrase.
+	Passphrases map[string]string
 }
 
 // Run is a run and its progress.
@@ -116,7 +122,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Run, bool, erro
 	if err != nil {
 		return nil, false, err
 	}
-	signers, err := s.openKeys(ctx, reg, namespaces, formats, req.Passphrase)
+	signers, err := s.openKeys(ctx, reg, namespaces, formats, req)
 	if err != nil {
 		return nil, false, err
 	}
@@ -159,7 +165,7 @@ func (s *Service) checkRequest(ctx context.Context, req StartRequest) (repos, na
 		return nil, nil, nil, errs.Invalidf("too_many_repositories",
 			"A run migrates at most %d repositories; start several runs.", MaxRepositories)
 	}
-	if req.Passphrase == "" {
+	if req.Passphrase == "" && len(req.Passphrases) == 0 {
 		return nil, nil, nil, errs.Invalidf("passphrase_required", "Enter the passphrase of the namespaces' signing keys.")
 	}
 	for _, r := range req.Repositories {
@@ -175,11 +181,25 @@ func (s *Service) checkRequest(ctx context.Context, req StartRequest) (repos, na
 	return sortedUnique(req.Repositories), sortedUnique(namespaces), sortedUnique(req.Formats), nil
 }
 
-// openKeys opens every namespace's key of every format with passphrase.
-func (s *Service) openKeys(ctx context.Context, reg *resign.Registry, namespaces, formats []string, passphrase string) (map[signerKey]*signer, error) {
+// openKeys opens every namespace's key of every format, each with its own
+// passphrase (req.Passphrases) or the common one. A passphrase for a key
+// the run does not sign with is refused (a mistyped key ID would otherwise
+// go unnoticed).
+func (s *Service) openKeys(ctx context.Context, reg *resign.Registry, namespaces, formats []string, req StartRequest) (map[signerKey]*signer, error) {
 	out := map[signerKey]*signer{}
+	used := map[string]bool{}
 	for _, ns := range namespaces {
+		infos, err := s.cfg.Keys.List(ctx, ns)
+		if err != nil {
+			return nil, err
+		}
 		for _, f := range formats {
+			passphrase := req.Passphrase
+			for _, id := range signerKeyIDs(infos, f) {
+				if p, ok := req.Passphrases[id]; ok {
+					passphrase, used[id] = p, true
+				}
+			}
 			sg, err := s.openKey(ctx, reg, ns, f, passphrase)
 			if err != nil {
 				return nil, err
@@ -187,7 +207,33 @@ func (s *Service) openKeys(ctx context.Context, reg *resign.Registry, namespaces
 			out[signerKey{ns, f}] = sg
 		}
 	}
+	for id := range req.Passphrases {
+		if !used[id] {
+			return nil, errs.Invalidf("unknown_key",
+				"A passphrase is given for key %s, which signs none of the run's formats in its namespaces: name keys by the IDs the plan shows.", id)
+		}
+	}
 	return out, nil
+}
+
+// signerKeyIDs are the IDs a namespace's signing key of format goes by:
+// its own, the vault key it is (cosign), its certificate's thumbprint
+// (Notation, as the plan shows it).
+func signerKeyIDs(infos []vault.SigningKeyInfo, format string) []string {
+	var ids []string
+	for _, k := range infos {
+		if k.Format != format || k.Role != vault.RoleSigner {
+			continue
+		}
+		ids = append(ids, k.KeyID)
+		if k.VaultKeyID != "" {
+			ids = append(ids, k.VaultKeyID)
+		}
+		if format == resign.FormatNotation {
+			ids = append(ids, notationKeyID(k))
+		}
+	}
+	return ids
 }
 
 func (s *Service) openKey(ctx context.Context, reg *resign.Registry, namespace, format, passphrase string) (*signer, error) {
@@ -399,19 +445,37 @@ func (s *Service) sign(ctx context.Context, runID, actor string, reg *resign.Reg
 	if !found {
 		return store.ItemSkipped, ReasonMissing, "The registry no longer serves " + it.Digest + "."
 	}
+	// A process killed between the push and the audit below leaves the
+	// item pending and marked signing: resumed, it finds the signature
+	// and audits it then, so each signature is audited exactly once.
+	resumed := it.Reason == store.ItemSigning && it.KeyID == sg.keyID
+	if !resumed {
+		if err := s.cfg.Store.MarkMigrationItemSigning(ctx, runID, it.Seq, sg.keyID); err != nil {
+			return store.ItemFailed, "", "The run's progress could not be recorded: " + err.Error()
+		}
+	}
 	out, err := sg.format.Sign(ctx, img, resign.Provenance{Tag: it.Tag, Signers: it.Signers, TrustVersion: it.TrustVersion})
 	if err != nil {
 		return store.ItemFailed, "", failure(err, repo)
 	}
-	if !out.Added {
+	note := ""
+	switch {
+	case !out.Added && !resumed:
 		return store.ItemSkipped, ReasonAlreadySigned,
 			"A verified " + it.Format + " signature by this key for the tag is in the registry already."
+	case !out.Added:
+		note = ", found after restart"
 	}
-	s.status.forget(repo, it.Digest)
+	// What the pages show of the digest is old now: read it again.
+	s.status.stale(statusKey{repo, it.Digest})
+	s.refresh.enqueue(s, statusKey{repo, it.Digest}, true)
 	gun := s.cfg.Catalog.GUN(it.Namespace, it.Name)
 	s.cfg.Audit.Record(ctx, audit.Event{Actor: actor, Action: audit.MigrationSign, GUN: gun, Namespace: it.Namespace,
-		Name: it.Name, Detail: fmt.Sprintf("%s signature of tag %s (%s) with key %s, run %s",
-			it.Format, it.Tag, it.Digest, sg.keyID, runID)})
+		Name: it.Name, Detail: fmt.Sprintf("%s signature of tag %s (%s) with key %s, run %s%s",
+			it.Format, it.Tag, it.Digest, sg.keyID, runID, note)})
+	if note != "" {
+		return store.ItemSigned, "", "Signed (the signature pushed before a restart was found and audited): " + out.Signature.Ref + "."
+	}
 	return store.ItemSigned, "", "Signed: " + out.Signature.Ref + "."
 }
 

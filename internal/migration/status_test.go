@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,6 +32,7 @@ const testPassphrase = "namespace-key-passphrase"
 type testEnv struct {
 	st  *store.Store
 	sk  *vault.SigningKeys
+	vlt *vault.Vault
 	reg *memregistry.Registry
 	cat *catalog.Service
 }
@@ -46,7 +49,8 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{st: st, sk: vault.NewSigningKeys(st, sec, vault.New(st, sec)), reg: memregistry.Start(t)}
+	vlt := vault.New(st, sec)
+	e := &testEnv{st: st, sk: vault.NewSigningKeys(st, sec, vlt), vlt: vlt, reg: memregistry.Start(t)}
 	e.cat = catalog.New(st, e.reg.Host)
 	ctx := context.Background()
 	if _, err := e.sk.GenerateCosign(ctx, "prod", testPassphrase, "alice"); err != nil {
@@ -233,4 +237,134 @@ func genKey(t *testing.T) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// gate holds every request to the registry until opened.
+type gate struct {
+	rt   http.RoundTripper
+	open chan struct{}
+}
+
+func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case <-g.open:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	return g.rt.RoundTrip(req)
+}
+
+// TestKnownSignaturesInTheBackground: a page asking for a digest never
+// read gets "checking" at once, however slow the registry; the background
+// readers read it; later pages take what is known without a request; a
+// signature tag that changes (a notification, or a read of the registry
+// listing it with another digest) makes it read again; past the TTL the
+// old answer is shown while it is read again.
+func TestKnownSignaturesInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t)
+	clk := &clock{t: time.Now()}
+	g := &gate{rt: e.reg.Transport(), open: make(chan struct{})}
+	svc := New(Config{Keys: e.sk, Catalog: e.cat, Transport: g, Now: clk.now})
+	t.Cleanup(svc.Close)
+	a := e.reg.PushImage("prod/app", "a")
+	b := e.reg.PushImage("prod/app", "b")
+	page := []trust.TagState{{Name: "a", State: trust.TagSigned, RegistryDigest: a.Digest, SignedDigest: a.Digest},
+		{Name: "b", State: trust.TagUnsigned, RegistryDigest: b.Digest}}
+	rreg, err := resign.NewRegistry(e.reg.Transport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosignKey, _ := e.sk.UnlockCosign(ctx, "prod", testPassphrase)
+	leafKey, chain, _ := e.sk.UnlockNotation(ctx, "prod", testPassphrase)
+	ours := formats(t, rreg, cosignKey.(*ecdsa.PrivateKey), leafKey.(*ecdsa.PrivateKey), chain)
+	signWith(t, rreg, ours, e.reg.Host, "prod/app", a.Digest, "a")
+
+	known := func() map[string]string {
+		t.Helper()
+		done := make(chan []TagSignatures, 1)
+		go func() {
+			got, err := svc.KnownSignatures(ctx, "prod", "app", page)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- got
+		}()
+		select {
+		case got := <-done:
+			out := map[string]string{}
+			for _, s := range got {
+				out[s.Tag] = marks(s)
+				if s.Checking {
+					out[s.Tag] = "checking"
+				}
+			}
+			return out
+		case <-time.After(5 * time.Second):
+			t.Fatal("KnownSignatures waits for the registry")
+			return nil
+		}
+	}
+	waitFor := func(what string, want map[string]string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := known()
+			if fmt.Sprint(got) == fmt.Sprint(want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v, want %v", what, got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	signed := "dct=true cosign=true notation=true others=0"
+	unsigned := "dct=false cosign=false notation=false others=0"
+
+	// The registry hangs: the page does not.
+	if got := known(); got["a"] != "checking" || got["b"] != "checking" {
+		t.Fatalf("first page: %v, want checking", got)
+	}
+	close(g.open)
+	waitFor("read in the background", map[string]string{"a": signed, "b": unsigned})
+	e.reg.ResetCounts()
+	known()
+	if n := requests(e.reg); n != 0 {
+		t.Errorf("a page with everything known sent %d requests", n)
+	}
+
+	// b is signed by someone else's pipeline: within the TTL nothing says
+	// so, until the registry's notification of its .sig tag.
+	signWith(t, rreg, ours[:1], e.reg.Host, "prod/app", b.Digest, "b")
+	if got := known(); got["b"] != unsigned {
+		t.Fatalf("before the notification: %v", got)
+	}
+	hexB := strings.TrimPrefix(b.Digest, "sha256:")
+	svc.TagsChanged("prod", "app", []store.RegistryTag{{Tag: "sha256-" + hexB + ".sig", Digest: "sha256:" + strings.Repeat("2", 64)}}, false)
+	waitFor("after the notification", map[string]string{"a": signed, "b": "dct=false cosign=true notation=false others=0"})
+
+	// A read of the registry listing the same .sig tag changes nothing; the
+	// referrers tag schema's index with a new digest makes b read again.
+	signWith(t, rreg, ours[1:], e.reg.Host, "prod/app", b.Digest, "b")
+	svc.TagsChanged("prod", "app", []store.RegistryTag{{Tag: "b", Digest: b.Digest},
+		{Tag: "sha256-" + hexB + ".sig", Digest: "sha256:" + strings.Repeat("2", 64)}}, true)
+	time.Sleep(100 * time.Millisecond)
+	if got := known(); got["b"] != "dct=false cosign=true notation=false others=0" {
+		t.Fatalf("an unchanged signature tag made b read again: %v", got)
+	}
+	svc.TagsChanged("prod", "app", []store.RegistryTag{{Tag: "sha256-" + hexB, Digest: "sha256:" + strings.Repeat("3", 64)}}, true)
+	waitFor("after a read listing a new referrers index", map[string]string{"a": signed, "b": "dct=false cosign=true notation=true others=0"})
+
+	// Past the TTL: the old answer at once, read again behind it.
+	clk.add(DefaultStatusTTL)
+	e.reg.ResetCounts()
+	if got := known(); got["a"] != signed {
+		t.Fatalf("past the TTL: %v", got)
+	}
+	for deadline := time.Now().Add(10 * time.Second); e.reg.Count("HEAD", "manifests", 200) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("past the TTL, the digests are not read again")
+		}
+	}
 }

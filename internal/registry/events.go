@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/names"
@@ -125,6 +126,13 @@ func (s *Service) applyTo(ctx context.Context, repository string, c *change) err
 		return err
 	}
 	s.changedDuringRead(key)
+	if s.tagsChanged != nil {
+		changed := slices.Clone(put)
+		for _, t := range c.deleted {
+			changed = append(changed, store.RegistryTag{Tag: t})
+		}
+		s.tagsChanged(key[0], key[1], changed, false)
+	}
 	st, err := s.cfg.Store.RegistryState(ctx, key[0], key[1])
 	if err != nil {
 		return err

@@ -120,6 +120,9 @@ type Service struct {
 	wg      sync.WaitGroup
 	workers chan struct{}
 
+	// tagsChanged is told of tags read or notified (OnTagsChanged).
+	tagsChanged func(namespace, name string, tags []store.RegistryTag, full bool)
+
 	mu         sync.Mutex
 	inflight   map[[2]string]chan struct{}
 	again      map[[2]string]bool // reads to run once more (see changedDuringRead)
@@ -345,6 +348,15 @@ func (s *Service) changedDuringRead(key [2]string) {
 	s.mu.Unlock()
 }
 
+// OnTagsChanged registers f (call it before Run): it is told of a
+// repository's tags after each read (full: every tag, signature tags
+// included) and after notifications (the tags pushed, and those deleted
+// with no digest). f must not block: the migration queues signature reads
+// from it.
+func (s *Service) OnTagsChanged(f func(namespace, name string, tags []store.RegistryTag, full bool)) {
+	s.tagsChanged = f
+}
+
 // Sync reads namespace/name's tags from the registry now and stores them,
 // or the failure. It returns only the store's errors: the registry's are
 // recorded as the repository's state.
@@ -380,6 +392,9 @@ func (s *Service) Sync(ctx context.Context, namespace, name string) error {
 	err = s.cfg.Store.SaveRegistryTags(ctx, namespace, name, tags, absent, s.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
+	}
+	if err == nil && s.tagsChanged != nil {
+		s.tagsChanged(namespace, name, tags, true)
 	}
 	if err != nil || trustErr != nil {
 		return err // without trust data to compare with, the counts stay

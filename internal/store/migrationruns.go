@@ -24,6 +24,11 @@ const (
 	ItemFailed  = "failed"
 )
 
+// ItemSigning is the reason of a pending item whose signature is being
+// pushed (MarkMigrationItemSigning): a restart finds it so and knows a
+// signature found in the registry may be this run's, not yet audited.
+const ItemSigning = "signing"
+
 // MigrationRun is one run of the migration to cosign and Notation.
 type MigrationRun struct {
 	ID           string
@@ -182,6 +187,21 @@ func (s *Store) FinishMigrationItem(ctx context.Context, runID string, seq int, 
 	res, err := s.db.ExecContext(ctx, `UPDATE migration_items SET status = ?, reason = ?, message = ?, key_id = ?,
 		updated_at = ? WHERE run_id = ? AND seq = ? AND status = 'pending'`,
 		status, reason, message, keyID, now(), runID, seq)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// MarkMigrationItemSigning records, before its signature is pushed, that a
+// pending item is being signed with keyID (reason ItemSigning). ErrNotFound
+// when the item is not pending.
+func (s *Store) MarkMigrationItemSigning(ctx context.Context, runID string, seq int, keyID string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE migration_items SET reason = ?, key_id = ?, updated_at = ?
+		WHERE run_id = ? AND seq = ? AND status = 'pending'`, ItemSigning, keyID, now(), runID, seq)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,16 @@ func TestMigrationRuns(t *testing.T) {
 		t.Fatalf("pending items %+v %v", pending, err)
 	}
 
+	// Marked signing before its push: still pending, the mark kept.
+	if err := st.MarkMigrationItemSigning(ctx, "r1", 1, "k1b"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := st.MigrationItems(ctx, "r1", ItemPending); len(p) != 2 || p[0].Reason != ItemSigning || p[0].KeyID != "k1b" {
+		t.Fatalf("marked item %+v", p)
+	}
+	if err := st.MarkMigrationItemSigning(ctx, "r1", 3, "k1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("marking a skipped item: %v, want ErrNotFound", err)
+	}
 	if err := st.FinishMigrationItem(ctx, "r1", 1, ItemSigned, "", "signed", "k1"); err != nil {
 		t.Fatal(err)
 	}

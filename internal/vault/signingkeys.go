@@ -260,11 +260,11 @@ func (s *SigningKeys) UnlockNotation(ctx context.Context, namespace, passphrase 
 		return nil, nil, err
 	}
 	leaf, err1 := parseCert(leafRow.PublicPEM)
-	ca, err2 := parseCert(caRow.PublicPEM)
+	cas, err2 := parseCerts(caRow.PublicPEM)
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, nil, fmt.Errorf("signing keys: %s: stored certificate: %w", namespace, err)
 	}
-	return key, []*x509.Certificate{leaf, ca}, nil
+	return key, append([]*x509.Certificate{leaf}, cas...), nil
 }
 
 // Verification is what a namespace's signatures verify against: the cosign
@@ -302,7 +302,13 @@ func (s *SigningKeys) Verification(ctx context.Context, namespace string) (*Veri
 				return nil, fmt.Errorf("signing keys: %s Notation certificate: %w", r.Namespace, err)
 			}
 			if r.Role == RoleCA {
-				v.NotationCAs = append(v.NotationCAs, c)
+				// An imported chain's row holds its intermediates, then
+				// the root: the root is what the trust store holds.
+				cas, err := parseCerts(r.PublicPEM)
+				if err != nil {
+					return nil, fmt.Errorf("signing keys: %s Notation CA: %w", r.Namespace, err)
+				}
+				v.NotationCAs = append(v.NotationCAs, cas[len(cas)-1])
 			} else {
 				v.NotationLeaf = append(v.NotationLeaf, c)
 			}
@@ -314,8 +320,8 @@ func (s *SigningKeys) Verification(ctx context.Context, namespace string) (*Veri
 // sealedRow encrypts key with passphrase (PKCS#8 as docker writes keys,
 // role and gun headers naming format and namespace) and seals it, bound to
 // its row.
-func (s *SigningKeys) sealedRow(namespace, format, role string, key *ecdsa.PrivateKey, publicPEM []byte, passphrase, actor string) (store.SigningKey, error) {
-	priv, err := utils.ECDSAToPrivateKey(key)
+func (s *SigningKeys) sealedRow(namespace, format, role string, key crypto.Signer, publicPEM []byte, passphrase, actor string) (store.SigningKey, error) {
+	priv, err := tufPrivateKey(key)
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("signing keys: %w", err)
 	}
@@ -339,14 +345,15 @@ func sealAD(r store.SigningKey) []byte {
 	return []byte(r.Namespace + "/" + r.Format + "/" + r.Role + "/" + r.KeyID)
 }
 
-// open decrypts a sealed key with passphrase, as Vault.Unlock does.
-func (s *SigningKeys) open(row *store.SigningKey, passphrase string) (*ecdsa.PrivateKey, error) {
-	what := fmt.Sprintf("the %s %s key of %s", row.Format, row.Role, row.Namespace)
+// open decrypts a sealed key with passphrase, as Vault.Unlock does (ECDSA,
+// or RSA for an imported Notation key).
+func (s *SigningKeys) open(row *store.SigningKey, passphrase string) (crypto.Signer, error) {
+	what := fmt.Sprintf("the %s %s key %s of %s", row.Format, row.Role, row.KeyID, row.Namespace)
 	priv, err := openSealed(s.sealer, row.SealedKey, sealAD(*row), passphrase, "signing keys", what)
 	if err != nil {
 		return nil, err
 	}
-	key, err := x509.ParseECPrivateKey(priv.Private())
+	key, err := signerOf(priv)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: stored %s: %w", what, err)
 	}
@@ -396,6 +403,23 @@ func signingKeyInfo(r store.SigningKey) SigningKeyInfo {
 		info.Subject, info.NotAfter = c.Subject.String(), c.NotAfter
 	}
 	return info
+}
+
+// parseCerts reads the certificates of a PEM bundle (at least one).
+func parseCerts(pemBytes []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for rest := pemBytes; ; {
+		c, err := parseCert(rest)
+		if err != nil {
+			break
+		}
+		out = append(out, c)
+		_, rest = pem.Decode(rest)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("not a PEM certificate")
+	}
+	return out, nil
 }
 
 func parseCert(pemBytes []byte) (*x509.Certificate, error) {

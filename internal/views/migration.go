@@ -26,8 +26,10 @@ type MigrationView struct {
 	Runs []MigrationRunView
 	// FormError is the run form's error, shown next to it.
 	FormError string
-	// KeyError is the signing keys form's error.
+	// KeyError is the signing keys form's error; KeyTyped what a refused
+	// Notation import held.
 	KeyError string
+	KeyTyped KeyTyped
 }
 
 // MigrationRepo is one repository's plan.
@@ -66,6 +68,14 @@ type MigrationKey struct {
 type NamespaceKeys struct {
 	Namespace string
 	Keys      []MigrationKey
+	// VaultKeys are the signers' keys of the vault the caller may make the
+	// namespace's cosign key.
+	VaultKeys []VaultKeyChoice
+}
+
+// VaultKeyChoice is a signer's key of the vault, offered for cosign.
+type VaultKeyChoice struct {
+	ID, Role, Algorithm string
 }
 
 // Has reports whether the namespace has a key of format.
@@ -107,6 +117,9 @@ type TagSigs struct {
 	Cosign, Notation SigMark
 	Others           []OtherSig
 	Error            string
+	// Checking: the registry is being read for the digest (cosign and
+	// Notation unknown yet).
+	Checking bool
 }
 
 // SigMark is one format's column: signed by the namespace's key.
@@ -138,4 +151,26 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// RunKeys are the signing keys the plan's repositories sign with, each
+// once: the run form asks for the passphrase of those that have their own.
+func (m MigrationView) RunKeys() []MigrationKey {
+	var out []MigrationKey
+	seen := map[string]bool{}
+	for _, r := range m.Repos {
+		for _, k := range r.Keys {
+			if !seen[k.KeyID] {
+				seen[k.KeyID] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// KeyTyped is what a refused Notation import form held, shown again: the
+// certificates, never the private key or the passphrase.
+type KeyTyped struct {
+	Namespace, Chain, Root string
 }
