@@ -200,6 +200,10 @@ func summaryProblems(r RepoDetail) []summaryProblem {
 		out = append(out, summaryProblem{"warnc", plural(certs, "signer certificate has", "signer certificates have") +
 			" expired or expires soon", "#signers"})
 	}
+	if n := r.Trust.Disagreeing; n > 0 {
+		out = append(out, summaryProblem{"bad", plural(n, "tag has roles", "tags have roles") +
+			" that disagree on its digest: a signer's role signs another image than the released one", "#signed-tags"})
+	}
 	if n := len(r.Trust.Unreleased); n > 0 {
 		out = append(out, summaryProblem{"warnc", plural(n, "signature is", "signatures are") +
 			" not released: docker does not show or pull them", "#unreleased"})

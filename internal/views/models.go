@@ -288,6 +288,9 @@ type TrustView struct {
 	// then signs root again with every change (zero otherwise).
 	RootResign time.Time
 	Unreleased []UnreleasedRow
+	// Disagreeing is the number of tags whose roles hold more than one
+	// digest.
+	Disagreeing int
 	// Pretty is docker's pretty output, kept inline for at most
 	// InlinePrettyTags tags; beyond that PrettyURL is where to read it.
 	Pretty         string
@@ -325,6 +328,9 @@ type SignedTagRow struct {
 	// Sigs are the registry's signatures of the tag's digest (rows of the
 	// page shown, with a registry; nil otherwise).
 	Sigs *TagSigs
+	// Disagree is set when the tag's roles hold more than one digest (a
+	// signer's role differs from the released digest).
+	Disagree bool
 }
 
 // RegistryView is what the registry said of a repository's tags, and when.
@@ -419,13 +425,21 @@ type TagDetailView struct {
 	// Unknown is set when nothing signs the tag and the registry does not
 	// have it: the repository has no such tag (404).
 	Unknown bool
+	// PulledRole and PulledDigest (hex) are what `docker pull` with content
+	// trust resolves the tag to: targets/releases' digest, else targets';
+	// "" when neither holds the tag.
+	PulledRole, PulledDigest string
 }
 
-// TagRoleEntry is one role's target for the tag.
+// TagRoleEntry is one role's target for the tag, and who signs that role:
+// Signer is the signer's name for a signer's own role, Signers the signers
+// whose keys may sign targets/releases, and for targets the repository key.
 type TagRoleEntry struct {
-	Role   string
-	Digest string
-	Size   int64
+	Role    string
+	Digest  string
+	Size    int64
+	Signer  string
+	Signers []string
 }
 
 // RepoTrustState is the trust summary shown in the repository list.
