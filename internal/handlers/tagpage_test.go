@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -109,6 +110,33 @@ func TestRolesThatDisagree(t *testing.T) {
 	if pull := sectionOf(tag, "pull"); !strings.Contains(pull, `id="not-pulled"`) || strings.Contains(pull, "pull-command") ||
 		!strings.Contains(pull, "docker uses no other role") {
 		t.Errorf("dev (only in targets/ian): %s", pull)
+	}
+	noServerErrors(t, s)
+}
+
+// The revoke preview counts first what leaves with the signer's role,
+// unreleased tags included, and collapses a long list.
+func TestRevokePreviewCountsUnreleasedTags(t *testing.T) {
+	s := testserver.Start(t)
+	jeff := map[string]string{"v1": "image v1"}
+	for i := range 10 {
+		jeff["dev"+strconv.Itoa(i)] = "dev image " + strconv.Itoa(i)
+	}
+	fixtureRepo(t, s, "prod", "app", []string{"targets/releases", "targets/jeff", "targets/ian"},
+		map[string]map[string]string{"targets/releases": {"v1": "image v1"}, "targets/jeff": jeff, "targets/ian": {"v1": "image v1", "dev0": "dev image 0"}})
+	b := s.NewBrowser(t)
+	b.Login("admin", testserver.AdminPassword)
+	resp, page := b.Get("/repositories/prod/app/signers/jeff/revoke")
+	impact := sectionBetween(page, `id="impact"`, "</form>")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(impact, "<strong>Revoking jeff removes 9 unreleased tags and 0 released tags.</strong>") {
+		t.Fatalf("%d, the impact does not count the 9 unreleased tags only jeff signed (dev0 is ian's too): %s", resp.StatusCode, impact)
+	}
+	details := sectionBetween(impact, `<details id="removed-unreleased"`, "</details>")
+	if strings.HasPrefix(details, " open") || strings.Count(details, "<li>") != 9 || strings.Contains(details, ">dev0<") {
+		t.Errorf("the 9 tags should be listed, collapsed, without dev0: %s", details)
+	}
+	if strings.Contains(impact, "No released tag depends") || !strings.Contains(impact, "Released tags jeff signed that stay released") {
+		t.Errorf("the impact should say v1 stays released: %s", impact)
 	}
 	noServerErrors(t, s)
 }

@@ -146,6 +146,10 @@ func tagPageCounts(t TrustView) string {
 // pullCommand pulls an image by digest.
 func pullCommand(image, digest string) string { return "docker pull " + image + "@" + digest }
 
+// collapseAbove is how many items a list shows before it is collapsed
+// into a <details>.
+const collapseAbove = 8
+
 // summaryProblem is one line of the repository summary's problems.
 type summaryProblem struct {
 	Level string // "bad" or "warnc"

@@ -397,6 +397,8 @@ type UnreleasedRow struct {
 	Tag    string
 	Digest string
 	Roles  []string
+	// TagReleased is set when the tag is released with another digest.
+	TagReleased bool
 }
 
 // TagDetailView lists every role's digest for one tag.
@@ -506,8 +508,15 @@ type RevokeForm struct {
 	LosesLastSigner  []string
 	Unpullable       []string
 	RevertsToTargets []string
-	RequiresConfirm  bool
-	RepoKeyID        string
+	// Counts says first what leaves the trust data ("removes 4 unreleased
+	// tags and 0 released tags"); RemovedUnreleased are the unreleased
+	// signatures only the signer's role holds, and KeepRelease the released
+	// tags the signer signed that stay released.
+	Counts            string
+	RemovedUnreleased []UnreleasedRow
+	KeepRelease       []string
+	RequiresConfirm   bool
+	RepoKeyID         string
 	RepoKeyHeld      bool
 	Errors           FormErrors
 }
