@@ -517,8 +517,8 @@ type RevokeForm struct {
 	KeepRelease       []string
 	RequiresConfirm   bool
 	RepoKeyID         string
-	RepoKeyHeld      bool
-	Errors           FormErrors
+	RepoKeyHeld       bool
+	Errors            FormErrors
 }
 
 // VaultKeyRow is a private key held in the vault.
