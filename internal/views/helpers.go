@@ -280,3 +280,15 @@ func ShortDigest(d string) string {
 	}
 	return "sha256:" + hexPart[:12] + "…"
 }
+
+// timestampNote says how long a cached timestamp lasts, with the current
+// one's expiry when known.
+func timestampNote(w DeleteWizard) string {
+	note := "a timestamp lasts 14 days by default"
+	for _, r := range w.Roles {
+		if r.Role == "timestamp" && !r.Expires.IsZero() {
+			note += "; the current one expires " + FormatTime(r.Expires) + ", older cached ones sooner"
+		}
+	}
+	return note
+}
