@@ -1,8 +1,10 @@
 package handlers_test
 
 import (
+	"encoding/json"
 	"html"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -27,6 +29,45 @@ func TestRemovalWizardTellsTheTruthAboutClientCaches(t *testing.T) {
 	}
 	if strings.Contains(page, "can no longer pull") {
 		t.Error("the wizard still claims docker clients can no longer pull the tags")
+	}
+	noServerErrors(t, s)
+}
+
+// My keys says where the user is a signer: the repositories and roles
+// whose delegation holds a key the user registered, among those the user
+// may read.
+func TestMyKeysSaysWhereTheUserIsASigner(t *testing.T) {
+	s, admin := initialised(t)
+	s.MustCreateUser(t, "jeff", userPassword, "prod", "read")
+	pub := publicKeyPEM(t)
+	resp, body := s.API(t, "jeff", userPassword, "POST", "/api/v1/users/jeff/keys", map[string]string{"public_key": pub})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d %s", resp.StatusCode, body)
+	}
+	var k struct{ ID string }
+	if err := json.Unmarshal([]byte(body), &k); err != nil {
+		t.Fatal(err)
+	}
+	jeff := s.NewBrowser(t)
+	jeff.Login("jeff", userPassword)
+	_, page := jeff.Get("/profile/keys")
+	if sec := sectionOf(page, "signer-in"); !strings.Contains(sec, "No delegation of a repository you can see holds one of your keys") {
+		t.Errorf("before being added: %s", sec)
+	}
+
+	resp, body = admin.PostForm("/repositories/prod/app/signers", url.Values{"signer": {"jeff"}, "public_key": {pub},
+		"repository_passphrase": {formRepoPass}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add signer: %d %s", resp.StatusCode, truncate(body))
+	}
+	_, page = jeff.Get("/profile/keys")
+	sec := sectionOf(page, "signer-in")
+	for _, role := range []string{"targets/jeff", "targets/releases"} {
+		row := sectionBetween(sec, "<code>"+role+"</code>", "</tr>")
+		if !strings.Contains(sec, `<a href="/repositories/prod/app#signers">prod/app</a></td><td><code>`+role+`</code>`) ||
+			!strings.Contains(row, k.ID[:12]) {
+			t.Errorf("jeff's keys page should list prod/app's %s with his key %s: %s", role, k.ID[:12], sec)
+		}
 	}
 	noServerErrors(t, s)
 }

@@ -563,10 +563,23 @@ type RemoveKeyForm struct {
 type ProfilePage struct {
 	Username      string
 	Keys          []KeyRow
+	// SignerIn are the roles, repository by repository, whose delegation
+	// holds one of the user's registered keys (repositories the user may
+	// read).
+	SignerIn []SignerIn
 	Error         string
 	PasswordError string
 	// PasswordRule says which passwords are accepted, next to the field.
 	PasswordRule string
+}
+
+// SignerIn is a role of a repository that one of the user's keys may sign.
+type SignerIn struct {
+	Namespace, Name, GUN string
+	// Role is the delegation ("targets/jeff"), Signer its signer name, and
+	// Keys the short IDs of the user's keys in it.
+	Role, Signer string
+	Keys         []string
 }
 
 // DeleteWizard is the "Delete repository" page: its steps follow the real
