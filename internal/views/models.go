@@ -561,12 +561,12 @@ type RemoveKeyForm struct {
 
 // ProfilePage shows the viewer's registered public keys.
 type ProfilePage struct {
-	Username      string
-	Keys          []KeyRow
+	Username string
+	Keys     []KeyRow
 	// SignerIn are the roles, repository by repository, whose delegation
 	// holds one of the user's registered keys (repositories the user may
 	// read).
-	SignerIn []SignerIn
+	SignerIn      []SignerIn
 	Error         string
 	PasswordError string
 	// PasswordRule says which passwords are accepted, next to the field.
