@@ -1,12 +1,15 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
 	"html"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/trustdeck/trustdeck/internal/testserver"
 )
 
 // The removal wizard tells the truth about client caches: clients that
@@ -68,6 +71,40 @@ func TestMyKeysSaysWhereTheUserIsASigner(t *testing.T) {
 			!strings.Contains(row, k.ID[:12]) {
 			t.Errorf("jeff's keys page should list prod/app's %s with his key %s: %s", role, k.ID[:12], sec)
 		}
+	}
+	noServerErrors(t, s)
+}
+
+// While the admin signs in with the generated password, every page reminds
+// them to change it; changing it dismisses the reminder.
+func TestGeneratedPasswordReminderUntilChanged(t *testing.T) {
+	s := testserver.Start(t)
+	b := s.NewBrowser(t)
+	b.Login("admin", testserver.AdminPassword)
+	if _, page := b.Get("/repositories"); strings.Contains(page, "change-password-reminder") {
+		t.Fatal("a password the operator chose needs no reminder")
+	}
+	// As EnsureAdmin leaves it when it generated the password.
+	admin, err := s.App.Store.UserByName(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.App.Store.MarkPasswordGenerated(context.Background(), admin.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/repositories", "/profile/keys", "/admin/users"} {
+		_, page := b.Get(path)
+		if tag := tagOf(page, "change-password-reminder"); tag == "" || !strings.Contains(page, `<a href="/profile/keys#password">Change your password</a>`) {
+			t.Errorf("%s: no reminder to change the generated password", path)
+		}
+	}
+	resp, _ := b.PostForm("/profile/password", url.Values{"current_password": {testserver.AdminPassword},
+		"new_password": {"a-new-password-2"}, "new_password_confirm": {"a-new-password-2"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change password: %d", resp.StatusCode)
+	}
+	if _, page := b.Get("/repositories"); strings.Contains(page, "change-password-reminder") {
+		t.Error("the reminder stays after the password was changed")
 	}
 	noServerErrors(t, s)
 }

@@ -52,6 +52,10 @@ type Viewer struct {
 	// Manages is true for global admins and admins of some namespace: they
 	// see the Users and Audit pages.
 	Manages bool
+	// GeneratedPassword is set while the account signs in with the password
+	// trustdeck generated on its first start: every page reminds them to
+	// change it.
+	GeneratedPassword bool
 }
 
 // LoginForm is the login page's state.
