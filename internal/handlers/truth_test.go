@@ -108,3 +108,14 @@ func TestGeneratedPasswordReminderUntilChanged(t *testing.T) {
 	}
 	noServerErrors(t, s)
 }
+
+// The new-repository form names the registry host images are named with.
+func TestNewRepositoryFormShowsTheRegistryHost(t *testing.T) {
+	s := testserver.Start(t)
+	b := s.NewBrowser(t)
+	b.Login("admin", testserver.AdminPassword)
+	_, page := b.Get("/repositories/new")
+	if !strings.Contains(page, "The image is <code>"+s.Addr+"/namespace/name</code>") {
+		t.Errorf("the form does not name the registry host %s: %s", s.Addr, sectionBetween(page, `id="name-rules"`, "</p>"))
+	}
+}
