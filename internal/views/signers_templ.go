@@ -2669,7 +2669,7 @@ func signerInSection(v ProfilePage) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if len(v.SignerIn) == 0 {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 222, "<p class=\"empty\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 222, "<p class=\"muted\" id=\"signer-in-none\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
