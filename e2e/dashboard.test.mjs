@@ -7,7 +7,8 @@
 // Screenshots: e2e/artifacts/dashboard-*.png
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { seedRepository } from './lib/seed.mjs';
+import { api } from './lib/server.mjs';
+import { seedKeyPair, seedRepository } from './lib/seed.mjs';
 import { browserSuite, withSession } from './lib/suite.mjs';
 
 const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
@@ -135,4 +136,68 @@ browserSuite('dashboard', (env, it) => {
       });
     });
   }
+
+  it('every problem of the summary links to the section that explains it', async () => {
+    await seed();
+    await withSession(env, 'dashboard-summary', async (s) => {
+      await s.login();
+      for (const repo of ['/repositories/prod/nginx', '/repositories/prod/mixed']) {
+        await s.goto(repo);
+        const links = s.page.locator('#summary ul.problems a');
+        const n = await links.count();
+        assert.ok(n >= 1, `${repo}: the summary lists problems`);
+        for (let i = 0; i < n; i += 1) {
+          const link = links.nth(i);
+          const [text, href] = [await link.innerText(), await link.getAttribute('href')];
+          const want = /not released/.test(text) ? '#unreleased' : /certificate/.test(text) ? '#signers'
+            : /disagree/.test(text) ? '#signed-tags' : /expire/.test(text) ? '#expiry' : null;
+          assert.equal(href, want, `${repo}: "${text}" links to ${href}`);
+          await link.click();
+          await s.page.waitForFunction((h) => window.location.hash === h, href);
+          const inView = await s.page.locator(href).evaluate((el) => {
+            const r = el.getBoundingClientRect();
+            return r.top >= -1 && r.top < window.innerHeight;
+          });
+          assert.ok(inView, `${repo}: after "${text}" the section ${href} is in view`);
+          await s.shot(`summary-${href.slice(1)}`);
+        }
+      }
+    });
+  });
+
+  it('My keys says where the user is a signer', async () => {
+    const user = { username: 'jeff', password: 'jeff-password-of-dashboard' };
+    assert.equal((await api(env.server, 'POST', '/api/v1/repositories', { body: { namespace: 'prod', name: 'signed-by-jeff' } })).status, 201);
+    const init = await api(env.server, 'POST', '/api/v1/repositories/prod/signed-by-jeff/trust',
+      { body: { root_passphrase: 'root-passphrase-of-dashboard', repository_passphrase: 'repository-passphrase-of-dashboard' } });
+    assert.equal(init.status, 201, init.body);
+    assert.equal((await api(env.server, 'POST', '/api/v1/users', { body: { ...user, admin: false } })).status, 201);
+    assert.equal((await api(env.server, 'PUT', `/api/v1/namespaces/prod/members/${user.username}`, { body: { role: 'write' } })).status, 200);
+    const key = await seedKeyPair('jeff');
+    const registered = await api(env.server, 'POST', `/api/v1/users/${user.username}/keys`, { body: { public_key: key.cert }, as: user });
+    assert.equal(registered.status, 201, registered.body);
+    const added = await api(env.server, 'POST', '/api/v1/repositories/prod/signed-by-jeff/signers',
+      { body: { name: 'jeff', public_key: key.cert, repository_passphrase: 'repository-passphrase-of-dashboard' } });
+    assert.equal(added.status, 201, added.body);
+
+    for (const width of [1366, 390]) {
+      await withSession(env, `dashboard-my-keys-${width}`, async (s) => {
+        await s.page.setViewportSize({ width, height: width > 800 ? 900 : 844 });
+        await s.login(user.username, user.password);
+        await s.goto('/profile/keys');
+        const section = s.page.locator('#signer-in');
+        await section.scrollIntoViewIfNeeded();
+        await s.shot('my-keys');
+        await assertFits(s, 'my keys');
+        const rows = await section.locator('tbody tr').evaluateAll((trs) =>
+          trs.map((tr) => [...tr.cells].map((td) => td.textContent.replace(/\s+/g, ' ').trim())));
+        assert.deepEqual(rows.sort((a, b) => a[1].localeCompare(b[1])), [
+          ['prod/signed-by-jeff', 'targets/jeff', 'jeff', key.keyId.slice(0, 12)],
+          ['prod/signed-by-jeff', 'targets/releases', 'releases', key.keyId.slice(0, 12)],
+        ]);
+        await s.navigate(() => section.getByRole('link', { name: 'prod/signed-by-jeff' }).first().click());
+        assert.equal(s.pathname(), '/repositories/prod/signed-by-jeff');
+      });
+    }
+  });
 });
