@@ -65,3 +65,31 @@ func TestStaleCacheRefusalNamesCauseAndFix(t *testing.T) {
 		w.expectAPITag(gun, "2", sha256Hex(manifest), "Repo Admin")
 	}
 }
+
+// docker trust signer add initialises a repository afresh when the server
+// has no trust data, whatever its cache holds: the wizard says it is not
+// affected by a stale cache.
+func TestDockerSignerAddAfterDeletionInitialisesAfresh(t *testing.T) {
+	t.Parallel()
+	if dockerMissing(t, "docker trust signer add after a trust deletion", "the notary CLI's stale-cache test still runs") {
+		return
+	}
+	w := newWorld(t)
+	w.s.MustCreateRepo(t, "prod", "app")
+	gun := w.gun("prod", "app")
+	desk := w.newMachine("desk")
+	desk.dockerLogin(admin)
+	desk.mustDocker("trust", "signer", "add", "--key", w.newSignerKey("jeff").certFile, "jeff", gun)
+	status, body := rmCall(t, w, admin, http.MethodDelete, "/api/v1/repositories/prod/app/trust",
+		map[string]any{"confirm": "prod/app", "delete_keys": false})
+	if status != http.StatusNoContent {
+		t.Fatalf("delete trust: %d %s", status, body)
+	}
+	r := desk.mustDocker("trust", "signer", "add", "--key", w.newSignerKey("ian").certFile, "ian", gun)
+	if !strings.Contains(r.stdout, "Initializing signed repository") {
+		t.Errorf("docker should initialise the repository afresh:\n%s", r)
+	}
+	if got := w.apiSignerKeys(gun); len(got) != 1 || got["ian"] == nil {
+		t.Errorf("after the re-initialisation the signers are %v, want ian alone", got)
+	}
+}
