@@ -57,11 +57,14 @@ func sha256Hex(s string) string {
 // signer of each role and offers the pull command by digest.
 func TestRolesThatDisagree(t *testing.T) {
 	s := testserver.Start(t)
-	gun := fixtureRepo(t, s, "prod", "app", []string{"targets/releases", "targets/jeff", "targets/ian"},
+	gun := fixtureRepo(t, s, "prod", "app", []string{"targets/releases", "targets/jeff", "targets/ian", "targets/jeff/ci"},
 		map[string]map[string]string{
 			"targets/releases": {"v1": "image v1", "v2": "image v2"},
 			"targets/jeff":     {"v1": "image v1", "v2": "image v2"},
 			"targets/ian":      {"v1": "image v1", "v2": "ian's v2", "dev": "image dev"},
+			// Unreleased, and the two signers disagree: no released tag is in
+			// question, so no badge and no count.
+			"targets/jeff/ci": {"dev": "ci's dev"},
 		})
 	b := s.NewBrowser(t)
 	b.Login("admin", testserver.AdminPassword)

@@ -123,16 +123,28 @@ func (r *Repo) TagView(tag string) TagView {
 	return v
 }
 
-// Disagreeing is the set of tags whose roles hold more than one digest
-// (TagView's Disagree, for every tag at once).
+// Disagreeing is the set of released tags (in targets or targets/releases)
+// whose roles hold more than one digest: another role signs another image
+// than the released one (TagView's Disagree, for every released tag at
+// once).
 func (r *Repo) Disagreeing() map[string]bool {
 	first := map[string]string{}
-	out := map[string]bool{}
+	differs := map[string]bool{}
+	released := map[string]bool{}
 	for _, t := range r.Targets {
+		if isReleased(t.Role) {
+			released[t.Name] = true
+		}
 		if d, ok := first[t.Name]; !ok {
 			first[t.Name] = t.SHA256
 		} else if d != t.SHA256 {
-			out[t.Name] = true
+			differs[t.Name] = true
+		}
+	}
+	out := map[string]bool{}
+	for tag := range differs {
+		if released[tag] {
+			out[tag] = true
 		}
 	}
 	return out
