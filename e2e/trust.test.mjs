@@ -187,8 +187,8 @@ browserSuite('trust', (env, it) => {
       await s.goto(`/repositories/prod/nginx/tags?tag=only-jeff`);
       await s.shot('only-jeff-tag-view');
       assert.deepEqual(await tableRows(s.page.locator('main table')),
-        [['targets/jeff', `${nginx.digests['only-jeff']} Copy`, String('nginx:only-jeff manifest'.length)]]);
-      assert.match(await s.page.locator('main .warn').innerText(), /not in targets or targets\/releases/);
+        [['targets/jeff', 'jeff', `${nginx.digests['only-jeff']} Copy`, String('nginx:only-jeff manifest'.length)]]);
+      assert.match(await s.page.locator('main .warn').innerText(), /neither targets\/releases nor targets signs the tag/);
     }, { expectedStatuses: [404] });
   });
 
@@ -205,11 +205,13 @@ browserSuite('trust', (env, it) => {
       assert.equal(url.searchParams.get('tag'), '1');
       assert.equal(await s.page.locator('h1 .tagname').textContent(), '1');
       const rows = await tableRows(s.page.locator('main table'));
-      const byRole = Object.fromEntries(rows.map((r) => [r[0], r]));
+      const byRole = Object.fromEntries(rows.map((r) => [r[0].split(' ')[0], r]));
       assert.deepEqual(Object.keys(byRole).sort(), ['targets/ian', 'targets/jeff', 'targets/releases']);
       const size = String('nginx:1 manifest'.length);
+      const signedBy = { 'targets/ian': 'ian', 'targets/jeff': 'jeff', 'targets/releases': "ian, jeff (any signer's key in targets/releases)" };
       for (const role of Object.keys(byRole)) {
-        assert.deepEqual(byRole[role], [role, `${nginx.digests['1']} Copy`, size], `${role}'s entry`);
+        const shown = role === 'targets/releases' ? `${role} docker pulls this` : role;
+        assert.deepEqual(byRole[role], [shown, signedBy[role], `${nginx.digests['1']} Copy`, size], `${role}'s entry`);
       }
       for (const b of await s.page.locator('main table').getByRole('button', { name: 'Copy digest' }).all()) {
         assert.equal(await b.getAttribute('data-copy'), nginx.digests['1']);
@@ -221,8 +223,8 @@ browserSuite('trust', (env, it) => {
       await s.goto('/repositories/prod/nginx/tags?tag=2');
       await s.shot('tag-2');
       const rows2 = await tableRows(s.page.locator('main table'));
-      assert.deepEqual(rows2.map((r) => r[0]).sort(), ['targets/jeff', 'targets/releases']);
-      for (const r of rows2) assert.equal(r[1], `${nginx.digests['2']} Copy`);
+      assert.deepEqual(rows2.map((r) => r[0].split(' ')[0]).sort(), ['targets/jeff', 'targets/releases']);
+      for (const r of rows2) assert.equal(r[2], `${nginx.digests['2']} Copy`);
 
       // The breadcrumb leads back to the repository.
       await s.navigate(() => s.page.locator('nav.crumbs').getByRole('link', { name: 'prod/nginx' }).click());
@@ -451,8 +453,8 @@ browserSuite('trust', (env, it) => {
         assert.equal(await s.page.locator('h1 .tagname').textContent(), tag, `heading shows ${name} tag as text`);
         assert.ok((await s.page.title()).includes(tag), `title holds the ${name} tag as text`);
         const entries = await tableRows(s.page.locator('main table'));
-        assert.deepEqual(entries.map((r) => r[0]).sort(), ['targets/jeff', 'targets/releases']);
-        for (const r of entries) assert.equal(r[1], `${edge.digests[tag]} Copy`);
+        assert.deepEqual(entries.map((r) => r[0].split(' ')[0]).sort(), ['targets/jeff', 'targets/releases']);
+        for (const r of entries) assert.equal(r[2], `${edge.digests[tag]} Copy`);
         await assertNoInjection(s, dialogs, `the tag view of the ${name} tag`);
       }
 

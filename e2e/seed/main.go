@@ -15,6 +15,8 @@
 //	        tag 2 by jeff only, tag only-jeff only in targets/jeff
 //	one     the end state of the seed's workflow (sign-an-image.md): signers
 //	        jeff and ian, tag 1 signed by both (released), nothing else
+//	disagree signers jeff and ian; tag 1 released (signed by jeff) while
+//	        targets/ian signs another digest as 1; tag 2 signed by both
 //	edge    hostile, very long and non-ASCII tags (released by jeff), a hostile
 //	        tag only in targets/jeff, and a signer "ops" with a plain public key
 //	sign    as --user, sign --tag into targets/releases and targets/<--signer>
@@ -181,9 +183,9 @@ func main() {
 
 func run(o options, scenario string) (any, error) {
 	switch scenario {
-	case "none", "init", "seed", "one", "edge", "sign", "registry":
+	case "none", "init", "seed", "one", "edge", "sign", "registry", "disagree":
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (none, init, seed, one, edge, sign, registry; or keypair, registry-tls, registry-config)", scenario)
+		return nil, fmt.Errorf("unknown scenario %q (none, init, seed, one, edge, sign, registry, disagree; or keypair, registry-tls, registry-config)", scenario)
 	}
 	parts := strings.Split(o.gun, "/")
 	if len(parts) != 3 {
@@ -274,6 +276,18 @@ func run(o options, scenario string) (any, error) {
 		}
 	case "one":
 		if err := s.sign(res, "1", "nginx:1 manifest", roleReleases, roleJeff, roleIan); err != nil {
+			return nil, err
+		}
+	case "disagree":
+		// ian signed another image as 1 in his own role (its digest is the
+		// sha256 of "ian's nginx:1 manifest"): the roles disagree.
+		if err := s.sign(res, "1", "ian's nginx:1 manifest", roleIan); err != nil {
+			return nil, err
+		}
+		if err := s.sign(res, "1", "nginx:1 manifest", roleReleases, roleJeff); err != nil {
+			return nil, err
+		}
+		if err := s.sign(res, "2", "nginx:2 manifest", roleReleases, roleJeff, roleIan); err != nil {
 			return nil, err
 		}
 	case "edge":

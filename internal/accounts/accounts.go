@@ -106,10 +106,14 @@ func (s *Service) EnsureAdmin(ctx context.Context, password string, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	if _, err := s.st.CreateUser(ctx, "admin", hash, true); err != nil {
+	u, err := s.st.CreateUser(ctx, "admin", hash, true)
+	if err != nil {
 		return fmt.Errorf("create first admin: %w", err)
 	}
 	if generated {
+		if err := s.st.MarkPasswordGenerated(ctx, u.ID); err != nil {
+			return fmt.Errorf("create first admin: %w", err)
+		}
 		// Printed once, on the very first start; it is never stored in clear.
 		log.Warn("created the first administrator: log in as admin with this password and change it (My keys → Change your password)",
 			"username", "admin", "password", password)
@@ -117,6 +121,12 @@ func (s *Service) EnsureAdmin(ctx context.Context, password string, log *slog.Lo
 		log.Info("created the first administrator from TRUSTDECK_ADMIN_PASSWORD", "username", "admin")
 	}
 	return nil
+}
+
+// PasswordGenerated reports whether u still signs in with the password
+// trustdeck generated on its first start: pages remind them to change it.
+func (s *Service) PasswordGenerated(ctx context.Context, u *User) (bool, error) {
+	return s.st.PasswordGenerated(ctx, u.ID)
 }
 
 var errBadLogin = errs.Unauthenticatedf("invalid_credentials", "Invalid username or password.")

@@ -314,7 +314,58 @@ func (s *Server) profilePageWith(c echo.Context, status int, v views.ProfilePage
 		}
 		v.Keys = append(v.Keys, kr)
 	}
+	if v.SignerIn, err = s.signerIn(c, list); err != nil {
+		return err
+	}
 	return render(c, status, views.ProfileKeysPage(s.page(c, "Your signing keys", "profile"), v))
+}
+
+// signerIn finds where keys (a user's registered keys) may sign: every
+// delegation holding one of them, in the repositories with trust data the
+// user may read. Trust data that cannot be read is left out.
+func (s *Server) signerIn(c echo.Context, keys []vault.UserKey) ([]views.SignerIn, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ctx := c.Request().Context()
+	mine := map[string]bool{}
+	for _, k := range keys {
+		mine[k.ID] = true
+	}
+	visible, err := s.Accounts.VisibleNamespaces(ctx, currentUser(c))
+	if err != nil {
+		return nil, err
+	}
+	repos, err := s.Catalog.Visible(ctx, visible)
+	if err != nil {
+		return nil, err
+	}
+	var out []views.SignerIn
+	for _, r := range repos {
+		if r.Trust != nil && r.Trust.State == "none" {
+			continue
+		}
+		repo, err := s.Trust.Load(ctx, r.GUN)
+		if err != nil {
+			if errs.KindOf(err) == errs.Internal {
+				return nil, err
+			}
+			continue
+		}
+		for _, d := range repo.Delegations {
+			var ids []string
+			for _, id := range d.KeyIDs() {
+				if mine[id] {
+					ids = append(ids, id[:min(12, len(id))])
+				}
+			}
+			if len(ids) > 0 {
+				out = append(out, views.SignerIn{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Role: d.Role,
+					Signer: strings.TrimPrefix(d.Role, "targets/"), Keys: ids})
+			}
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) profileKeys(c echo.Context) error { return s.profilePage(c, http.StatusOK, "") }

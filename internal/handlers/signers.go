@@ -372,9 +372,14 @@ func (s *Server) revokeModel(c echo.Context, r *catalog.Repository, signer strin
 		return views.RevokeForm{}, err
 	}
 	keyID, held := s.repoKeyState(ctx, r.GUN)
-	return views.RevokeForm{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Signer: signer, Keys: imp.Keys,
+	m := views.RevokeForm{Namespace: r.Namespace, Name: r.Name, GUN: r.GUN, Signer: signer, Keys: imp.Keys,
 		LosesLastSigner: imp.LosesLastSigner, Unpullable: imp.Unpullable, RevertsToTargets: imp.RevertsToTargets,
-		RequiresConfirm: imp.RequiresConfirm, RepoKeyID: keyID, RepoKeyHeld: held}, nil
+		Counts: imp.Counts(), KeepRelease: imp.KeepRelease,
+		RequiresConfirm: imp.RequiresConfirm, RepoKeyID: keyID, RepoKeyHeld: held}
+	for _, u := range imp.RemovedUnreleased {
+		m.RemovedUnreleased = append(m.RemovedUnreleased, views.UnreleasedRow{Tag: u.Tag, Digest: u.Digest, TagReleased: u.TagReleased})
+	}
+	return m, nil
 }
 
 func (s *Server) revokeSignerForm(c echo.Context) error {
@@ -455,8 +460,12 @@ func (s *Server) apiRevokeSigner(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	removed := []map[string]string{}
+	for _, u := range imp.RemovedUnreleased {
+		removed = append(removed, map[string]string{"tag": u.Tag, "digest": u.Digest})
+	}
 	out := map[string]any{"revoked": c.Param("signer"), "keys": nonNil(imp.Keys),
-		"loses_last_signer": nonNil(imp.LosesLastSigner), "unpullable": nonNil(imp.Unpullable)}
+		"loses_last_signer": nonNil(imp.LosesLastSigner), "unpullable": nonNil(imp.Unpullable), "removed_unreleased": removed}
 	if imp.AlreadyRevoked {
 		out["already"], out["message"] = true, revokedNotice(r, c.Param("signer"), imp)
 	}

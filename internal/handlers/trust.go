@@ -81,6 +81,13 @@ func (s *Server) trustView(c echo.Context, r *catalog.Repository) (views.TrustVi
 			return tv, err
 		}
 	}
+	if tv.State == "ok" {
+		disagreeing := repo.Disagreeing()
+		tv.Disagreeing = len(disagreeing)
+		for i := range rows {
+			rows[i].Disagree = disagreeing[rows[i].Tag]
+		}
+	}
 	tv.TagCount = len(rows)
 	for _, t := range rows {
 		if tv.TagFilter != "" && !strings.Contains(t.Tag, tv.TagFilter) ||
@@ -255,9 +262,23 @@ func (s *Server) tagShow(c echo.Context) error {
 	}
 	if repo != nil {
 		tv := repo.TagView(tag)
-		m.Disagree, m.Released = tv.Disagree, tv.Released
+		m.Disagree, m.Released, m.PulledRole, m.PulledDigest = tv.Disagree, tv.Released, tv.PulledRole, tv.PulledDigest
+		var releasers []string
+		for _, sg := range repo.Signers() {
+			if sg.CanRelease {
+				releasers = append(releasers, sg.Name)
+			}
+		}
 		for _, e := range tv.Entries {
-			m.Entries = append(m.Entries, views.TagRoleEntry{Role: e.Role, Digest: e.Digest, Size: e.Size})
+			te := views.TagRoleEntry{Role: e.Role, Digest: e.Digest, Size: e.Size}
+			switch e.Role {
+			case trust.RoleTargets:
+			case trust.RoleReleases:
+				te.Signers = releasers
+			default:
+				te.Signer = e.Signer
+			}
+			m.Entries = append(m.Entries, te)
 		}
 	}
 	// A tag nothing signs and the registry does not have (as far as it

@@ -372,6 +372,24 @@ func TestUpdateWithoutFoundation(t *testing.T) {
 		if !reflect.DeepEqual(e.state(gun), before) {
 			t.Error("the store changed")
 		}
+		if strings.Contains(string(got.Detail), "cache") {
+			t.Errorf("without an uploaded root the refusal blames no client cache: %s", got.Detail)
+		}
+
+		// With the root uploaded too (a client publishing from its cache of
+		// trust data deleted since), the message names the cause and the fix.
+		b, ct = multipartBody(t, part{filename: "root", body: e.current(gun, "root")},
+			part{filename: "targets", body: sign(t, cs, tg, keyOf(t, cs, "targets"))})
+		resp = e.do(http.MethodPost, "/v2/"+gun+"/_trust/tuf/", b, "Content-Type", ct)
+		got = readError(t, resp)
+		var msg struct{ Error struct{ Msg string } }
+		_ = json.Unmarshal(got.Detail, &msg)
+		for _, says := range []string{"does not hold current snapshot key", "cache of trust data that was deleted on the server",
+			"notary delete " + gun + ", without --remote", "~/.docker/trust/tuf/" + gun} {
+			if !strings.Contains(msg.Error.Msg, says) {
+				t.Errorf("the refusal should say %q: %s", says, got.Detail)
+			}
+		}
 	})
 }
 

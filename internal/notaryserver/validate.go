@@ -135,7 +135,8 @@ func validateUpdate(cs signed.CryptoService, gun data.GUN, uploaded map[data.Rol
 			if isMissingKey(err) {
 				return nil, validation.ErrBadHierarchy{
 					Missing: data.CanonicalSnapshotRole.String(),
-					Msg:     "no snapshot was included in update and server does not hold current snapshot key for repository",
+					Msg: "no snapshot was included in update and server does not hold current snapshot key for repository" +
+						staleCacheHint(gun, uploaded, data.CanonicalSnapshotRole),
 				}
 			}
 			return nil, validation.ErrValidation{Msg: err.Error()}
@@ -152,7 +153,8 @@ func validateUpdate(cs signed.CryptoService, gun data.GUN, uploaded map[data.Rol
 	if err != nil {
 		var threshold signed.ErrRoleThreshold
 		if isMissingKey(err) && !errors.As(err, &threshold) {
-			return nil, validation.ErrBadRoot{Msg: "no timestamp keys exist on the server"}
+			return nil, validation.ErrBadRoot{Msg: "no timestamp keys exist on the server" +
+				staleCacheHint(gun, uploaded, data.CanonicalTimestampRole)}
 		}
 		return nil, validation.ErrValidation{Msg: err.Error()}
 	}
@@ -430,4 +432,20 @@ func versionOf(meta []byte) int {
 	var m data.SignedMeta
 	_ = json.Unmarshal(meta, &m)
 	return m.Signed.Version
+}
+
+// staleCacheHint names the cause and the fix of a refusal for want of a
+// server key that an uploaded root names: the notary client surfaces the
+// message to its user (the notary CLI prints it, docker too). Such a root
+// comes from a client's cache of trust data deleted on the server since
+// (and perhaps created again): the client publishes the old root and
+// expects the old server keys. Without an uploaded root the key is the
+// server's own loss, and nothing is added.
+func staleCacheHint(gun data.GUN, uploaded map[data.RoleName]storage.MetaUpdate, role data.RoleName) string {
+	if _, ok := uploaded[data.CanonicalRootRole]; !ok {
+		return ""
+	}
+	return fmt.Sprintf(". The uploaded root names a %s key this server does not hold: the client is publishing from its cache of "+
+		"trust data that was deleted on the server. Clear that client's cache of %s (notary delete %s, without --remote; "+
+		"for docker, remove ~/.docker/trust/tuf/%s), then initialise the repository again", role, gun, gun, gun)
 }

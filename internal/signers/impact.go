@@ -140,7 +140,16 @@ func planRevoke(repo *trust.Repo, name string) (*revokePlan, error) {
 		}
 	}
 	im := &Impact{Signer: name, Keys: signer.KeyIDs(), ReleaseKeys: []string{},
-		LosesLastSigner: []string{}, Unpullable: []string{}, RevertsToTargets: []string{}}
+		LosesLastSigner: []string{}, Unpullable: []string{}, RevertsToTargets: []string{},
+		RemovedUnreleased: []RemovedTag{}, KeepRelease: []string{}}
+	// Deleting the role deletes every signature only it (or a role nested
+	// below it, no longer reachable) holds.
+	gone := func(r string) bool { return r == role || strings.HasPrefix(r, role+"/") }
+	for _, u := range repo.Unreleased() {
+		if !slices.ContainsFunc(u.Roles, func(r string) bool { return !gone(r) }) {
+			im.RemovedUnreleased = append(im.RemovedUnreleased, RemovedTag{Tag: u.Tag, Digest: u.Digest, TagReleased: u.TagReleased})
+		}
+	}
 	p := &revokePlan{role: role, impact: im}
 
 	rel := releasesOf(repo)
@@ -208,6 +217,9 @@ func planRevoke(repo *trust.Repo, name string) (*revokePlan, error) {
 			im.LosesLastSigner = append(im.LosesLastSigner, tag)
 			affected[tag] = true
 		}
+		if stays && slices.Contains(row.Signers, name) && !slices.Contains(im.KeepRelease, tag) {
+			im.KeepRelease = append(im.KeepRelease, tag)
+		}
 	}
 	im.RequiresConfirm = len(affected) > 0
 	return p, nil
@@ -263,9 +275,19 @@ func (im *Impact) describe(gun string) string {
 			capitalise(plural(len(im.LosesLastSigner), "tag", "tags")), strings.Join(im.LosesLastSigner, ", ")))
 	}
 	if len(parts) == 0 {
-		return fmt.Sprintf("Revoking %s changes no released tag of %s.", im.Signer, gun)
+		parts = append(parts, fmt.Sprintf("Revoking %s changes no released tag of %s.", im.Signer, gun))
+	}
+	if n := len(im.RemovedUnreleased); n > 0 {
+		parts = append(parts, fmt.Sprintf("It deletes %s signed only by %s.", plural(n, "unreleased tag", "unreleased tags"), im.Signer))
 	}
 	return strings.Join(parts, " ")
+}
+
+// Counts is the impact in one line, counts first: what leaves the trust
+// data with the signer's role.
+func (im *Impact) Counts() string {
+	return fmt.Sprintf("Revoking %s removes %s and %s.", im.Signer,
+		plural(len(im.RemovedUnreleased), "unreleased tag", "unreleased tags"), plural(len(im.Unpullable), "released tag", "released tags"))
 }
 
 func plural(n int, one, many string) string {

@@ -102,6 +102,14 @@ type Impact struct {
 	// counting while the targets role holds the tag with another digest, so
 	// docker pulls that digest instead.
 	RevertsToTargets []string
+	// RemovedUnreleased are the unreleased signatures (tag and digest) that
+	// only the signer's role holds: deleting the role deletes them, in
+	// natural tag order. The released tags that leave the trust data are
+	// Unpullable's.
+	RemovedUnreleased []RemovedTag
+	// KeepRelease are released tags the signer signed too that stay
+	// released (without the signer's name).
+	KeepRelease []string
 	// ReleasesInvalid is set when the current targets/releases metadata
 	// will stop verifying: it is signed only by keys being removed from the
 	// role. Every tag released only through it stops counting (docker's
@@ -118,6 +126,14 @@ type Impact struct {
 	// AlreadyRevoked is set by Revoke when the signer was gone already (a
 	// retry): nothing was changed.
 	AlreadyRevoked bool
+}
+
+// RemovedTag is an unreleased signature that a revocation deletes.
+type RemovedTag struct {
+	Tag    string
+	Digest string // hex sha256
+	// TagReleased is set when the tag stays released with another digest.
+	TagReleased bool
 }
 
 // Remote returns the notary server's store for gun, for an operation made on

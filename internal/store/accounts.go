@@ -176,11 +176,30 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context) error {
 	return err
 }
 
-// SetPasswordHash replaces a user's password hash and ends all their
-// sessions (other devices must sign in with the new password).
+// MarkPasswordGenerated records that the user's password is the one
+// trustdeck generated; SetPasswordHash clears the mark.
+func (s *Store) MarkPasswordGenerated(ctx context.Context, userID int64) error {
+	_, err := s.db.ExecContext(ctx, "UPDATE users SET password_generated = 1 WHERE id = ?", userID)
+	return err
+}
+
+// PasswordGenerated reports whether the user still has the password
+// trustdeck generated (false for an unknown user).
+func (s *Store) PasswordGenerated(ctx context.Context, userID int64) (bool, error) {
+	var generated bool
+	err := s.db.QueryRowContext(ctx, "SELECT password_generated FROM users WHERE id = ?", userID).Scan(&generated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return generated, err
+}
+
+// SetPasswordHash replaces a user's password hash (no longer a generated
+// one) and ends all their sessions (other devices must sign in with the new
+// password).
 func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string) error {
 	return s.tx(ctx, func(t *sql.Tx) error {
-		res, err := t.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", hash, userID)
+		res, err := t.ExecContext(ctx, "UPDATE users SET password_hash = ?, password_generated = 0 WHERE id = ?", hash, userID)
 		if err != nil {
 			return err
 		}

@@ -78,6 +78,11 @@ type TagView struct {
 	// Digests are the distinct digests, released ones first, then in walk
 	// order.
 	Digests []string
+	// PulledRole and PulledDigest are what `docker pull` with content trust
+	// resolves the tag to: docker asks notary for the tag in
+	// targets/releases, then in targets, and takes nothing from any other
+	// delegation. Both are "" when neither role holds the tag.
+	PulledRole, PulledDigest string
 }
 
 // TagView shows what every role says about tag.
@@ -109,7 +114,40 @@ func (r *Repo) TagView(tag string) TagView {
 		}
 	}
 	v.Disagree = len(v.Digests) > 1
+	for _, role := range []string{RoleReleases, RoleTargets} {
+		if i := slices.IndexFunc(v.Entries, func(e TagEntry) bool { return e.Role == role }); i >= 0 {
+			v.PulledRole, v.PulledDigest = role, v.Entries[i].Digest
+			break
+		}
+	}
 	return v
+}
+
+// Disagreeing is the set of released tags (in targets or targets/releases)
+// whose roles hold more than one digest: another role signs another image
+// than the released one (TagView's Disagree, for every released tag at
+// once).
+func (r *Repo) Disagreeing() map[string]bool {
+	first := map[string]string{}
+	differs := map[string]bool{}
+	released := map[string]bool{}
+	for _, t := range r.Targets {
+		if isReleased(t.Role) {
+			released[t.Name] = true
+		}
+		if d, ok := first[t.Name]; !ok {
+			first[t.Name] = t.SHA256
+		} else if d != t.SHA256 {
+			differs[t.Name] = true
+		}
+	}
+	out := map[string]bool{}
+	for tag := range differs {
+		if released[tag] {
+			out[tag] = true
+		}
+	}
+	return out
 }
 
 // ExpiryStatus is how close a role is to expiring.

@@ -126,8 +126,25 @@ func TestRepoModel(t *testing.T) {
 		if v.Released || v.Disagree || len(v.Entries) != 2 {
 			t.Errorf("dev %+v", v)
 		}
-		if v := repo.TagView("nope"); v.Released || v.Disagree || len(v.Entries) != 0 || v.Digests == nil {
+		if v := repo.TagView("nope"); v.Released || v.Disagree || len(v.Entries) != 0 || v.Digests == nil || v.PulledRole != "" {
 			t.Errorf("nope %+v", v)
+		}
+	})
+
+	// docker pull asks for targets/releases first, then targets, and takes
+	// nothing from another delegation.
+	t.Run("what docker pulls", func(t *testing.T) {
+		for _, tt := range []struct{ tag, role, digest string }{
+			{"v3", RoleReleases, digest("m-3-rel")},
+			{"v2", RoleReleases, digest("m-2")},
+			{"dev", "", ""},
+		} {
+			if v := repo.TagView(tt.tag); v.PulledRole != tt.role || v.PulledDigest != tt.digest {
+				t.Errorf("%s: pulls %q from %q, want %q from %q", tt.tag, v.PulledDigest, v.PulledRole, tt.digest, tt.role)
+			}
+		}
+		if got := repo.Disagreeing(); len(got) != 2 || !got["v2"] || !got["v3"] {
+			t.Errorf("disagreeing %v, want v2 and v3", got)
 		}
 	})
 

@@ -146,6 +146,10 @@ func tagPageCounts(t TrustView) string {
 // pullCommand pulls an image by digest.
 func pullCommand(image, digest string) string { return "docker pull " + image + "@" + digest }
 
+// collapseAbove is how many items a list shows before it is collapsed
+// into a <details>.
+const collapseAbove = 8
+
 // summaryProblem is one line of the repository summary's problems.
 type summaryProblem struct {
 	Level string // "bad" or "warnc"
@@ -199,6 +203,10 @@ func summaryProblems(r RepoDetail) []summaryProblem {
 	if certs > 0 {
 		out = append(out, summaryProblem{"warnc", plural(certs, "signer certificate has", "signer certificates have") +
 			" expired or expires soon", "#signers"})
+	}
+	if n := r.Trust.Disagreeing; n > 0 {
+		out = append(out, summaryProblem{"bad", plural(n, "tag has roles", "tags have roles") +
+			" that disagree on its digest: a signer's role signs another image than the released one", "#signed-tags"})
 	}
 	if n := len(r.Trust.Unreleased); n > 0 {
 		out = append(out, summaryProblem{"warnc", plural(n, "signature is", "signatures are") +
@@ -271,4 +279,16 @@ func ShortDigest(d string) string {
 		return "sha256:" + hexPart
 	}
 	return "sha256:" + hexPart[:12] + "…"
+}
+
+// timestampNote says how long a cached timestamp lasts, with the current
+// one's expiry when known.
+func timestampNote(w DeleteWizard) string {
+	note := "a timestamp lasts 14 days by default"
+	for _, r := range w.Roles {
+		if r.Role == "timestamp" && !r.Expires.IsZero() {
+			note += "; the current one expires " + FormatTime(r.Expires) + ", older cached ones sooner"
+		}
+	}
+	return note
 }

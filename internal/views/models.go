@@ -52,6 +52,10 @@ type Viewer struct {
 	// Manages is true for global admins and admins of some namespace: they
 	// see the Users and Audit pages.
 	Manages bool
+	// GeneratedPassword is set while the account signs in with the password
+	// trustdeck generated on its first start: every page reminds them to
+	// change it.
+	GeneratedPassword bool
 }
 
 // LoginForm is the login page's state.
@@ -288,6 +292,9 @@ type TrustView struct {
 	// then signs root again with every change (zero otherwise).
 	RootResign time.Time
 	Unreleased []UnreleasedRow
+	// Disagreeing is the number of tags whose roles hold more than one
+	// digest.
+	Disagreeing int
 	// Pretty is docker's pretty output, kept inline for at most
 	// InlinePrettyTags tags; beyond that PrettyURL is where to read it.
 	Pretty         string
@@ -325,6 +332,9 @@ type SignedTagRow struct {
 	// Sigs are the registry's signatures of the tag's digest (rows of the
 	// page shown, with a registry; nil otherwise).
 	Sigs *TagSigs
+	// Disagree is set when the tag's roles hold more than one digest (a
+	// signer's role differs from the released digest).
+	Disagree bool
 }
 
 // RegistryView is what the registry said of a repository's tags, and when.
@@ -391,6 +401,8 @@ type UnreleasedRow struct {
 	Tag    string
 	Digest string
 	Roles  []string
+	// TagReleased is set when the tag is released with another digest.
+	TagReleased bool
 }
 
 // TagDetailView lists every role's digest for one tag.
@@ -419,13 +431,21 @@ type TagDetailView struct {
 	// Unknown is set when nothing signs the tag and the registry does not
 	// have it: the repository has no such tag (404).
 	Unknown bool
+	// PulledRole and PulledDigest (hex) are what `docker pull` with content
+	// trust resolves the tag to: targets/releases' digest, else targets';
+	// "" when neither holds the tag.
+	PulledRole, PulledDigest string
 }
 
-// TagRoleEntry is one role's target for the tag.
+// TagRoleEntry is one role's target for the tag, and who signs that role:
+// Signer is the signer's name for a signer's own role, Signers the signers
+// whose keys may sign targets/releases, and for targets the repository key.
 type TagRoleEntry struct {
-	Role   string
-	Digest string
-	Size   int64
+	Role    string
+	Digest  string
+	Size    int64
+	Signer  string
+	Signers []string
 }
 
 // RepoTrustState is the trust summary shown in the repository list.
@@ -492,10 +512,17 @@ type RevokeForm struct {
 	LosesLastSigner  []string
 	Unpullable       []string
 	RevertsToTargets []string
-	RequiresConfirm  bool
-	RepoKeyID        string
-	RepoKeyHeld      bool
-	Errors           FormErrors
+	// Counts says first what leaves the trust data ("removes 4 unreleased
+	// tags and 0 released tags"); RemovedUnreleased are the unreleased
+	// signatures only the signer's role holds, and KeepRelease the released
+	// tags the signer signed that stay released.
+	Counts            string
+	RemovedUnreleased []UnreleasedRow
+	KeepRelease       []string
+	RequiresConfirm   bool
+	RepoKeyID         string
+	RepoKeyHeld       bool
+	Errors            FormErrors
 }
 
 // VaultKeyRow is a private key held in the vault.
@@ -538,12 +565,25 @@ type RemoveKeyForm struct {
 
 // ProfilePage shows the viewer's registered public keys.
 type ProfilePage struct {
-	Username      string
-	Keys          []KeyRow
+	Username string
+	Keys     []KeyRow
+	// SignerIn are the roles, repository by repository, whose delegation
+	// holds one of the user's registered keys (repositories the user may
+	// read).
+	SignerIn      []SignerIn
 	Error         string
 	PasswordError string
 	// PasswordRule says which passwords are accepted, next to the field.
 	PasswordRule string
+}
+
+// SignerIn is a role of a repository that one of the user's keys may sign.
+type SignerIn struct {
+	Namespace, Name, GUN string
+	// Role is the delegation ("targets/jeff"), Signer its signer name, and
+	// Keys the short IDs of the user's keys in it.
+	Role, Signer string
+	Keys         []string
 }
 
 // DeleteWizard is the "Delete repository" page: its steps follow the real
