@@ -114,7 +114,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	warnIfShared(cfg.DataDir, log)
-	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "trustdeck.db"))
+	// With --database, the store is PostgreSQL and the data directory
+	// holds only secrets/ and tls/.
+	db := filepath.Join(cfg.DataDir, "trustdeck.db")
+	if cfg.Database != "" {
+		db = cfg.Database
+	}
+	st, err := store.Open(ctx, db)
 	if err != nil {
 		return nil, err
 	}

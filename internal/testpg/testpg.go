@@ -55,11 +55,11 @@ func binDir() string {
 
 var installMu sync.Mutex
 
-// available installs Debian's postgresql package when its server programs
+// Available installs Debian's postgresql package when its server programs
 // are missing (as root, with apt-get) and says why a cluster cannot be run
 // ("" when it can). The cluster runs as the postgres OS user, so the tests
 // must be root.
-func available() string {
+func Available() string {
 	installMu.Lock()
 	defer installMu.Unlock()
 	if os.Geteuid() != 0 {
@@ -92,7 +92,7 @@ func available() string {
 // missing and how to install it).
 func Require(t testing.TB) {
 	t.Helper()
-	if why := available(); why != "" {
+	if why := Available(); why != "" {
 		msg := "SKIPPING a test on PostgreSQL: " + why +
 			"; install it with: sudo apt-get install postgresql (or run `make deps-postgres` as root), and run the tests as root"
 		fmt.Fprintf(os.Stderr, "\n!!! %s: %s\n\n", t.Name(), msg)
@@ -120,7 +120,7 @@ type Cluster struct {
 // removed when the test ends, its log shown if the test failed.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
-	c, err := start()
+	c, err := StartCluster()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,11 +136,12 @@ func Start(t testing.TB) *Cluster {
 	return c
 }
 
-// start initialises a cluster in a new temporary directory and starts it
-// under a supervisor shell that stops it and removes the directory once its
-// standard input closes: when Stop closes it, or when this process ends,
-// however it ends (a test binary killed at its timeout included).
-func start() (*Cluster, error) {
+// StartCluster initialises a cluster in a new temporary directory and
+// starts it under a supervisor shell that stops it and removes the
+// directory once its standard input closes: when Stop closes it, or when
+// this process ends, however it ends (a test binary killed at its timeout
+// included). Call Available first.
+func StartCluster() (*Cluster, error) {
 	bin := binDir()
 	pgUser, err := user.Lookup("postgres")
 	if err != nil {
@@ -269,23 +270,25 @@ func (c *Cluster) PsqlFileAs(t testing.TB, user, password, db, file string) {
 	}
 }
 
-// CreateDatabase creates a user with password (unless it exists) and a
-// database it owns, and returns the database's URL over TCP.
+// CreateDatabase is NewDatabase for a test.
 func (c *Cluster) CreateDatabase(t testing.TB, user, password, db string) string {
 	t.Helper()
-	url, err := c.createDatabase(user, password, db)
+	url, err := c.NewDatabase(user, password, db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return url
 }
 
-func (c *Cluster) createDatabase(user, password, db string) (string, error) {
+// NewDatabase creates a user with password (unless it exists; it may
+// create databases) and a database db it owns, and returns the database's
+// URL over TCP.
+func (c *Cluster) NewDatabase(user, password, db string) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.psql("postgres",
 		"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '"+user+"') THEN CREATE USER "+user+
-			" PASSWORD '"+password+"'; END IF; END$$",
+			" CREATEDB PASSWORD '"+password+"'; END IF; END$$",
 		"CREATE DATABASE "+db+" OWNER "+user); err != nil {
 		return "", err
 	}
@@ -304,17 +307,17 @@ var shared struct {
 func Database(t testing.TB) string {
 	t.Helper()
 	shared.once.Do(func() {
-		if why := available(); why != "" {
+		if why := Available(); why != "" {
 			shared.err = errors.New(why)
 			return
 		}
-		shared.c, shared.err = start()
+		shared.c, shared.err = StartCluster()
 	})
 	if shared.err != nil {
 		t.Fatalf("%s=postgres: no PostgreSQL cluster: %v", EnvDatabase, shared.err)
 	}
 	c := shared.c
-	url, err := c.createDatabase("trustdeck", "trustdeck-test-pass", fmt.Sprintf("trustdeck_%d", c.dbs.Add(1)))
+	url, err := c.NewDatabase("trustdeck", "trustdeck-test-pass", fmt.Sprintf("trustdeck_%d", c.dbs.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,4 +332,15 @@ func Location(t testing.TB, sqlitePath string) string {
 		return Database(t)
 	}
 	return sqlitePath
+}
+
+// ServeArgs are the flags of `trustdeck serve` that give a server of this
+// test its store: --database and a new database when the process runs on
+// PostgreSQL (Enabled), none (SQLite in --data) otherwise.
+func ServeArgs(t testing.TB) []string {
+	t.Helper()
+	if Enabled() {
+		return []string{"--database", Database(t)}
+	}
+	return nil
 }

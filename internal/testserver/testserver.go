@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/trustdeck/trustdeck/internal/app"
 	"github.com/trustdeck/trustdeck/internal/config"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 )
 
 // AdminPassword is the password of the first account, admin.
@@ -46,9 +48,15 @@ func Start(t testing.TB, extraArgs ...string) *Server {
 	return StartWith(t, nil, extraArgs...)
 }
 
-// StartWith is Start with options of the wiring (app.Option).
+// StartWith is Start with options of the wiring (app.Option). When the
+// tests run on PostgreSQL (TRUSTDECK_TEST_DATABASE=postgres), the server's
+// store is a new database of its own (unless extraArgs name one): a
+// restart keeps it.
 func StartWith(t testing.TB, opts []app.Option, extraArgs ...string) *Server {
 	t.Helper()
+	if !slices.Contains(extraArgs, "--database") {
+		extraArgs = append(testpg.ServeArgs(t), extraArgs...)
+	}
 	s := &Server{t: t, DataDir: t.TempDir(), Logs: &SyncBuffer{}, args: extraArgs, opts: opts}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
