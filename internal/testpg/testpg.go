@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -343,4 +344,26 @@ func ServeArgs(t testing.TB) []string {
 		return []string{"--database", Database(t)}
 	}
 	return nil
+}
+
+// ClusterFiles checkpoints this process's cluster (Database) and lists
+// every file of it, for tests that look for what must never be stored in
+// clear.
+func ClusterFiles(t testing.TB) []string {
+	t.Helper()
+	if shared.c == nil {
+		t.Fatal("testpg: ClusterFiles before Database")
+	}
+	shared.c.Psql(t, "postgres", "CHECKPOINT")
+	var out []string
+	err := filepath.WalkDir(shared.c.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
