@@ -33,13 +33,16 @@ type Server struct {
 	Addr    string // 127.0.0.1:port
 	URL     string // https://127.0.0.1:port
 	DataDir string
-	CAFile  string
-	App     *app.App
-	Logs    *SyncBuffer
-	args    []string
-	opts    []app.Option
-	cancel  context.CancelFunc
-	done    chan error
+	// Database is the server's PostgreSQL URL (--database); "" when its
+	// store is SQLite in DataDir.
+	Database string
+	CAFile   string
+	App      *app.App
+	Logs     *SyncBuffer
+	args     []string
+	opts     []app.Option
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 // Start runs trustdeck with extra `serve` flags; it stops at test cleanup.
@@ -58,6 +61,9 @@ func StartWith(t testing.TB, opts []app.Option, extraArgs ...string) *Server {
 		extraArgs = append(testpg.ServeArgs(t), extraArgs...)
 	}
 	s := &Server{t: t, DataDir: t.TempDir(), Logs: &SyncBuffer{}, args: extraArgs, opts: opts}
+	if i := slices.Index(extraArgs, "--database"); i >= 0 && i+1 < len(extraArgs) {
+		s.Database = extraArgs[i+1]
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
