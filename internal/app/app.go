@@ -440,7 +440,7 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener, ready func(net
 
 func (a *App) logStart(addr net.Addr) {
 	a.Log.Info("trustdeck listening", "addr", addr.String(), "url", "https://"+a.Config.PublicHost+"/",
-		"registry_host", a.Config.RegistryHost, "data", a.Config.DataDir)
+		"registry_host", a.Config.RegistryHost, "data", a.Config.DataDir, "database", a.Store.String())
 	if a.Config.External() {
 		a.Log.Info("external Notary server: the embedded Notary API is off",
 			"notary_url", a.Config.NotaryURL, "poll_interval", a.Config.NotaryPollInterval)

@@ -35,6 +35,7 @@ var (
 type Store struct {
 	db      *sql.DB
 	dialect dialect
+	where   string // for logs: the SQLite file, or the PostgreSQL server and database without password
 	// stmts holds the statements of the hot queries, prepared once (see
 	// prepared).
 	stmts sync.Map // query text → *sql.Stmt
@@ -60,7 +61,7 @@ func Open(ctx context.Context, location string) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		return opened(ctx, db, dialectPostgres)
+		return opened(ctx, db, dialectPostgres, "PostgreSQL "+redactURL(location))
 	}
 	path := location
 	if err := restrictFiles(path); err != nil {
@@ -78,15 +79,15 @@ func Open(ctx context.Context, location string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return opened(ctx, db, dialectSQLite)
+	return opened(ctx, db, dialectSQLite, "SQLite "+path)
 }
 
 // opened is the Store on db, migrated.
-func opened(ctx context.Context, db *sql.DB, d dialect) (*Store, error) {
+func opened(ctx context.Context, db *sql.DB, d dialect, where string) (*Store, error) {
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(connMaxIdle)
-	s := &Store{db: db, dialect: d}
+	s := &Store{db: db, dialect: d, where: where}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -123,6 +124,9 @@ func restrictFiles(path string) error {
 	}
 	return nil
 }
+
+// String says which database the store is, for logs (no password).
+func (s *Store) String() string { return s.where }
 
 // Close closes the database.
 func (s *Store) Close() error {

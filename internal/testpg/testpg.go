@@ -226,6 +226,9 @@ func (c *Cluster) Stop() error {
 	}
 }
 
+// BinDir is the directory of PostgreSQL's programs (psql, pg_dump, …).
+func (c *Cluster) BinDir() string { return c.bin }
+
 // run runs one of PostgreSQL's programs as the postgres OS user.
 func (c *Cluster) run(env []string, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
