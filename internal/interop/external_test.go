@@ -622,42 +622,6 @@ func testExternalNotaryServer(t *testing.T, ns *notaryServer, db *pgCluster) {
 	_ = testserver.AdminPassword
 }
 
-// notaryServerSchema is notary-server's PostgreSQL schema (Debian's notary
-// package ships no migrations): the tables of upstream's
-// migrations/server/postgresql, which its gorm models read and write.
-// tuf_files holds every version of every role's metadata; changefeed one
-// row per published timestamp or deletion, in ID order.
-const notaryServerSchema = `
-CREATE TABLE tuf_files (
-	id         serial PRIMARY KEY,
-	created_at timestamp NULL DEFAULT NULL,
-	updated_at timestamp NULL DEFAULT NULL,
-	deleted_at timestamp NULL DEFAULT NULL,
-	gun        varchar(255) NOT NULL,
-	role       varchar(255) NOT NULL,
-	version    integer NOT NULL,
-	data       bytea NOT NULL,
-	sha256     char(64) DEFAULT NULL,
-	UNIQUE (gun, role, version)
-);
-CREATE INDEX tuf_files_sha256_idx ON tuf_files (sha256);
-
-CREATE TABLE change_category (
-	category varchar(20) PRIMARY KEY
-);
-INSERT INTO change_category VALUES ('update'), ('deletion');
-
-CREATE TABLE changefeed (
-	id         serial PRIMARY KEY,
-	created_at timestamp DEFAULT CURRENT_TIMESTAMP,
-	gun        varchar(255) NOT NULL,
-	version    integer NOT NULL,
-	sha256     char(64) DEFAULT NULL,
-	category   varchar(20) NOT NULL DEFAULT 'update' REFERENCES change_category
-);
-CREATE INDEX changefeed_gun_idx ON changefeed (gun);
-`
-
 // pgCluster is notary-server's database on a throwaway PostgreSQL cluster.
 type pgCluster struct {
 	URL    string // notary-server's db_url
@@ -672,22 +636,17 @@ func (c *pgCluster) query(t *testing.T, sql string) string {
 	return c.c.Psql(t, c.dbName, sql)
 }
 
-// startPostgres starts a throwaway PostgreSQL cluster and creates
-// notary-server's database, user and schema. The cluster is stopped and
-// removed when the test ends.
+// startPostgres starts a throwaway PostgreSQL cluster with notary-server's
+// database, user and schema. The cluster is stopped and removed when the
+// test ends.
 func startPostgres(t *testing.T) *pgCluster {
 	t.Helper()
 	c := testpg.Start(t)
-	const dbUser, dbPass, dbName = "notary", "notary-test-pass", "notaryserver"
-	url := c.CreateDatabase(t, dbUser, dbPass, dbName)
-	// The schema is applied as notary-server's user, so that its tables
-	// are its own.
-	schema := filepath.Join(c.Dir, "notary-server-schema.sql")
-	if err := os.WriteFile(schema, []byte(notaryServerSchema), 0o644); err != nil {
+	url, err := c.NotaryServerDatabase()
+	if err != nil {
 		t.Fatal(err)
 	}
-	c.PsqlFileAs(t, dbUser, dbPass, dbName, schema)
-	return &pgCluster{URL: url, c: c, dbName: dbName}
+	return &pgCluster{URL: url, c: c, dbName: testpg.NotaryServerDB}
 }
 
 // ---- tag revocation and backup against notary-server

@@ -264,16 +264,6 @@ func (c *Cluster) psql(db string, sql ...string) (string, error) {
 	return strings.TrimSpace(out), err
 }
 
-// PsqlFileAs runs the SQL file as user (over TCP with its password) in
-// database db, so that what it creates is the user's.
-func (c *Cluster) PsqlFileAs(t testing.TB, user, password, db, file string) {
-	t.Helper()
-	if _, err := c.run([]string{"PGPASSWORD=" + password}, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-		"-h", "127.0.0.1", "-p", c.Port, "-U", user, "-d", db, "-f", file); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // CreateDatabase is NewDatabase for a test.
 func (c *Cluster) CreateDatabase(t testing.TB, user, password, db string) string {
 	t.Helper()
