@@ -25,6 +25,8 @@
 #                  e.g. `make fuzz FUZZTIME=30s`), FUZZ_PARALLEL workers (default 1)
 #   make bench-peer  trustdeck and Debian's notary-server side by side (wrk, notary CLI, docker trust
 #                  inspect): a table of medians and ratios; BENCH_* variables in the script set durations
+#   make bench-store  the Notary API of trustdeck on SQLite, trustdeck on PostgreSQL and notary-server on
+#                  PostgreSQL side by side (GETs with wrk, notary add+publish): a table of medians
 #   make clean     remove build output and test artifacts
 
 SHELL := /bin/bash
@@ -45,7 +47,7 @@ FIND_GO := find . \( -path ./node_modules -o -path ./.git -o -path ./bin -o -pat
 	-o -path ./e2e \) -prune -o -name '*.go' -print
 
 .PHONY: all build run generate test deps deps-chromium deps-notary deps-postgres deps-registry deps-node check fmt-check vet \
-	templ-check go-test go-test-postgres e2e e2e-postgres bench bench-peer fuzz clean
+	templ-check go-test go-test-postgres e2e e2e-postgres bench bench-peer bench-store fuzz clean
 
 all: build
 
@@ -219,6 +221,9 @@ bench:
 
 bench-peer:
 	GO="$(GO)" NOTARY_SERVER="$(NOTARY_SERVER)" scripts/bench-peer.sh
+
+bench-store:
+	GO="$(GO)" NOTARY_SERVER="$(NOTARY_SERVER)" scripts/bench-store.sh
 
 # ---------------------------------------------------------------------------------------------
 # make fuzz: every fuzz target (func FuzzXxx in a _test.go) for FUZZTIME, one after another.
