@@ -12,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'e2e', 'artifacts');
+// The PostgreSQL pass ($TRUSTDECK_DATABASE) keeps its own screenshots and logs beside the first pass's.
+export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'e2e', 'artifacts', ...(process.env.TRUSTDECK_DATABASE ? ['postgres'] : []));
 
 /** Path of the binary under test: $TRUSTDECK_BIN, else <repo>/bin/trustdeck. */
 export function binaryPath() {
