@@ -1,6 +1,7 @@
 // Starts the real trustdeck binary for a browser test: a free port on loopback, a temporary
-// data directory, a random admin password; waits for /healthz; stops it with SIGTERM.
-import { spawn } from 'node:child_process';
+// data directory (and, with $TRUSTDECK_DATABASE, a new PostgreSQL database), a random admin
+// password; waits for /healthz; stops it with SIGTERM.
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -11,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'e2e', 'artifacts');
+// The PostgreSQL pass ($TRUSTDECK_DATABASE) keeps its own screenshots and logs beside the first pass's.
+export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'e2e', 'artifacts', ...(process.env.TRUSTDECK_DATABASE ? ['postgres'] : []));
 
 /** Path of the binary under test: $TRUSTDECK_BIN, else <repo>/bin/trustdeck. */
 export function binaryPath() {
@@ -56,6 +58,23 @@ export function httpsGet(url, { ca, timeoutMs = 5000, headers = {} } = {}) {
   });
 }
 
+/**
+ * The store of a new server. Without $TRUSTDECK_DATABASE: SQLite in its data directory (no flag).
+ * With it (a PostgreSQL URL whose user may create databases, as `withpg` gives: the browser tests'
+ * PostgreSQL pass), a new database of its own on that PostgreSQL server, made with psql, so that
+ * servers never see each other's data. Returns the environment to start trustdeck with.
+ */
+function databaseEnv(port) {
+  const base = process.env.TRUSTDECK_DATABASE;
+  if (!base) return {};
+  const name = `trustdeck_e2e_${port}_${randomBytes(4).toString('hex')}`;
+  execFileSync(process.env.PSQL || 'psql', [base, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE ${name}`],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return { TRUSTDECK_DATABASE: url.toString() };
+}
+
 const running = new Set();
 process.on('exit', () => {
   for (const child of running) {
@@ -81,7 +100,7 @@ export async function startServer({ name = 'server', readyTimeoutMs = 60_000, ex
   let output = '';
   const child = spawn(bin, args, {
     cwd: dataDir,
-    env: { ...process.env, TRUSTDECK_ADMIN_PASSWORD: adminPassword, ...env },
+    env: { ...process.env, TRUSTDECK_ADMIN_PASSWORD: adminPassword, ...databaseEnv(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

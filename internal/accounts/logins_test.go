@@ -13,6 +13,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/errs"
 	"github.com/trustdeck/trustdeck/internal/lru"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 )
 
 const alicePassword = "alice-password-1"
@@ -34,7 +35,7 @@ func (c *clock) add(d time.Duration) {
 // on it with alice (write on prod) and a settable clock.
 func testService(t *testing.T) (*Service, *clock, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "trustdeck.db")
+	path := testpg.Location(t, filepath.Join(t.TempDir(), "trustdeck.db"))
 	st, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)

@@ -119,7 +119,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	warnIfShared(cfg.DataDir, log)
-	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "trustdeck.db"))
+	// With --database, the store is PostgreSQL and the data directory
+	// holds only secrets/ and tls/.
+	db := filepath.Join(cfg.DataDir, "trustdeck.db")
+	if cfg.Database != "" {
+		db = cfg.Database
+	}
+	st, err := store.Open(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +489,7 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener, ready func(net
 
 func (a *App) logStart(addr net.Addr) {
 	a.Log.Info("trustdeck listening", "addr", addr.String(), "url", "https://"+a.Config.PublicHost+"/",
-		"registry_host", a.Config.RegistryHost, "data", a.Config.DataDir)
+		"registry_host", a.Config.RegistryHost, "data", a.Config.DataDir, "database", a.Store.String())
 	if a.Config.External() {
 		a.Log.Info("external Notary server: the embedded Notary API is off",
 			"notary_url", a.Config.NotaryURL, "poll_interval", a.Config.NotaryPollInterval)

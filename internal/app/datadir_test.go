@@ -3,10 +3,12 @@ package app_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"github.com/trustdeck/trustdeck/internal/testserver"
 )
 
@@ -24,7 +26,21 @@ func TestDataDirModes(t *testing.T) {
 	if !strings.Contains(s.Logs.String(), warning) {
 		t.Errorf("no warning about a data directory of mode 0755:\n%s", s.Logs.String())
 	}
-	for _, f := range []string{"trustdeck.db", "trustdeck.db-wal", "trustdeck.db-shm"} {
+	if testpg.Enabled() {
+		// With --database, nothing but secrets/ and tls/ is kept there.
+		entries, err := os.ReadDir(s.DataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if !slices.Equal(names, []string{"secrets", "tls"}) {
+			t.Errorf("data directory with --database holds %v, want [secrets tls]", names)
+		}
+	}
+	for _, f := range sqliteFiles() {
 		fi, err := os.Stat(filepath.Join(s.DataDir, f))
 		if err != nil {
 			t.Fatal(err)
@@ -43,4 +59,13 @@ func TestDataDirModes(t *testing.T) {
 	if logs := s.Logs.String()[seen:]; strings.Contains(logs, warning) {
 		t.Errorf("warned about a data directory of mode 0700:\n%s", logs)
 	}
+}
+
+// sqliteFiles are the database files in the data directory: none with
+// --database (PostgreSQL).
+func sqliteFiles() []string {
+	if testpg.Enabled() {
+		return nil
+	}
+	return []string{"trustdeck.db", "trustdeck.db-wal", "trustdeck.db-shm"}
 }

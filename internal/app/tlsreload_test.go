@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/trustdeck/trustdeck/internal/config"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 )
 
 // A running server serves a reissued certificate without a restart: the
@@ -28,7 +29,7 @@ func TestReloadTLS(t *testing.T) {
 	}
 	start := func(args ...string) *App {
 		t.Helper()
-		cfg, err := config.ParseServe(append([]string{"--data", t.TempDir(), "--addr", "127.0.0.1:0"}, args...),
+		cfg, err := config.ParseServe(append(append([]string{"--data", t.TempDir(), "--addr", "127.0.0.1:0"}, testpg.ServeArgs(t)...), args...),
 			func(string) string { return "" }, io.Discard)
 		if err != nil {
 			t.Fatal(err)

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 )
 
 // TestLookupGUN: the catalog's answer for a GUN is remembered (the store is
 // not asked again) until Create or Delete change the catalog.
 func TestLookupGUN(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "trustdeck.db"))
+	st, err := store.Open(ctx, testpg.Location(t, filepath.Join(t.TempDir(), "trustdeck.db")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestLookupGUN(t *testing.T) {
 // unsigned-or-drifted filter selects on them.
 func TestListRegistryCounts(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "trustdeck.db"))
+	st, err := store.Open(ctx, testpg.Location(t, filepath.Join(t.TempDir(), "trustdeck.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,12 @@ import (
 
 	"github.com/trustdeck/trustdeck/internal/names"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 )
 
 func TestVisible(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "trustdeck.db"))
+	st, err := store.Open(ctx, testpg.Location(t, filepath.Join(t.TempDir(), "trustdeck.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,12 @@ import (
 
 // Config is everything `trustdeck serve` needs.
 type Config struct {
-	Addr               string
-	DataDir            string
+	Addr    string
+	DataDir string
+	// Database is a PostgreSQL URL (postgres://…) for trustdeck's store;
+	// "" keeps it in SQLite in DataDir (the default). With it, DataDir
+	// holds only secrets/ and tls/.
+	Database           string
 	PublicHost         string
 	RegistryHost       string
 	TLSCert            string
@@ -81,7 +85,9 @@ func (c *Config) options() []option {
 		{flag: "addr", env: "TRUSTDECK_ADDR", def: ":4443", str: &c.Addr,
 			help: "HTTPS listen address (host:port)"},
 		{flag: "data", env: "TRUSTDECK_DATA", def: "./data", str: &c.DataDir,
-			help: "data directory: SQLite database, tls/, secrets/"},
+			help: "data directory: SQLite database (unless --database), tls/, secrets/"},
+		{flag: "database", env: "TRUSTDECK_DATABASE", str: &c.Database, secret: true,
+			help: "PostgreSQL URL (postgres://user:password@host:5432/dbname?sslmode=verify-full) of trustdeck's store instead of SQLite in the data directory; prefer the environment (flags show in process listings)"},
 		{flag: "public-host", env: "TRUSTDECK_PUBLIC_HOST", str: &c.PublicHost,
 			help: "host[:port] users and clients reach trustdeck at (default localhost + the listen port)"},
 		{flag: "registry-host", env: "TRUSTDECK_REGISTRY_HOST", str: &c.RegistryHost,
@@ -200,6 +206,9 @@ func (c *Config) complete() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: want a duration of zero or more", c.ShutdownTimeout)
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		return errors.New("--database: want a PostgreSQL URL, postgres://user:password@host:5432/dbname (without it, the store is SQLite in --data)")
 	}
 	if c.PprofAddr != "" && !isLoopbackAddr(c.PprofAddr) {
 		return fmt.Errorf("--pprof-addr %q: want a loopback host:port (127.0.0.1:6060, [::1]:6060 or localhost:6060): "+

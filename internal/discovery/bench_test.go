@@ -15,6 +15,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 )
 
 // feedServer serves n changes in notary-server's changefeed format: GUN i
@@ -46,7 +47,7 @@ func BenchmarkDiscoverChanges(b *testing.B) {
 	log := slog.New(slog.DiscardHandler)
 	for b.Loop() {
 		b.StopTimer()
-		st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "trustdeck.db"))
+		st, err := store.Open(context.Background(), testpg.Location(b, filepath.Join(b.TempDir(), "trustdeck.db")))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 )
 
 // fakeNotary serves a changefeed and metadata by checksum, as notary-server
@@ -92,7 +93,7 @@ func (f *fakeNotary) delete(gun string) {
 // changes are audited as made outside.
 func TestChangesMatchedToAttempts(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "trustdeck.db"))
+	st, err := store.Open(ctx, testpg.Location(t, filepath.Join(t.TempDir(), "trustdeck.db")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func must[T any](v T, err error) T {
 // its creation once.
 func TestEnterAuditsOnce(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "trustdeck.db"))
+	st, err := store.Open(ctx, testpg.Location(t, filepath.Join(t.TempDir(), "trustdeck.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,16 +29,15 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/testnotary"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"github.com/trustdeck/trustdeck/internal/testserver"
 )
 
@@ -338,7 +337,7 @@ func TestExternalNotaryServer(t *testing.T) {
 			storage := map[string]any{"backend": "memory"}
 			var db *pgCluster
 			if backend == "postgres" {
-				requirePostgres(t)
+				testpg.Require(t)
 				db = startPostgres(t)
 				storage = map[string]any{"backend": "postgres", "db_url": db.URL}
 			}
@@ -623,191 +622,31 @@ func testExternalNotaryServer(t *testing.T, ns *notaryServer, db *pgCluster) {
 	_ = testserver.AdminPassword
 }
 
-// postgresBinGlob finds the server programs of Debian's postgresql package.
-const postgresBinGlob = "/usr/lib/postgresql/*/bin/initdb"
-
-// postgresBinDir is the bin directory of the newest installed PostgreSQL
-// ("" when there is none).
-func postgresBinDir() string {
-	m, _ := filepath.Glob(postgresBinGlob)
-	if len(m) == 0 {
-		return ""
-	}
-	slices.SortFunc(m, func(a, b string) int {
-		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(a))))
-		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(b))))
-		return va - vb
-	})
-	return filepath.Dir(m[len(m)-1])
-}
-
-// requirePostgres installs Debian's postgresql package when its server
-// programs are missing (as root, with apt-get), or skips the test loudly.
-// The cluster runs as the postgres OS user, so the test must be root.
-func requirePostgres(t *testing.T) {
-	t.Helper()
-	skip := func(why string) {
-		msg := "SKIPPING the external Notary server test on PostgreSQL: " + why +
-			"; install it with: sudo apt-get install postgresql (or run `make deps-postgres` as root), and run the tests as root"
-		fmt.Fprintf(os.Stderr, "\n!!! %s: %s\n\n", t.Name(), msg)
-		t.Skip(msg)
-	}
-	if os.Geteuid() != 0 {
-		skip("the throwaway cluster runs as the postgres OS user and we are not root")
-	}
-	if postgresBinDir() == "" {
-		apt, err := exec.LookPath("apt-get")
-		if err != nil {
-			skip("no " + postgresBinGlob + " and apt-get is not available")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "sh", "-c", apt+" install -y -q --no-install-recommends postgresql || ("+
-			apt+" update -q && "+apt+" install -y -q --no-install-recommends postgresql)")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			skip(fmt.Sprintf("apt-get install postgresql failed: %v\n%s", err, out))
-		}
-		if postgresBinDir() == "" {
-			skip("the postgresql package installed no " + postgresBinGlob)
-		}
-	}
-	if _, err := user.Lookup("postgres"); err != nil {
-		skip("there is no postgres OS user: " + err.Error())
-	}
-}
-
-// notaryServerSchema is notary-server's PostgreSQL schema (Debian's notary
-// package ships no migrations): the tables of upstream's
-// migrations/server/postgresql, which its gorm models read and write.
-// tuf_files holds every version of every role's metadata; changefeed one
-// row per published timestamp or deletion, in ID order.
-const notaryServerSchema = `
-CREATE TABLE tuf_files (
-	id         serial PRIMARY KEY,
-	created_at timestamp NULL DEFAULT NULL,
-	updated_at timestamp NULL DEFAULT NULL,
-	deleted_at timestamp NULL DEFAULT NULL,
-	gun        varchar(255) NOT NULL,
-	role       varchar(255) NOT NULL,
-	version    integer NOT NULL,
-	data       bytea NOT NULL,
-	sha256     char(64) DEFAULT NULL,
-	UNIQUE (gun, role, version)
-);
-CREATE INDEX tuf_files_sha256_idx ON tuf_files (sha256);
-
-CREATE TABLE change_category (
-	category varchar(20) PRIMARY KEY
-);
-INSERT INTO change_category VALUES ('update'), ('deletion');
-
-CREATE TABLE changefeed (
-	id         serial PRIMARY KEY,
-	created_at timestamp DEFAULT CURRENT_TIMESTAMP,
-	gun        varchar(255) NOT NULL,
-	version    integer NOT NULL,
-	sha256     char(64) DEFAULT NULL,
-	category   varchar(20) NOT NULL DEFAULT 'update' REFERENCES change_category
-);
-CREATE INDEX changefeed_gun_idx ON changefeed (gun);
-`
-
-// pgCluster is a throwaway PostgreSQL cluster with notary-server's database.
+// pgCluster is notary-server's database on a throwaway PostgreSQL cluster.
 type pgCluster struct {
-	URL string // notary-server's db_url
-	// run runs a PostgreSQL client program as the postgres OS user.
-	run            func(env []string, name string, args ...string) string
-	dir, port      string
-	dbName, dbUser string
+	URL    string // notary-server's db_url
+	c      *testpg.Cluster
+	dbName string
 }
 
 // query runs sql in notary-server's database and returns its unaligned,
 // tuples-only output.
 func (c *pgCluster) query(t *testing.T, sql string) string {
 	t.Helper()
-	return strings.TrimSpace(c.run(nil, "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-		"-h", c.dir, "-p", c.port, "-U", "postgres", "-d", c.dbName, "-c", sql))
+	return c.c.Psql(t, c.dbName, sql)
 }
 
-// startPostgres starts a throwaway PostgreSQL cluster as the postgres OS
-// user on a free loopback port and creates notary-server's database, user
-// and schema. The cluster is stopped and removed when the test ends.
+// startPostgres starts a throwaway PostgreSQL cluster with notary-server's
+// database, user and schema. The cluster is stopped and removed when the
+// test ends.
 func startPostgres(t *testing.T) *pgCluster {
 	t.Helper()
-	bin := postgresBinDir()
-	pgUser, err := user.Lookup("postgres")
+	c := testpg.Start(t)
+	url, err := c.NotaryServerDatabase()
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid, _ := strconv.Atoi(pgUser.Uid)
-	gid, _ := strconv.Atoi(pgUser.Gid)
-	// Not under t.TempDir: its parents are root's, mode 0700.
-	dir, err := os.MkdirTemp("", "trustdeck-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chown(dir, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	data, logFile := filepath.Join(dir, "data"), filepath.Join(dir, "postgres.log")
-	asPostgres := func(env []string, name string, args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
-		cmd.Dir = dir
-		cmd.Env = append([]string{"HOME=" + dir, "PATH=" + bin + ":/usr/bin:/bin", "LC_ALL=C"}, env...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			log, _ := os.ReadFile(logFile)
-			t.Fatalf("%s %s: %v\n%s\npostgres log:\n%s", name, strings.Join(args, " "), err, out, log)
-		}
-		return string(out)
-	}
-	// Local (socket) connections of the postgres user are trusted; TCP
-	// connections, notary-server's, need the password.
-	asPostgres(nil, "initdb", "-D", data, "-U", "postgres", "-E", "UTF8", "--no-sync",
-		"--auth-local=trust", "--auth-host=scram-sha-256")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	asPostgres(nil, "pg_ctl", "-D", data, "-l", logFile, "-w", "-t", "60",
-		"-o", "-p "+port+" -k "+dir+" -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-	t.Cleanup(func() {
-		cmd := exec.Command(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
-		cmd.Dir = dir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("stop the PostgreSQL cluster: %v\n%s", err, out)
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(logFile)
-			t.Logf("postgres log (last 4000 bytes):\n%s", log[max(0, len(log)-4000):])
-		}
-	})
-	const dbUser, dbPass, dbName = "notary", "notary-test-pass", "notaryserver"
-	sock := []string{"-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", dir, "-p", port}
-	asPostgres(nil, "psql", append(sock, "-U", "postgres", "-d", "postgres",
-		"-c", "CREATE USER "+dbUser+" PASSWORD '"+dbPass+"'",
-		"-c", "CREATE DATABASE "+dbName+" OWNER "+dbUser)...)
-	// The schema is applied as notary-server's user, over TCP with its
-	// password, so that its tables are its own.
-	schema := filepath.Join(dir, "notary-server-schema.sql")
-	if err := os.WriteFile(schema, []byte(notaryServerSchema), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	asPostgres([]string{"PGPASSWORD=" + dbPass}, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-		"-h", "127.0.0.1", "-p", port, "-U", dbUser, "-d", dbName, "-f", schema)
-	return &pgCluster{
-		URL: "postgres://" + dbUser + ":" + dbPass + "@127.0.0.1:" + port + "/" + dbName + "?sslmode=disable",
-		run: asPostgres, dir: dir, port: port, dbName: dbName, dbUser: dbUser,
-	}
+	return &pgCluster{URL: url, c: c, dbName: testpg.NotaryServerDB}
 }
 
 // ---- tag revocation and backup against notary-server

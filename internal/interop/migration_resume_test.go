@@ -21,6 +21,7 @@ import (
 
 	"github.com/trustdeck/trustdeck/internal/app"
 	"github.com/trustdeck/trustdeck/internal/migration"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"github.com/trustdeck/trustdeck/internal/testregistry"
 	"github.com/trustdeck/trustdeck/internal/testserver"
 	"github.com/trustdeck/trustdeck/internal/tlsutil"
@@ -158,8 +159,8 @@ func TestMigrationResumesAfterKill(t *testing.T) {
 	dir, addr := t.TempDir(), mgFreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	p := &mgProcess{t: t, bin: bin, logFile: filepath.Join(t.TempDir(), "trustdeck.log"),
-		args: []string{"--addr", addr, "--data", dir, "--public-host", addr, "--registry-host", r.Addr,
-			"--registry-url", r.URL, "--registry-ca", r.CAFile, "--registry-username", admin.name},
+		args: append([]string{"--addr", addr, "--data", dir, "--public-host", addr, "--registry-host", r.Addr,
+			"--registry-url", r.URL, "--registry-ca", r.CAFile, "--registry-username", admin.name}, testpg.ServeArgs(t)...),
 		env: []string{"HOME=" + dir, "PATH=/usr/bin:/bin", "TRUSTDECK_ADMIN_PASSWORD=" + admin.pass,
 			"TRUSTDECK_REGISTRY_PASSWORD=" + admin.pass}}
 	p.start()

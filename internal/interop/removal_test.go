@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of the failure injection (PostgreSQL pass)
 	"github.com/theupdateframework/notary/cryptoservice"
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf"
@@ -647,14 +648,25 @@ func TestRemovalCatalogFailure(t *testing.T) {
 	rmInitTrust(t, w, full)
 	rmWaitTrustState(t, w, full, "unsigned")
 
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(w.s.DataDir, "trustdeck.db")+"?_pragma=busy_timeout(10000)")
+	driver, dsn := "sqlite", "file:"+filepath.Join(w.s.DataDir, "trustdeck.db")+"?_pragma=busy_timeout(10000)"
+	createTrigger := `CREATE TRIGGER interop_fail_repository_delete BEFORE DELETE ON repositories
+		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`
+	dropTrigger := "DROP TRIGGER interop_fail_repository_delete"
+	if w.s.Database != "" { // the same trigger in PostgreSQL's words
+		driver, dsn = "pgx", w.s.Database
+		createTrigger = `CREATE FUNCTION interop_fail() RETURNS trigger LANGUAGE plpgsql
+			AS $$BEGIN RAISE EXCEPTION 'injected failure'; END$$;
+		CREATE TRIGGER interop_fail_repository_delete BEFORE DELETE ON repositories
+			FOR EACH ROW EXECUTE FUNCTION interop_fail()`
+		dropTrigger += " ON repositories"
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `CREATE TRIGGER interop_fail_repository_delete BEFORE DELETE ON repositories
-		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
+	if _, err := db.ExecContext(ctx, createTrigger); err != nil {
 		t.Fatalf("create the trigger: %v", err)
 	}
 
@@ -702,7 +714,7 @@ func TestRemovalCatalogFailure(t *testing.T) {
 	}
 
 	// Without the trigger, a retry finishes.
-	if _, err := db.ExecContext(ctx, "DROP TRIGGER interop_fail_repository_delete"); err != nil {
+	if _, err := db.ExecContext(ctx, dropTrigger); err != nil {
 		t.Fatalf("drop the trigger: %v", err)
 	}
 	if status, body = rmCall(t, w, admin, http.MethodDelete, "/api/v1/repositories/"+full, nil); status != http.StatusNoContent {

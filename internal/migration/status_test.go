@@ -21,6 +21,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/resign"
 	"github.com/trustdeck/trustdeck/internal/secrets"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"github.com/trustdeck/trustdeck/internal/trust"
 	"github.com/trustdeck/trustdeck/internal/vault"
 )
@@ -40,7 +41,7 @@ type testEnv struct {
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), filepath.Join(dir, "trustdeck.db"))
+	st, err := store.Open(context.Background(), testpg.Location(t, filepath.Join(dir, "trustdeck.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

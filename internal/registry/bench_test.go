@@ -19,6 +19,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/registry"
 	"github.com/trustdeck/trustdeck/internal/registryclient"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"github.com/trustdeck/trustdeck/internal/trust"
 )
 
@@ -44,7 +45,7 @@ func benchRegistry(b *testing.B) *memregistry.Registry {
 func benchService(b *testing.B, reg *memregistry.Registry) (*registry.Service, *store.Store) {
 	b.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "trustdeck.db"))
+	st, err := store.Open(ctx, testpg.Location(b, filepath.Join(b.TempDir(), "trustdeck.db")))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 )
 
 // TestStateCache: reads are answered from memory until a write, never
 // across a write, and a repository deleted and created again is read anew.
 func TestStateCache(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "trustdeck.db"))
+	st, err := store.Open(ctx, testpg.Location(t, filepath.Join(t.TempDir(), "trustdeck.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

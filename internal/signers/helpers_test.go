@@ -32,6 +32,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/notaryserver"
 	"github.com/trustdeck/trustdeck/internal/secrets"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"github.com/trustdeck/trustdeck/internal/trust"
 	"github.com/trustdeck/trustdeck/internal/vault"
 )
@@ -67,7 +68,7 @@ func newEnvWith(t *testing.T, hooks notaryserver.Hooks) *env {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(dir, "trustdeck.db"))
+	st, err := store.Open(ctx, testpg.Location(t, filepath.Join(dir, "trustdeck.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

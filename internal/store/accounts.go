@@ -45,16 +45,16 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 
 // CreateUser inserts a user; ErrConflict if the name is taken.
 func (s *Store) CreateUser(ctx context.Context, username, passwordHash string, admin bool) (*User, error) {
-	res, err := s.db.ExecContext(ctx,
-		"INSERT INTO users(username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?)",
-		username, passwordHash, admin, now())
+	var id int64
+	err := s.db.QueryRowContext(ctx,
+		"INSERT INTO users(username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+		username, passwordHash, admin, now()).Scan(&id)
 	if isUniqueViolation(err) {
 		return nil, ErrConflict
 	}
 	if err != nil {
 		return nil, err
 	}
-	id, _ := res.LastInsertId()
 	return s.UserByID(ctx, id)
 }
 

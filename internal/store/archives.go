@@ -66,16 +66,13 @@ func (s *Store) InsertArchive(ctx context.Context, a Archive, files map[string][
 		if a.PreviousID != 0 {
 			previous = a.PreviousID
 		}
-		res, err := t.ExecContext(ctx, `INSERT INTO archives(gun, source, notary_url, captured_at, created_at, created_by,
+		err := t.QueryRowContext(ctx, `INSERT INTO archives(gun, source, notary_url, captured_at, created_at, created_by,
 			valid, trust_anchor, root_key_ids, root_canonical_key_ids, previous_id, root_chain, root_chain_detail,
-			signed_tags, signers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			signed_tags, signers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			a.GUN, a.Source, a.NotaryURL, formatTime(a.CapturedAt), now(), a.CreatedBy, a.Valid, a.TrustAnchor,
 			strings.Join(a.RootKeyIDs, " "), strings.Join(a.RootCanonicalIDs, " "), previous, a.RootChain,
-			a.RootChainDetail, a.SignedTags, a.Signers)
+			a.RootChainDetail, a.SignedTags, a.Signers).Scan(&id)
 		if err != nil {
-			return err
-		}
-		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
 		for _, role := range slices.Sorted(maps.Keys(files)) {

@@ -72,15 +72,10 @@ func (s *Store) InsertAttempt(ctx context.Context, a WriteAttempt) (int64, error
 			formatTime(time.Now().Add(-attemptRetention))); err != nil {
 			return err
 		}
-		res, err := t.ExecContext(ctx, `INSERT INTO write_attempts(created_at, actor, action, gun, namespace, name,
-			subject, detail, kind, files, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		return t.QueryRowContext(ctx, `INSERT INTO write_attempts(created_at, actor, action, gun, namespace, name,
+			subject, detail, kind, files, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			formatTime(a.CreatedAt), a.Actor, a.Action, a.GUN, a.Namespace, a.Name, a.Subject, a.Detail,
-			a.kind(), string(files), AttemptPending)
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
-		return err
+			a.kind(), string(files), AttemptPending).Scan(&id)
 	})
 	return id, err
 }
@@ -119,6 +114,7 @@ func (s *Store) MatchAttempt(ctx context.Context, id int64) (*WriteAttempt, erro
 func (s *Store) settleAttempt(ctx context.Context, id int64, next func(*WriteAttempt) string, match bool) (*WriteAttempt, error) {
 	var recorded *WriteAttempt
 	err := s.tx(ctx, func(t *sql.Tx) error {
+		recorded = nil // from scratch when the transaction is run again
 		a, err := scanAttempt(t.QueryRowContext(ctx, `SELECT `+attemptColumns+` FROM write_attempts WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
@@ -180,6 +176,7 @@ func (s *Store) SettleAttempts(ctx context.Context, gun, action, subject string,
 	found := false
 	var recorded []WriteAttempt
 	err := s.tx(ctx, func(t *sql.Tx) error {
+		found, recorded = false, nil // from scratch when the transaction is run again
 		rows, err := t.QueryContext(ctx, `SELECT `+attemptColumns+` FROM write_attempts
 			WHERE gun = ? AND action = ? AND subject = ? AND replied = 0 AND created_at >= ? ORDER BY id`,
 			gun, action, subject, formatTime(since))

@@ -97,8 +97,8 @@ func (s *Store) CreateMigrationRun(ctx context.Context, run MigrationRun, items 
 
 const migrationRunSelect = `SELECT r.id, r.state, r.formats, r.repositories, r.namespaces, r.created_by, r.created_at,
 	r.started_by, r.started_at, COALESCE(r.finished_at, ''), r.error,
-	COUNT(i.seq), COALESCE(SUM(i.status = 'pending'), 0), COALESCE(SUM(i.status = 'signed'), 0),
-	COALESCE(SUM(i.status = 'skipped'), 0), COALESCE(SUM(i.status = 'failed'), 0)
+	COUNT(i.seq), COUNT(CASE WHEN i.status = 'pending' THEN 1 END), COUNT(CASE WHEN i.status = 'signed' THEN 1 END),
+	COUNT(CASE WHEN i.status = 'skipped' THEN 1 END), COUNT(CASE WHEN i.status = 'failed' THEN 1 END)
 	FROM migration_runs r LEFT JOIN migration_items i ON i.run_id = r.id`
 
 // MigrationRun returns a run with its counts, or ErrNotFound.

@@ -195,8 +195,8 @@ func upsertTags(ctx context.Context, tx *sql.Tx, id int64, tags []RegistryTag) e
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT(repository_id, tag) DO UPDATE SET digest = excluded.digest, media_type = excluded.media_type,
 			platforms = excluded.platforms, etag = excluded.etag
-		WHERE digest != excluded.digest OR media_type != excluded.media_type OR platforms != excluded.platforms
-			OR etag != excluded.etag`)
+		WHERE registry_tags.digest != excluded.digest OR registry_tags.media_type != excluded.media_type
+			OR registry_tags.platforms != excluded.platforms OR registry_tags.etag != excluded.etag`)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"path/filepath"
 	"testing"
 )
@@ -14,7 +15,7 @@ import (
 // (every 7th).
 func BenchmarkListWithRegistryCounts(b *testing.B) {
 	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(b.TempDir(), "trustdeck.db"))
+	st, err := Open(ctx, testpg.Location(b, filepath.Join(b.TempDir(), "trustdeck.db")))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func (s *Store) CountExpiring(ctx context.Context, namespaces []string, now, by 
 	if namespaces != nil && len(namespaces) == 0 {
 		return 0, 0, nil
 	}
-	q := `SELECT COALESCE(SUM(t.nearest_expiry < ?), 0), COALESCE(SUM(t.nearest_expiry >= ?), 0)
+	q := `SELECT COUNT(CASE WHEN t.nearest_expiry < ? THEN 1 END), COUNT(CASE WHEN t.nearest_expiry >= ? THEN 1 END)
 		FROM trust_summaries t JOIN repositories r ON r.id = t.repository_id
 		WHERE t.nearest_expiry IS NOT NULL AND t.nearest_expiry < ?`
 	args := []any{formatTime(now), formatTime(now), formatTime(by)}

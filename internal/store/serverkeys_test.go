@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -10,7 +11,7 @@ import (
 
 func openServerKeysTestStore(t *testing.T) *Store {
 	t.Helper()
-	st, err := Open(context.Background(), filepath.Join(t.TempDir(), "trustdeck.db"))
+	st, err := Open(context.Background(), testpg.Location(t, filepath.Join(t.TempDir(), "trustdeck.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-// Package store is trustdeck's only door to SQLite: it opens the database,
-// applies the embedded migrations and offers typed queries. It knows nothing
-// of HTTP or of the services above it.
+// Package store is trustdeck's only door to its database, SQLite (a file in
+// the data directory, the default) or PostgreSQL (--database; postgres.go
+// holds every difference): it opens the database, applies the embedded
+// migrations and offers typed queries. It knows nothing of HTTP or of the
+// services above it.
 package store
 
 import (
@@ -9,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"sort"
 	"strconv"
@@ -30,7 +33,9 @@ var (
 
 // Store wraps the database handle. It is safe for concurrent use.
 type Store struct {
-	db *sql.DB
+	db      *sql.DB
+	dialect dialect
+	where   string // for logs: the SQLite file, or the PostgreSQL server and database without password
 	// stmts holds the statements of the hot queries, prepared once (see
 	// prepared).
 	stmts sync.Map // query text → *sql.Stmt
@@ -44,11 +49,21 @@ const (
 	connMaxIdle = 5 * time.Minute
 )
 
-// Open opens (creating if needed) the SQLite database at path in WAL mode
-// with a busy timeout, and migrates it to the newest schema. It refuses a
-// database whose schema is newer than this binary knows. The database and
-// its -wal and -shm files are readable and writable by their owner only.
-func Open(ctx context.Context, path string) (*Store, error) {
+// Open opens the database at location and migrates it to the newest
+// schema. It refuses a database whose schema is newer than this binary
+// knows. location is a PostgreSQL URL (postgres://…, IsPostgresURL) or the
+// path of a SQLite file, created if needed and opened in WAL mode with a
+// busy timeout; the file and its -wal and -shm files are readable and
+// writable by their owner only.
+func Open(ctx context.Context, location string) (*Store, error) {
+	if IsPostgresURL(location) {
+		db, err := openPostgres(ctx, location)
+		if err != nil {
+			return nil, err
+		}
+		return opened(ctx, db, dialectPostgres, "PostgreSQL "+redactURL(location))
+	}
+	path := location
 	if err := restrictFiles(path); err != nil {
 		return nil, err
 	}
@@ -60,14 +75,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	db.SetConnMaxIdleTime(connMaxIdle)
 	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	return opened(ctx, db, dialectSQLite, "SQLite "+path)
+}
+
+// opened is the Store on db, migrated.
+func opened(ctx context.Context, db *sql.DB, d dialect, where string) (*Store, error) {
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(connMaxIdle)
+	s := &Store{db: db, dialect: d, where: where}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -104,6 +124,9 @@ func restrictFiles(path string) error {
 	}
 	return nil
 }
+
+// String says which database the store is, for logs (no password).
+func (s *Store) String() string { return s.where }
 
 // Close closes the database.
 func (s *Store) Close() error {
@@ -153,10 +176,34 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// tx runs fn in one transaction (BEGIN IMMEDIATE: writers queue on the busy
-// timeout instead of failing on lock upgrade) and commits if fn returns nil.
+// tx runs fn in one transaction and commits if fn returns nil. On SQLite
+// it begins IMMEDIATE: writers queue on the busy timeout instead of failing
+// on lock upgrade. On PostgreSQL it is SERIALIZABLE, and run again (fn
+// must leave nothing behind but its writes) when PostgreSQL aborts it for a
+// conflict with a concurrent transaction.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	t, err := s.db.BeginTx(ctx, nil)
+	if s.dialect != dialectPostgres {
+		return s.tx1(ctx, nil, fn)
+	}
+	opts := &sql.TxOptions{Isolation: sql.LevelSerializable}
+	for attempt := 1; ; attempt++ {
+		err := s.tx1(ctx, opts, fn)
+		if !retryable(err) || attempt == maxTxAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * time.Duration(rand.IntN(10)+1) * time.Millisecond):
+		}
+	}
+}
+
+// maxTxAttempts bounds the runs of one PostgreSQL transaction.
+const maxTxAttempts = 50
+
+func (s *Store) tx1(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	t, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -225,8 +272,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.schema(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`)); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	current, err := s.SchemaVersion(ctx)
@@ -238,7 +285,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	for _, m := range ms[current:] {
 		err := s.tx(ctx, func(t *sql.Tx) error {
-			if _, err := t.ExecContext(ctx, m.sql); err != nil {
+			if _, err := t.ExecContext(ctx, s.schema(m.sql)); err != nil {
 				return err
 			}
 			_, err := t.ExecContext(ctx, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
@@ -250,6 +297,14 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// schema is ddl in the store's dialect.
+func (s *Store) schema(ddl string) string {
+	if s.dialect == dialectPostgres {
+		return pgSchema(ddl)
+	}
+	return ddl
 }
 
 // timeFormat is how every TEXT time column stores a time: UTC with a
@@ -270,5 +325,10 @@ func parseTime(s string) time.Time {
 
 // isUniqueViolation reports a UNIQUE/PRIMARY KEY constraint failure.
 func isUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || pgCode(err) == pgUniqueViolation)
+}
+
+// isForeignKeyViolation reports a row that references a missing one.
+func isForeignKeyViolation(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "FOREIGN KEY constraint failed") || pgCode(err) == pgForeignKeyViolation)
 }

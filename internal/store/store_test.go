@@ -10,11 +10,16 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"github.com/trustdeck/trustdeck/migrations"
 )
 
@@ -53,10 +58,34 @@ func tablesCreatedBy(t *testing.T, files []string) []string {
 	return out
 }
 
-// rawDB opens the database file directly, bypassing the store's migrations.
+// locations maps the SQLite paths the tests name to their PostgreSQL
+// databases when the tests run on PostgreSQL (testpg.Enabled): a test that
+// opens one path twice opens one database twice.
+var locations sync.Map // path → URL
+
+// location is where the store the test names by path lives.
+func location(t *testing.T, path string) string {
+	t.Helper()
+	if !testpg.Enabled() {
+		return path
+	}
+	if url, ok := locations.Load(path); ok {
+		return url.(string)
+	}
+	url, _ := locations.LoadOrStore(path, testpg.Database(t))
+	return url.(string)
+}
+
+// rawDB opens the database directly, bypassing the store's migrations.
 func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	var db *sql.DB
+	var err error
+	if loc := location(t, path); store.IsPostgresURL(loc) {
+		db, err = sql.Open("pgx", loc)
+	} else {
+		db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +95,11 @@ func rawDB(t *testing.T, path string) *sql.DB {
 
 func tablesIn(t *testing.T, db *sql.DB) []string {
 	t.Helper()
-	rows, err := db.Query("SELECT name FROM sqlite_master WHERE type = 'table'")
+	q := "SELECT name FROM sqlite_master WHERE type = 'table'"
+	if testpg.Enabled() {
+		q = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+	}
+	rows, err := db.Query(q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +141,7 @@ func appliedMigrations(t *testing.T, db *sql.DB) []migrationRow {
 
 func open(t *testing.T, path string) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), path)
+	st, err := store.Open(context.Background(), location(t, path))
 	if err != nil {
 		t.Fatalf("open %s: %v", path, err)
 	}
@@ -159,6 +192,9 @@ func TestOpenEmptyDatabaseAppliesEveryMigration(t *testing.T) {
 		if m.Version != i+1 || m.Name != files[i] || m.AppliedAt == "" {
 			t.Errorf("schema_migrations row %d = %+v, want version %d name %s", i, m, i+1, files[i])
 		}
+	}
+	if testpg.Enabled() {
+		return
 	}
 	var mode string
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -212,13 +248,13 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	st.Close()
 	db := rawDB(t, path)
 	future := store.LatestSchema() + 1
-	if _, err := db.Exec("INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
-		future, "999_from_the_future.sql", "2099-01-01T00:00:00Z"); err != nil {
+	if _, err := db.Exec("INSERT INTO schema_migrations(version, name, applied_at) VALUES (" +
+		strconv.Itoa(future) + ", '999_from_the_future.sql', '2099-01-01T00:00:00Z')"); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 
-	st, err := store.Open(context.Background(), path)
+	st, err := store.Open(context.Background(), location(t, path))
 	if err == nil {
 		st.Close()
 		t.Fatal("Open accepted a database with a newer schema")
@@ -245,8 +281,8 @@ func TestUpgradeFromFirstSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
-		"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-		string(first),
+		store.Schema(location(t, path), "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"),
+		store.Schema(location(t, path), string(first)),
 		"INSERT INTO schema_migrations(version, name, applied_at) VALUES (1, '" + files[0] + "', '2020-01-01T00:00:00Z')",
 		"INSERT INTO users(username, password_hash, is_admin, created_at) VALUES ('old', 'hash', 1, '2020-01-01T00:00:00Z')",
 		"INSERT INTO repositories(namespace, name, created_at, created_by) VALUES ('prod', 'app', '2020-01-01T00:00:00Z', 'old')",
@@ -321,6 +357,9 @@ func TestStoreErrors(t *testing.T) {
 // and the mode of the data directory, and files an older trustdeck left
 // readable to others are tightened when the store opens them.
 func TestOpenFileModes(t *testing.T) {
+	if testpg.Enabled() {
+		t.Skip("SQLite's database files: PostgreSQL keeps none in the data directory (the SQLite pass runs this test)")
+	}
 	defer syscall.Umask(syscall.Umask(0o022)) // the usual umask, which gave 0644
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {

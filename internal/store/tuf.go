@@ -27,8 +27,9 @@ const (
 // (storage.ErrOldVersion{}, storage.ErrNotFound{}, storage.ErrBadQuery{})
 // unwrapped, because notary's handlers type-assert them.
 //
-// Writers run in the store's BEGIN IMMEDIATE transactions, so version checks
-// and inserts of concurrent publishers are serialised. It is safe for
+// Writers run in the store's transactions (BEGIN IMMEDIATE on SQLite,
+// SERIALIZABLE and retried on PostgreSQL), so version checks and inserts of
+// concurrent publishers are serialised. It is safe for
 // concurrent use.
 type TUFStore struct {
 	db       *sql.DB

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -20,7 +21,7 @@ import (
 
 func newTUF(t *testing.T) *TUFStore {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "trustdeck.db"))
+	s, err := Open(context.Background(), testpg.Location(t, filepath.Join(t.TempDir(), "trustdeck.db")))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -826,7 +827,7 @@ func TestTUFConcurrentSameVersion(t *testing.T) {
 // not removed from the catalog, even if the caller checked before the push.
 func TestDeleteRepositoryRefusesWhileTrustDataExists(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "trustdeck.db"))
+	s, err := Open(ctx, testpg.Location(t, filepath.Join(t.TempDir(), "trustdeck.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,7 +158,7 @@ func (s *Store) InsertUserKey(ctx context.Context, k UserKey) error {
 	switch {
 	case isUniqueViolation(err):
 		return ErrConflict
-	case err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed"):
+	case isForeignKeyViolation(err):
 		return ErrNotFound
 	}
 	return err

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/trustdeck/trustdeck/internal/app"
 	"github.com/trustdeck/trustdeck/internal/config"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 )
 
 // AdminPassword is the password of the first account, admin.
@@ -31,13 +33,16 @@ type Server struct {
 	Addr    string // 127.0.0.1:port
 	URL     string // https://127.0.0.1:port
 	DataDir string
-	CAFile  string
-	App     *app.App
-	Logs    *SyncBuffer
-	args    []string
-	opts    []app.Option
-	cancel  context.CancelFunc
-	done    chan error
+	// Database is the server's PostgreSQL URL (--database); "" when its
+	// store is SQLite in DataDir.
+	Database string
+	CAFile   string
+	App      *app.App
+	Logs     *SyncBuffer
+	args     []string
+	opts     []app.Option
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 // Start runs trustdeck with extra `serve` flags; it stops at test cleanup.
@@ -46,10 +51,19 @@ func Start(t testing.TB, extraArgs ...string) *Server {
 	return StartWith(t, nil, extraArgs...)
 }
 
-// StartWith is Start with options of the wiring (app.Option).
+// StartWith is Start with options of the wiring (app.Option). When the
+// tests run on PostgreSQL (TRUSTDECK_TEST_DATABASE=postgres), the server's
+// store is a new database of its own (unless extraArgs name one): a
+// restart keeps it.
 func StartWith(t testing.TB, opts []app.Option, extraArgs ...string) *Server {
 	t.Helper()
+	if !slices.Contains(extraArgs, "--database") {
+		extraArgs = append(testpg.ServeArgs(t), extraArgs...)
+	}
 	s := &Server{t: t, DataDir: t.TempDir(), Logs: &SyncBuffer{}, args: extraArgs, opts: opts}
+	if i := slices.Index(extraArgs, "--database"); i >= 0 && i+1 < len(extraArgs) {
+		s.Database = extraArgs[i+1]
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

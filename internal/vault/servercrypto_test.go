@@ -22,12 +22,14 @@ import (
 
 	"github.com/trustdeck/trustdeck/internal/secrets"
 	"github.com/trustdeck/trustdeck/internal/store"
+	"github.com/trustdeck/trustdeck/internal/testpg"
 )
 
 // scEnv is a data directory with its database and secrets, reopenable to
 // simulate a restart.
 type scEnv struct {
 	dir    string
+	db     string // the store's location
 	st     *store.Store
 	sealer *secrets.Secrets
 }
@@ -35,11 +37,20 @@ type scEnv struct {
 func newSCEnv(t testing.TB) *scEnv {
 	t.Helper()
 	e := &scEnv{dir: t.TempDir()}
+	e.db = testpg.Location(t, filepath.Join(e.dir, "trustdeck.db"))
 	e.reopen(t)
 	return e
 }
 
-func (e *scEnv) dbPath() string { return filepath.Join(e.dir, "trustdeck.db") }
+// dbFiles are the files that hold the database: the SQLite file, its WAL
+// and shared memory, or every file of the PostgreSQL cluster.
+func (e *scEnv) dbFiles(t testing.TB) []string {
+	if testpg.Enabled() {
+		return testpg.ClusterFiles(t)
+	}
+	files, _ := filepath.Glob(e.db + "*")
+	return files
+}
 
 // reopen closes the store (if open) and opens store and secrets again.
 func (e *scEnv) reopen(t testing.TB) *ServerCrypto {
@@ -47,7 +58,7 @@ func (e *scEnv) reopen(t testing.TB) *ServerCrypto {
 	if e.st != nil {
 		e.st.Close()
 	}
-	st, err := store.Open(context.Background(), e.dbPath())
+	st, err := store.Open(context.Background(), e.db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +348,7 @@ func TestServerCryptoNoPlaintextOnDisk(t *testing.T) {
 		}
 	}
 	check := func(when string) {
-		files, _ := filepath.Glob(env.dbPath() + "*") // the database, its WAL and shared memory
+		files := env.dbFiles(t)
 		if len(files) == 0 {
 			t.Fatal("no database files")
 		}

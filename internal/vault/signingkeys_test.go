@@ -223,7 +223,7 @@ func TestSigningKeysNoPlaintextOnDisk(t *testing.T) {
 	secrets := [][]byte{[]byte(testPass), []byte("PRIVATE KEY"),
 		cosignKey.(*ecdsa.PrivateKey).D.FillBytes(make([]byte, 32)), leafKey.(*ecdsa.PrivateKey).D.FillBytes(make([]byte, 32))}
 	env.st.Close()
-	files, _ := filepath.Glob(env.dbPath() + "*")
+	files := env.dbFiles(t)
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {

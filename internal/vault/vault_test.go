@@ -629,7 +629,7 @@ func TestVaultNoPlaintextOnDisk(t *testing.T) {
 		[]byte("PRIVATE KEY"), []byte(testPass))
 
 	check := func(when string) {
-		files, _ := filepath.Glob(env.dbPath() + "*")
+		files := env.dbFiles(t)
 		if len(files) == 0 {
 			t.Fatal("no database files")
 		}
