@@ -1,0 +1,3 @@
+-- Placeholder for h-mig2's migration 015, so that this branch's 018 applies
+-- (migrations are numbered without gaps). Drop this file at merge.
+SELECT 1;
