@@ -34,6 +34,10 @@ type Store struct {
 	// stmts holds the statements of the hot queries, prepared once (see
 	// prepared).
 	stmts sync.Map // query text → *sql.Stmt
+	// replica names this process's Store among the replicas sharing the
+	// database (cluster.go).
+	replica     string
+	replicaOnce sync.Once
 }
 
 // maxConns bounds the database connections. As many stay open when idle
