@@ -192,10 +192,28 @@ func (s *Service) TokensValidFrom(username string) time.Time {
 
 // userChanged is called when what a user may do or how they sign in
 // changed: their remembered passwords are dropped and their registry tokens
-// voided. Disabling or deleting an account must call it too.
-func (s *Service) userChanged(u *User) {
+// voided. Disabling or deleting an account must call it too. The change is
+// logged for the other replicas sharing the database, which void the
+// user's tokens too (UserChangedElsewhere).
+func (s *Service) userChanged(ctx context.Context, u *User) error {
 	s.verified.forgetUser(u.ID)
 	s.revoked.revoke(u.Username)
+	return s.st.RecordChange(ctx, store.TopicUser, u.Username)
+}
+
+// UserChangedElsewhere voids username's registry tokens issued until now:
+// another replica changed what the user may do or disabled them. (Its
+// remembered passwords need no forgetting: a new password changes the
+// stored hash they are keyed by, and a disabled account is refused after
+// the check.)
+func (s *Service) UserChangedElsewhere(username string) {
+	s.revoked.revoke(username)
+}
+
+// UsersChangedElsewhere voids every registry token issued until now: this
+// replica cannot tell which accounts other replicas changed.
+func (s *Service) UsersChangedElsewhere() {
+	s.revoked.revokeAll()
 }
 
 func toUser(u *store.User) *User {
@@ -285,8 +303,7 @@ func (s *Service) SetRole(ctx context.Context, namespace, username, role string)
 	if err := s.st.SetMemberRole(ctx, namespace, u.ID, r.String()); err != nil {
 		return err
 	}
-	s.userChanged(u)
-	return nil
+	return s.userChanged(ctx, u)
 }
 
 // RoleIn returns u's role in namespace; global admins hold admin everywhere.
@@ -454,8 +471,7 @@ func (s *Service) setPassword(ctx context.Context, u *User, password string) err
 	if err := s.st.SetPasswordHash(ctx, u.ID, hash); err != nil {
 		return err
 	}
-	s.userChanged(u)
-	return nil
+	return s.userChanged(ctx, u)
 }
 
 // userToManage is username's account, for by to change: never by's own (an
@@ -487,8 +503,7 @@ func (s *Service) SetDisabled(ctx context.Context, by *User, username string, di
 	if err := s.st.SetUserDisabled(ctx, u.ID, disabled); err != nil {
 		return err
 	}
-	s.userChanged(toUser(u))
-	return nil
+	return s.userChanged(ctx, toUser(u))
 }
 
 // DeleteUser removes username's account with its roles, sessions and
@@ -502,8 +517,7 @@ func (s *Service) DeleteUser(ctx context.Context, by *User, username string) err
 	if err := s.st.DeleteUser(ctx, u.ID); err != nil {
 		return err
 	}
-	s.userChanged(toUser(u))
-	return nil
+	return s.userChanged(ctx, toUser(u))
 }
 
 // ResetPassword sets username's password without the current one (global
@@ -534,6 +548,5 @@ func (s *Service) RemoveRole(ctx context.Context, namespace, username string) er
 	if err != nil {
 		return err
 	}
-	s.userChanged(u)
-	return nil
+	return s.userChanged(ctx, u)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/archives"
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/cluster"
 	"github.com/trustdeck/trustdeck/internal/config"
 	"github.com/trustdeck/trustdeck/internal/discovery"
 	"github.com/trustdeck/trustdeck/internal/handlers"
@@ -155,7 +156,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	// The embedded server's per-GUN write locks, shared with the removal of
 	// catalog entries (see removal.LockGUNsWith).
 	gunLocks := &notaryserver.GUNLocks{}
-	notaryCfg := notaryserver.Config{Store: st.TUF(), Crypto: serverKeys, Logger: log, Locks: gunLocks}
+	notaryCfg := notaryserver.Config{Store: st.TUF(), Crypto: serverKeys, Logger: log, Locks: gunLocks,
+		Atomic: gunAtomic(st, cat)}
 	// trustdeck reads its own Notary server in-process, through the same
 	// handler clients use (srv is set below); authorization happens in the
 	// pages and API.
@@ -206,9 +208,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	deleter := notaryclient.Deleter(notaryURL, notaryRT, withActor)
 	if cfg.External() {
 		poller := discovery.New(discovery.Config{URL: cfg.NotaryURL, Transport: notaryRT, Interval: cfg.NotaryPollInterval,
-			Store: st, Catalog: cat, Audit: auditLog, Summaries: summaries, Reader: reader, Own: auditLog, OnRestart: summaries.EnqueueAll, Log: log})
+			Store: st, Catalog: cat, Audit: auditLog, Summaries: summaries, Own: auditLog, OnRestart: summaries.EnqueueAll, Log: log,
+			Reader: invalidatingEverywhere{Reader: reader, st: st, log: log}})
 		a.Changefeed = poller
-		a.background = append(a.background, poller.Run)
+		a.exclusive(LeaseChangefeed, poller.Run)
 	}
 	signingKeys := vault.NewSigningKeys(st, a.Secrets, keyVault)
 	migrationCfg := migration.Config{Store: st, Trust: reader, Keys: signingKeys, Catalog: cat, Audit: auditLog, Log: log}
@@ -227,7 +230,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		a.Registry = registry.New(registry.Config{Client: rc, Store: st, Catalog: cat, Trust: reader, Audit: auditLog,
 			Summaries: summaries, Interval: cfg.RegistrySyncInterval, Log: log})
 		summaries.OnRefresh(a.Registry.TrustChanged)
-		a.background = append(a.background, a.Registry.Run)
+		a.exclusive(LeaseRegistry, a.Registry.Resync)
+		a.background = append(a.background, func(ctx context.Context) { <-ctx.Done(); a.Registry.Close() })
 		migrationCfg.Tags, migrationCfg.Transport = a.Registry, rt
 		migrationCfg.RegistryAddress = strings.TrimPrefix(rc.URL(), "https://")
 	}
@@ -290,6 +294,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if a.Registry != nil {
 		srv.Registry, srv.RegistryEventsToken = a.Registry, cfg.RegistryEventsToken
 	}
+	// Other replicas on the same database: follow their changes.
+	follower, err := cluster.NewFollower(ctx, st, log)
+	if err != nil {
+		return nil, fmt.Errorf("read the change log: %w", err)
+	}
+	c := followed{reader: reader, catalog: cat, accounts: acc, registry: a.Registry}
+	if !cfg.External() {
+		c.notary = srv.NotaryHandler().(notaryserver.Invalidator)
+	}
+	follow(follower, c)
+	srv.BeforeWrite = follower.Sync
+	a.background = append(a.background, follower.Run)
+	a.exclusive(LeasePrune, follower.Prune)
 	a.Handler = srv.Handler()
 	ok = true
 	// What starting took (the first admin's password hash alone is 19 MiB)

@@ -85,6 +85,10 @@ type Server struct {
 	// the namespaces' cosign and Notation keys.
 	Migration   *migration.Service
 	SigningKeys *vault.SigningKeys
+	// BeforeWrite, when set, runs before every request that may write
+	// (any method but GET, HEAD and OPTIONS): with several replicas on one
+	// database it catches up with the others' changes (see replicas.go).
+	BeforeWrite func(ctx context.Context) error
 
 	routes map[string]map[string]bool // real route paths by method (see unmatched)
 
@@ -116,6 +120,7 @@ func (s *Server) Routes() *echo.Echo {
 	e.Use(s.logRequests)
 	e.Use(recoverPanics)
 	e.Use(s.securityHeaders)
+	e.Use(s.catchUpBeforeWrites)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
