@@ -34,3 +34,9 @@ CREATE TABLE leases (
     holder     TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
+
+-- runner: the replica (store.ReplicaID) executing a running migration run.
+-- Each replica holds the lease 'replica/<its ID>' while it lives: a run
+-- whose runner's lease expired was interrupted (the replica died), and the
+-- replica recovering runs marks it so; a run on a live replica is left alone.
+ALTER TABLE migration_runs ADD COLUMN runner TEXT NOT NULL DEFAULT '';

@@ -242,6 +242,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	// Runs in flight stop at shutdown, interrupted: they continue when
 	// started again.
 	a.background = append(a.background, func(ctx context.Context) { <-ctx.Done(); a.Migration.Close() })
+	a.recoverMigrations()
 	remover := removal.New(reader, keyVault, cat, deleter, auditLog)
 	if !cfg.External() {
 		remover.LockGUNsWith(gunLocks.Lock)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/theupdateframework/notary/server/storage"
 
@@ -30,6 +31,9 @@ const (
 	LeaseChangefeed = "notary-changefeed" // discovery from an external Notary server
 	LeaseRegistry   = "registry-resync"   // the periodic read of the registry
 	LeasePrune      = "change-log-prune"  // pruning the change log
+	// LeaseMigrations marks the migration runs of replicas that died
+	// interrupted (each replica holds store.ReplicaLease while it lives).
+	LeaseMigrations = "migration-recovery"
 )
 
 // gunAtomic is the embedded Notary server's Config.Atomic: an update is
@@ -100,6 +104,27 @@ func follow(f *cluster.Follower, c followed) {
 			c.registry.ForgetAll()
 		}
 		c.accounts.UsersChangedElsewhere()
+	})
+}
+
+// recoverMigrations keeps this replica's liveness lease, and, on one
+// replica at a time, marks interrupted the runs of replicas whose lease
+// expired (killed: nobody else would), so they can be continued.
+func (a *App) recoverMigrations() {
+	a.exclusive(store.ReplicaLease(a.Store.ReplicaID()), func(ctx context.Context) { <-ctx.Done() })
+	a.exclusive(LeaseMigrations, func(ctx context.Context) {
+		t := time.NewTicker(cluster.LeaseRenew)
+		defer t.Stop()
+		for {
+			if err := a.Migration.Recover(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Warn("migration: cannot mark the runs of stopped replicas interrupted", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
 	})
 }
 

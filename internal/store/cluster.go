@@ -41,6 +41,14 @@ func (s *Store) ReplicaID() string {
 	return s.replica
 }
 
+// replicaLeasePrefix starts the name of each replica's liveness lease.
+const replicaLeasePrefix = "replica/"
+
+// ReplicaLease is the name of the lease a replica holds while it lives
+// (renewed like any lease): work it owns in the database, such as a
+// migration run, is taken as interrupted once the lease expired.
+func ReplicaLease(replicaID string) string { return replicaLeasePrefix + replicaID }
+
 // LockGUN takes gun's write lock for the rest of tx, across every process
 // sharing the database. Everything that writes a GUN's trust data, or
 // decides on it (admitting an update, removing a catalog entry), runs in a

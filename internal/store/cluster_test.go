@@ -202,3 +202,30 @@ func TestLeases(t *testing.T) {
 		t.Fatalf("Leases = %+v, %v", ls, err)
 	}
 }
+
+// A replica recovering migration runs marks interrupted only those whose
+// runner's liveness lease expired, not the runs of a live replica.
+func TestInterruptMigrationRunsLeavesLiveReplicasRuns(t *testing.T) {
+	a, b := twoReplicas(t)
+	ctx := context.Background()
+	if ok, err := a.TakeLease(ctx, store.ReplicaLease(a.ReplicaID()), a.ReplicaID(), 100*time.Millisecond); !ok || err != nil {
+		t.Fatalf("liveness lease: %v %v", ok, err)
+	}
+	if err := a.CreateMigrationRun(ctx, store.MigrationRun{ID: "r1", Formats: []string{"cosign"},
+		Repositories: []string{"prod/app"}, Namespaces: []string{"prod"}, CreatedBy: "alice"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.InterruptMigrationRuns(ctx, ""); err != nil || n != 0 {
+		t.Fatalf("b interrupted %d runs of live replica a (%v)", n, err)
+	}
+	time.Sleep(200 * time.Millisecond) // a died: its lease expires
+	if n, err := b.InterruptMigrationRuns(ctx, ""); err != nil || n != 1 {
+		t.Fatalf("b interrupted %d runs of dead replica a (%v), want 1", n, err)
+	}
+	if err := b.ResumeMigrationRun(ctx, "r1", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.InterruptMigrationRuns(ctx, ""); err != nil || n != 1 {
+		t.Fatalf("the run resumed by b (no liveness lease) was not interrupted: %d %v", n, err)
+	}
+}
