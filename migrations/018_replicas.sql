@@ -40,3 +40,14 @@ CREATE TABLE leases (
 -- whose runner's lease expired was interrupted (the replica died), and the
 -- replica recovering runs marks it so; a run on a live replica is left alone.
 ALTER TABLE migration_runs ADD COLUMN runner TEXT NOT NULL DEFAULT '';
+
+-- archive_jobs: the bulk captures of archived repositories as their
+-- progress page shows them (state: the job as JSON), so that any replica
+-- answers the page, whichever replica runs the capture. Kept an hour.
+CREATE TABLE archive_jobs (
+    id         TEXT NOT NULL PRIMARY KEY,
+    actor      TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    done       INTEGER NOT NULL DEFAULT 0,
+    state      TEXT NOT NULL
+);

@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"slices"
 	"strings"
@@ -205,6 +206,20 @@ func TestReplicasOnOneDatabase(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"SignedTag": "1"`) {
 		t.Fatalf("B's inspect API after A's publish: %d\n%s", resp.StatusCode, body)
 	}
+
+	// A bulk capture (prod/app and a GUN without trust data) started
+	// through A: its progress page answers through B too.
+	browser.Get("/archives/capture")
+	resp, page := browser.PostForm("/archives/capture", url.Values{"notary_url": {a.s.URL}, "guns": {gun + "\n" + replicaRegistry + "/prod/none"},
+		"username": {admin.name}, "password": {admin.pass}})
+	job := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(job, "/archives/captures/") {
+		t.Fatalf("bulk capture through A: %d %s", resp.StatusCode, page)
+	}
+	waitFor(t, "the capture's page through B to show it done", 20*time.Second, func() (bool, string) {
+		resp, page := onB.Get(job)
+		return resp.StatusCode == http.StatusOK && strings.Contains(page, "Done: 1 captured, 1 failed."), page
+	})
 
 	// 20 CI runners with jeff's keys publish one tag each at the same
 	// time, half through A and half through B: each lands or is refused

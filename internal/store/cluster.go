@@ -60,7 +60,12 @@ func ReplicaLease(replicaID string) string { return replicaLeasePrefix + replica
 //
 // TODO(pg): on PostgreSQL this is `SELECT pg_advisory_xact_lock(hashtext(?))`
 // with gun (released at commit or rollback); the only dialect-specific
-// statement of the replica work.
+// statement of the replica work. GUNTx calls it as the transaction's first
+// statement: under REPEATABLE READ or SERIALIZABLE that statement takes the
+// snapshot before the lock is granted, so a waiter would read what the
+// holder replaced and fail (serialization failure, retried). Run GUN
+// transactions READ COMMITTED (the lock orders them; each later statement
+// sees the holder's commit), or take the lock before the snapshot.
 func (s *Store) LockGUN(ctx context.Context, tx *sql.Tx, gun string) error {
 	return nil
 }

@@ -229,3 +229,35 @@ func TestInterruptMigrationRunsLeavesLiveReplicasRuns(t *testing.T) {
 		t.Fatalf("the run resumed by b (no liveness lease) was not interrupted: %d %v", n, err)
 	}
 }
+
+// A bulk capture's state, written by the replica that runs it, is read by
+// another; finished captures older than the bound go.
+func TestArchiveJobsShared(t *testing.T) {
+	a, b := twoReplicas(t)
+	ctx := context.Background()
+	started := time.Now().Add(-2 * time.Hour)
+	if err := a.PutArchiveJob(ctx, "j1", "alice", started, false, []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutArchiveJob(ctx, "j1", "alice", started, false, []byte(`{"n":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	if actor, state, err := b.ArchiveJob(ctx, "j1"); err != nil || actor != "alice" || string(state) != `{"n":2}` {
+		t.Fatalf("ArchiveJob = %q %s %v", actor, state, err)
+	}
+	if _, _, err := b.ArchiveJob(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown job: %v", err)
+	}
+	if n, err := b.CountArchiveJobs(ctx, time.Now().Add(-time.Hour)); err != nil || n != 1 {
+		t.Fatalf("a running job, old: counted %d (%v), want 1", n, err)
+	}
+	if err := a.PutArchiveJob(ctx, "j1", "alice", started, true, []byte(`{"n":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.CountArchiveJobs(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("a finished job, old: counted %d (%v), want 0 (deleted)", n, err)
+	}
+	if _, _, err := a.ArchiveJob(ctx, "j1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the old finished job is still there: %v", err)
+	}
+}
