@@ -72,7 +72,15 @@ type followed struct {
 // follow registers, for each topic of the change log, what this replica
 // forgets when another replica changed it.
 func follow(f *cluster.Follower, c followed) {
+	// The reader checks each load against the timestamp it verified last
+	// (and a new root against the one it trusted): an update needs only
+	// the metadata cache dropped; a deletion makes it forget the GUN.
 	f.On(store.TopicTUF, func(gun string) {
+		if c.notary != nil {
+			c.notary.Invalidate(gun)
+		}
+	})
+	f.On(store.TopicTUFDeleted, func(gun string) {
 		if c.notary != nil {
 			c.notary.Invalidate(gun)
 		}
@@ -134,8 +142,8 @@ func (a *App) exclusive(name string, work func(context.Context)) {
 }
 
 // invalidatingEverywhere is a reader whose Invalidate is logged for the
-// other replicas too (the changefeed poller invalidates what an external
-// server's deletion made stale, on the one replica that polls).
+// other replicas too: the changefeed poller invalidates a GUN an external
+// server deleted, on the one replica that polls.
 type invalidatingEverywhere struct {
 	*trust.Reader
 	st  *store.Store
@@ -144,7 +152,7 @@ type invalidatingEverywhere struct {
 
 func (r invalidatingEverywhere) Invalidate(gun string) {
 	r.Reader.Invalidate(gun)
-	if err := r.st.RecordChange(context.Background(), store.TopicTUF, gun); err != nil {
+	if err := r.st.RecordChange(context.Background(), store.TopicTUFDeleted, gun); err != nil {
 		r.log.Warn("cannot tell the other replicas about a change of trust data", "gun", gun, "err", err)
 	}
 }

@@ -21,10 +21,13 @@ import (
 // (TopicTUF), a user name (TopicUser) or "namespace/name" (TopicCatalog,
 // TopicRegistry).
 const (
-	TopicTUF      = "tuf"      // the embedded Notary server's trust data of a GUN
-	TopicCatalog  = "catalog"  // a catalog entry was created or deleted
-	TopicUser     = "user"     // what an account may do or how it signs in
-	TopicRegistry = "registry" // a repository's registry state
+	TopicTUF = "tuf" // the embedded Notary server's trust data of a GUN
+	// TopicTUFDeleted: a GUN's trust data was deleted (readers forget the
+	// root they trusted: the next may start a new chain).
+	TopicTUFDeleted = "tuf-deleted"
+	TopicCatalog    = "catalog"  // a catalog entry was created or deleted
+	TopicUser       = "user"     // what an account may do or how it signs in
+	TopicRegistry   = "registry" // a repository's registry state
 )
 
 // ReplicaID names this Store among the processes sharing its database:

@@ -50,12 +50,12 @@ func (s *Store) TUF() *TUFStore {
 // write runs fn in a transaction holding gun's write lock, and records the
 // change of gun's trust data in it: in the transaction the store is bound
 // to, if any, else in one of its own.
-func (t *TUFStore) write(ctx context.Context, gun string, fn func(*sql.Tx) error) error {
+func (t *TUFStore) write(ctx context.Context, gun, topic string, fn func(*sql.Tx) error) error {
 	run := func(tx *sql.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return t.st.recordChange(ctx, tx, TopicTUF, gun)
+		return t.st.recordChange(ctx, tx, topic, gun)
 	}
 	if t.in != nil {
 		if t.in.gun != gun {
@@ -102,7 +102,7 @@ func (t *TUFStore) UpdateMany(gun data.GUN, updates []storage.MetaUpdate) error 
 		seen[k] = true
 	}
 	ctx := bg()
-	return t.write(ctx, gun.String(), func(tx *sql.Tx) error {
+	return t.write(ctx, gun.String(), TopicTUF, func(tx *sql.Tx) error {
 		latest, err := latestVersions(ctx, tx, gun.String())
 		if err != nil {
 			return err
@@ -217,7 +217,7 @@ func (t *TUFStore) GetVersion(gun data.GUN, role data.RoleName, version int) (*t
 // GUN is not an error.
 func (t *TUFStore) Delete(gun data.GUN) error {
 	ctx := bg()
-	return t.write(ctx, gun.String(), func(tx *sql.Tx) error {
+	return t.write(ctx, gun.String(), TopicTUFDeleted, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tuf_files WHERE gun = ?`, gun.String())
 		if err != nil {
 			return fmt.Errorf("delete tuf files of %s: %w", gun, err)
