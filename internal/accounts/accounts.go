@@ -192,13 +192,13 @@ func (s *Service) TokensValidFrom(username string) time.Time {
 
 // userChanged is called when what a user may do or how they sign in
 // changed: their remembered passwords are dropped and their registry tokens
-// voided. Disabling or deleting an account must call it too. The change is
-// logged for the other replicas sharing the database, which void the
-// user's tokens too (UserChangedElsewhere).
-func (s *Service) userChanged(ctx context.Context, u *User) error {
+// voided. Disabling or deleting an account must call it too. (The store
+// logged the change for the other replicas sharing the database in the
+// change's transaction: they void the user's tokens too, see
+// UserChangedElsewhere.)
+func (s *Service) userChanged(u *User) {
 	s.verified.forgetUser(u.ID)
 	s.revoked.revoke(u.Username)
-	return s.st.RecordChange(ctx, store.TopicUser, u.Username)
 }
 
 // UserChangedElsewhere voids username's registry tokens issued until now:
@@ -303,7 +303,8 @@ func (s *Service) SetRole(ctx context.Context, namespace, username, role string)
 	if err := s.st.SetMemberRole(ctx, namespace, u.ID, r.String()); err != nil {
 		return err
 	}
-	return s.userChanged(ctx, u)
+	s.userChanged(u)
+	return nil
 }
 
 // RoleIn returns u's role in namespace; global admins hold admin everywhere.
@@ -471,7 +472,8 @@ func (s *Service) setPassword(ctx context.Context, u *User, password string) err
 	if err := s.st.SetPasswordHash(ctx, u.ID, hash); err != nil {
 		return err
 	}
-	return s.userChanged(ctx, u)
+	s.userChanged(u)
+	return nil
 }
 
 // userToManage is username's account, for by to change: never by's own (an
@@ -503,7 +505,8 @@ func (s *Service) SetDisabled(ctx context.Context, by *User, username string, di
 	if err := s.st.SetUserDisabled(ctx, u.ID, disabled); err != nil {
 		return err
 	}
-	return s.userChanged(ctx, toUser(u))
+	s.userChanged(toUser(u))
+	return nil
 }
 
 // DeleteUser removes username's account with its roles, sessions and
@@ -517,7 +520,8 @@ func (s *Service) DeleteUser(ctx context.Context, by *User, username string) err
 	if err := s.st.DeleteUser(ctx, u.ID); err != nil {
 		return err
 	}
-	return s.userChanged(ctx, toUser(u))
+	s.userChanged(toUser(u))
+	return nil
 }
 
 // ResetPassword sets username's password without the current one (global
@@ -548,5 +552,6 @@ func (s *Service) RemoveRole(ctx context.Context, namespace, username string) er
 	if err != nil {
 		return err
 	}
-	return s.userChanged(ctx, u)
+	s.userChanged(u)
+	return nil
 }

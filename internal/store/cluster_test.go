@@ -261,3 +261,43 @@ func TestArchiveJobsShared(t *testing.T) {
 		t.Fatalf("the old finished job is still there: %v", err)
 	}
 }
+
+// Every change of what an account may do or how it signs in is logged, in
+// its own transaction, by the account's name.
+func TestUserChangesLogged(t *testing.T) {
+	a, b := twoReplicas(t)
+	ctx := context.Background()
+	u, err := a.CreateUser(ctx, "jeff", "hash", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, _ := b.ChangeSeq(ctx)
+	steps := []func() error{
+		func() error { return a.SetMemberRole(ctx, "prod", u.ID, "write") },
+		func() error { return a.SetPasswordHash(ctx, u.ID, "hash2") },
+		func() error { return a.SetUserDisabled(ctx, u.ID, true) },
+		func() error { return a.SetUserDisabled(ctx, u.ID, false) },
+		func() error { return a.DeleteMember(ctx, "prod", u.ID) },
+		func() error { return a.DeleteUser(ctx, u.ID) },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	got, err := b.Changes(ctx, start, 10)
+	if err != nil || len(got) != len(steps) {
+		t.Fatalf("changes %v (%v), want %d", got, err, len(steps))
+	}
+	for _, c := range got {
+		if c.Topic != store.TopicUser || c.Key != "jeff" {
+			t.Errorf("change %+v, want user jeff", c)
+		}
+	}
+	if err := a.DeleteUser(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleting a deleted user: %v", err)
+	}
+	if seq, _ := b.ChangeSeq(ctx); seq != start+int64(len(steps)) {
+		t.Fatalf("a refused change was logged: %d", seq)
+	}
+}
