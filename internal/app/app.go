@@ -236,6 +236,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		migrationCfg.RegistryAddress = strings.TrimPrefix(rc.URL(), "https://")
 	}
 	a.Migration = migration.New(migrationCfg)
+	if err := a.releaseDeadLocalReplicas(ctx); err != nil {
+		return nil, fmt.Errorf("leases: %w", err)
+	}
 	if err := a.Migration.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("migration runs: %w", err)
 	}
@@ -302,7 +305,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	c := followed{reader: reader, catalog: cat, accounts: acc, registry: a.Registry}
 	if !cfg.External() {
-		c.notary = srv.NotaryHandler().(notaryserver.Invalidator)
+		c.notary = srv
 	}
 	follow(follower, c)
 	srv.BeforeWrite = follower.Sync

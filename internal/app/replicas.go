@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/theupdateframework/notary/server/storage"
@@ -62,7 +65,7 @@ func gunAtomic(st *store.Store, cat *catalog.Service) func(context.Context, stri
 
 // followed are the caches the change log keeps in step.
 type followed struct {
-	notary   notaryserver.Invalidator // nil with an external Notary server
+	notary   interface{ ForgetNotaryGUN(gun string) } // nil with an external Notary server
 	reader   *trust.Reader
 	catalog  *catalog.Service
 	accounts *accounts.Service
@@ -77,12 +80,12 @@ func follow(f *cluster.Follower, c followed) {
 	// the metadata cache dropped; a deletion makes it forget the GUN.
 	f.On(store.TopicTUF, func(gun string) {
 		if c.notary != nil {
-			c.notary.Invalidate(gun)
+			c.notary.ForgetNotaryGUN(gun)
 		}
 	})
 	f.On(store.TopicTUFDeleted, func(gun string) {
 		if c.notary != nil {
-			c.notary.Invalidate(gun)
+			c.notary.ForgetNotaryGUN(gun)
 		}
 		c.reader.Invalidate(gun)
 	})
@@ -106,13 +109,56 @@ func follow(f *cluster.Follower, c followed) {
 		c.catalog.ForgetAll()
 		c.reader.InvalidateAll()
 		if c.notary != nil {
-			c.notary.Invalidate("")
+			c.notary.ForgetNotaryGUN("")
 		}
 		if c.registry != nil {
 			c.registry.ForgetAll()
 		}
 		c.accounts.UsersChangedElsewhere()
 	})
+}
+
+// releaseDeadLocalReplicas gives up the liveness leases of earlier
+// trustdeck processes on this host that no longer run (killed: their lease
+// would hold for up to cluster.LeaseTTL), so that a restart after a crash
+// finds their migration runs interrupted at once, as a single trustdeck
+// always did. A process of the lease's ID that runs (perhaps another
+// program that reuses the number) keeps it until it expires.
+func (a *App) releaseDeadLocalReplicas(ctx context.Context) error {
+	host, _ := os.Hostname()
+	self := a.Store.ReplicaID()
+	leases, err := a.Store.Leases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range leases {
+		id, ok := strings.CutPrefix(l.Name, store.ReplicaLease(""))
+		if !ok || id == self || id != l.Holder {
+			continue
+		}
+		rest, _, ok := cutLast(id, "/")
+		lhost, pidText, ok2 := cutLast(rest, "/")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || !ok2 || err != nil || lhost != host || pid <= 0 {
+			continue
+		}
+		if pid != os.Getpid() && syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // runs, or cannot tell
+		}
+		if err := a.Store.ReleaseLease(ctx, l.Name, l.Holder); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cutLast is strings.Cut at the last sep.
+func cutLast(s, sep string) (before, after string, ok bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
 }
 
 // recoverMigrations keeps this replica's liveness lease, and, on one

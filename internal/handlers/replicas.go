@@ -15,6 +15,13 @@ func (s *Server) catchUpBeforeWrites(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// ForgetNotaryGUN drops what the embedded Notary server cached of gun's
+// metadata ("" every GUN's): another replica wrote it.
+func (s *Server) ForgetNotaryGUN(gun string) {
+	s.NotaryHandler()
+	s.notaryCache.Invalidate(gun)
+}
+
 // catchUp runs Server.BeforeWrite before a request that may write (any
 // method but GET, HEAD and OPTIONS), so that a write served by this replica
 // never starts from what its caches hold of a change another replica made

@@ -94,6 +94,7 @@ type Server struct {
 
 	notaryOnce    sync.Once
 	notaryHandler http.Handler
+	notaryCache   interface{ Invalidate(gun string) }
 }
 
 // ChangefeedStatus is the discovery poller as the pages see it.
