@@ -206,10 +206,28 @@ func (s *Service) TokensValidFrom(username string) time.Time {
 
 // userChanged is called when what a user may do or how they sign in
 // changed: their remembered passwords are dropped and their registry tokens
-// voided. Disabling or deleting an account must call it too.
+// voided. Disabling or deleting an account must call it too. (The store
+// logged the change for the other replicas sharing the database in the
+// change's transaction: they void the user's tokens too, see
+// UserChangedElsewhere.)
 func (s *Service) userChanged(u *User) {
 	s.verified.forgetUser(u.ID)
 	s.revoked.revoke(u.Username)
+}
+
+// UserChangedElsewhere voids username's registry tokens issued until now:
+// another replica changed what the user may do or disabled them. (Its
+// remembered passwords need no forgetting: a new password changes the
+// stored hash they are keyed by, and a disabled account is refused after
+// the check.)
+func (s *Service) UserChangedElsewhere(username string) {
+	s.revoked.revoke(username)
+}
+
+// UsersChangedElsewhere voids every registry token issued until now: this
+// replica cannot tell which accounts other replicas changed.
+func (s *Service) UsersChangedElsewhere() {
+	s.revoked.revokeAll()
 }
 
 func toUser(u *store.User) *User {

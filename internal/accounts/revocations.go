@@ -14,12 +14,15 @@ import (
 //
 // It lives in this process's memory: a restart forgets it, and tokens issued
 // before the restart keep their rights until they expire (tokens.DefaultTTL).
+// Other replicas on the same database learn of a change from the store's
+// change log (Service.UserChangedElsewhere) and void the tokens too.
 type revocations struct {
 	retain time.Duration // longer than any token lives
 	now    func() time.Time
 
 	mu   sync.Mutex
 	from map[string]time.Time
+	all  time.Time // every user's tokens issued before it are void
 }
 
 func newRevocations() *revocations {
@@ -44,5 +47,15 @@ func (r *revocations) revoke(username string) {
 func (r *revocations) validFrom(username string) time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.from[username]
+	if t := r.from[username]; t.After(r.all) {
+		return t
+	}
+	return r.all
+}
+
+// revokeAll voids every user's tokens issued until now.
+func (r *revocations) revokeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = r.now().Truncate(time.Second).Add(time.Second)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/archives"
 	"github.com/trustdeck/trustdeck/internal/audit"
 	"github.com/trustdeck/trustdeck/internal/catalog"
+	"github.com/trustdeck/trustdeck/internal/cluster"
 	"github.com/trustdeck/trustdeck/internal/config"
 	"github.com/trustdeck/trustdeck/internal/discovery"
 	"github.com/trustdeck/trustdeck/internal/handlers"
@@ -177,7 +178,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	// catalog entries (see removal.LockGUNsWith).
 	gunLocks := &notaryserver.GUNLocks{}
 	notaryCfg := notaryserver.Config{Store: st.TUF(), Crypto: serverKeys, Logger: log, Locks: gunLocks,
-		CurrentMaxAge: cacheMaxAge(cfg.CurrentMaxAge), ConsistentMaxAge: cacheMaxAge(cfg.ConsistentMaxAge)}
+		CurrentMaxAge: cacheMaxAge(cfg.CurrentMaxAge), ConsistentMaxAge: cacheMaxAge(cfg.ConsistentMaxAge),
+		Atomic: gunAtomic(st, cat)}
 	if a.Metrics != nil {
 		notaryCfg.Observer = a.Metrics
 	}
@@ -237,12 +239,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	deleter := notaryclient.Deleter(notaryURL, notaryRT, withActor)
 	if cfg.External() {
 		poller := discovery.New(discovery.Config{URL: cfg.NotaryURL, Transport: notaryRT, Interval: cfg.NotaryPollInterval,
-			Store: st, Catalog: cat, Audit: auditLog, Summaries: summaries, Reader: reader, Own: auditLog, OnRestart: summaries.EnqueueAll, Log: log})
+			Store: st, Catalog: cat, Audit: auditLog, Summaries: summaries, Own: auditLog, OnRestart: summaries.EnqueueAll, Log: log,
+			Reader: invalidatingEverywhere{Reader: reader, st: st, log: log}})
 		a.Changefeed = poller
 		if a.Metrics != nil {
+			// Per replica: only the one holding the discovery lease reads
+			// the changefeed (alert on the smallest lag of the replicas).
 			a.Metrics.ChangefeedLag(func() time.Time { return poller.Status().LastRead }, time.Now())
 		}
-		a.background = append(a.background, poller.Run)
+		a.exclusive(LeaseChangefeed, poller.Run)
 	}
 	signingKeys := vault.NewSigningKeys(st, a.Secrets, keyVault)
 	migrationCfg := migration.Config{Store: st, Trust: reader, Keys: signingKeys, Catalog: cat, Audit: auditLog, Log: log}
@@ -266,7 +271,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		a.Registry = registry.New(registry.Config{Client: rc, Store: st, Catalog: cat, Trust: reader, Audit: auditLog,
 			Summaries: summaries, Interval: cfg.RegistrySyncInterval, Log: log})
 		summaries.OnRefresh(a.Registry.TrustChanged)
-		a.background = append(a.background, a.Registry.Run)
+		a.exclusive(LeaseRegistry, a.Registry.Resync)
+		a.background = append(a.background, func(ctx context.Context) { <-ctx.Done(); a.Registry.Close() })
 		migrationCfg.Tags, migrationCfg.Transport = a.Registry, registryRT
 		migrationCfg.RegistryAddress = strings.TrimPrefix(rc.URL(), "https://")
 	}
@@ -276,12 +282,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		// signature columns in the background.
 		a.Registry.OnTagsChanged(a.Migration.TagsChanged)
 	}
+	if err := a.releaseDeadLocalReplicas(ctx); err != nil {
+		return nil, fmt.Errorf("leases: %w", err)
+	}
 	if err := a.Migration.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("migration runs: %w", err)
 	}
 	// Runs in flight stop at shutdown, interrupted: they continue when
 	// started again.
 	a.background = append(a.background, func(ctx context.Context) { <-ctx.Done(); a.Migration.Close() })
+	a.recoverMigrations()
 	remover := removal.New(reader, keyVault, cat, deleter, auditLog)
 	if !cfg.External() {
 		remover.LockGUNsWith(gunLocks.Lock)
@@ -337,6 +347,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if a.Registry != nil {
 		srv.Registry, srv.RegistryEventsToken = a.Registry, cfg.RegistryEventsToken
 	}
+	// Other replicas on the same database: follow their changes.
+	follower, err := cluster.NewFollower(ctx, st, log)
+	if err != nil {
+		return nil, fmt.Errorf("read the change log: %w", err)
+	}
+	c := followed{reader: reader, catalog: cat, accounts: acc, registry: a.Registry}
+	if !cfg.External() {
+		c.notary = srv
+	}
+	follow(follower, c)
+	srv.BeforeWrite = follower.Sync
+	a.background = append(a.background, follower.Run)
+	a.exclusive(LeasePrune, follower.Prune)
 	a.Handler = srv.Handler()
 	ok = true
 	// What starting took (the first admin's password hash alone is 19 MiB)

@@ -70,6 +70,9 @@ type Store interface {
 	ListArchives(ctx context.Context, gun string) ([]store.Archive, error)
 	LatestArchive(ctx context.Context, gun string, at time.Time) (*store.Archive, error)
 	DeleteArchive(ctx context.Context, id int64) error
+	PutArchiveJob(ctx context.Context, id, actor string, started time.Time, done bool, state []byte) error
+	ArchiveJob(ctx context.Context, id string) (actor string, state []byte, err error)
+	CountArchiveJobs(ctx context.Context, before time.Time) (int, error)
 }
 
 // Journal records audited actions.
@@ -101,7 +104,6 @@ type Service struct {
 	cfg      Config
 	now      func() time.Time
 	verified *lru.Cache[int64, *trust.Verification]
-	jobs     *jobs
 }
 
 // New returns the service.
@@ -112,7 +114,7 @@ func New(cfg Config) *Service {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	return &Service{cfg: cfg, now: time.Now, verified: lru.New[int64, *trust.Verification](64, nil), jobs: newJobs()}
+	return &Service{cfg: cfg, now: time.Now, verified: lru.New[int64, *trust.Verification](64, nil)}
 }
 
 // Archive is an archived repository as pages and the API show it.

@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/errs"
+	"github.com/trustdeck/trustdeck/internal/store"
 )
 
 // Statuses of one GUN in a bulk capture.
@@ -124,19 +127,14 @@ func (j Job) Count() (captured, failed, pending int) {
 	return captured, failed, pending
 }
 
-// jobs holds the bulk captures of the last hour (at most maxJobs).
-type jobs struct {
-	mu   sync.Mutex
-	byID map[string]*Job
-}
-
+// Bulk captures are kept in the store while they run and for an hour after
+// (at most maxJobs), so that their page answers through any replica
+// sharing the database, whichever runs the capture.
 const (
 	jobsKept    = time.Hour
 	maxJobs     = 100
 	jobDeadline = 30 * time.Minute
 )
-
-func newJobs() *jobs { return &jobs{byID: map[string]*Job{}} }
 
 // Start starts a bulk capture of guns from src by actor in the background
 // and returns its ID; src and guns are checked first (errors as Capture's).
@@ -152,47 +150,60 @@ func (s *Service) Start(src Source, guns []string, actor string, allow Allow) (s
 	for _, gun := range guns {
 		job.Results = append(job.Results, Result{GUN: gun, Status: StatusPending})
 	}
-	s.jobs.mu.Lock()
-	for id, j := range s.jobs.byID {
-		if j.Done && s.now().Sub(j.Started) > jobsKept {
-			delete(s.jobs.byID, id)
-		}
+	ctx := context.Background()
+	n, err := s.cfg.Store.CountArchiveJobs(ctx, s.now().Add(-jobsKept))
+	if err != nil {
+		return "", err
 	}
-	if len(s.jobs.byID) >= maxJobs {
-		s.jobs.mu.Unlock()
+	if n >= maxJobs {
 		return "", &errs.Error{Kind: errs.TooMany, Code: "too_many_captures", RetryAfter: time.Minute,
 			Message: "Too many bulk captures are running or were run in the last hour: try again in a while."}
 	}
-	s.jobs.byID[job.ID] = job
-	s.jobs.mu.Unlock()
+	if err := s.saveJob(ctx, job); err != nil {
+		return "", err
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), jobDeadline)
 		defer cancel()
 		_, err := s.CaptureMany(ctx, src, guns, actor, allow, func(i int, r Result) {
-			s.jobs.mu.Lock()
 			job.Results[i] = r
-			s.jobs.mu.Unlock()
+			if err := s.saveJob(context.WithoutCancel(ctx), job); err != nil {
+				s.cfg.Log.Error("bulk capture: store the progress", "job", job.ID, "err", err)
+			}
 		})
 		if err != nil {
 			s.cfg.Log.Error("bulk capture failed", "job", job.ID, "err", err)
 		}
-		s.jobs.mu.Lock()
 		job.Done = true
-		s.jobs.mu.Unlock()
+		if err := s.saveJob(context.Background(), job); err != nil {
+			s.cfg.Log.Error("bulk capture: store the end", "job", job.ID, "err", err)
+		}
 		s.cfg.Log.Info("bulk capture done", slog.String("job", job.ID), slog.Int("guns", len(guns)))
 	}()
 	return job.ID, nil
 }
 
-// Job returns a copy of a bulk capture's state, if it is known and actor's.
-func (s *Service) Job(id, actor string) (Job, bool) {
-	s.jobs.mu.Lock()
-	defer s.jobs.mu.Unlock()
-	j, ok := s.jobs.byID[id]
-	if !ok || j.Actor != actor {
-		return Job{}, false
+// saveJob stores job's state (only its capture's goroutine changes it).
+func (s *Service) saveJob(ctx context.Context, job *Job) error {
+	state, err := json.Marshal(job)
+	if err != nil {
+		return err
 	}
-	out := *j
-	out.Results = slices.Clone(j.Results)
-	return out, true
+	return s.cfg.Store.PutArchiveJob(ctx, job.ID, job.Actor, job.Started, job.Done, state)
+}
+
+// Job returns a bulk capture's state, if it is known and actor's.
+func (s *Service) Job(ctx context.Context, id, actor string) (Job, bool, error) {
+	owner, state, err := s.cfg.Store.ArchiveJob(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && owner != actor {
+		return Job{}, false, nil
+	}
+	if err != nil {
+		return Job{}, false, err
+	}
+	var j Job
+	if err := json.Unmarshal(state, &j); err != nil {
+		return Job{}, false, fmt.Errorf("bulk capture %s: %w", id, err)
+	}
+	return j, true, nil
 }

@@ -237,6 +237,16 @@ func (s *Service) LookupGUN(ctx context.Context, gun string) (GUNEntry, error) {
 	return e, nil
 }
 
+// Forget forgets what LookupGUN remembers of namespace/name: another
+// replica sharing the database created or deleted it.
+func (s *Service) Forget(namespace, name string) { s.changed(namespace, name) }
+
+// ForgetAll forgets everything LookupGUN remembers.
+func (s *Service) ForgetAll() {
+	s.gen.Add(1)
+	s.guns.Clear()
+}
+
 // changed forgets what LookupGUN remembers of namespace/name. Create and
 // Delete call it after writing, whatever the outcome.
 func (s *Service) changed(namespace, name string) {

@@ -328,7 +328,10 @@ func (s *Server) archiveCaptureSubmit(c echo.Context) error {
 }
 
 func (s *Server) archiveJobPage(c echo.Context) error {
-	job, ok := s.Archives.Job(c.Param("job"), currentUser(c).Username)
+	job, ok, err := s.Archives.Job(c.Request().Context(), c.Param("job"), currentUser(c).Username)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return errs.NotFoundf("capture_not_found", "There is no capture of yours with this address (captures are kept for an hour).")
 	}

@@ -47,6 +47,9 @@ func (s *Server) NotaryHandler() http.Handler {
 			cfg.Logger = s.Log
 		}
 		s.notaryHandler = notaryserver.New(cfg)
+		// Kept apart from whatever wraps the handler: the replicas'
+		// change log drops its metadata cache (ForgetNotaryGUN).
+		s.notaryCache = s.notaryHandler.(notaryserver.Invalidator)
 	})
 	return s.notaryHandler
 }

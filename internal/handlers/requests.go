@@ -56,6 +56,7 @@ func (s *Server) Handler() http.Handler {
 			}
 			s.logRequest(r, sw.status, time.Since(start), id, "", false)
 		}()
+		s.catchUp(r)
 		notary.ServeHTTP(sw, r)
 	})
 }

@@ -90,11 +90,16 @@ type Server struct {
 	Dependencies []Dependency
 	// Limits, when set, are the request rate limits (ratelimit.go).
 	Limits *RateLimits
+	// BeforeWrite, when set, runs before every request that may write
+	// (any method but GET, HEAD and OPTIONS): with several replicas on one
+	// database it catches up with the others' changes (see replicas.go).
+	BeforeWrite func(ctx context.Context) error
 
 	routes map[string]map[string]bool // real route paths by method (see unmatched)
 
 	notaryOnce    sync.Once
 	notaryHandler http.Handler
+	notaryCache   interface{ Invalidate(gun string) }
 }
 
 // ChangefeedStatus is the discovery poller as the pages see it.
@@ -121,6 +126,7 @@ func (s *Server) Routes() *echo.Echo {
 	e.Use(s.logRequests)
 	e.Use(recoverPanics)
 	e.Use(s.securityHeaders)
+	e.Use(s.catchUpBeforeWrites)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

@@ -10,12 +10,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,110 +23,6 @@ import (
 	"github.com/trustdeck/trustdeck/internal/testserver"
 	"github.com/trustdeck/trustdeck/internal/tlsutil"
 )
-
-// mgProcess is `trustdeck serve` run from the built binary.
-type mgProcess struct {
-	t       *testing.T
-	bin     string
-	args    []string
-	env     []string
-	logFile string
-	cmd     *exec.Cmd
-	exited  chan error
-}
-
-// start runs the binary and waits until it answers /healthz over TLS.
-func (p *mgProcess) start() {
-	p.t.Helper()
-	log, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	cmd := exec.Command(p.bin, append([]string{"serve"}, p.args...)...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = p.env, log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); log.Close() }()
-	p.cmd, p.exited = cmd, exited
-	addr, dir := p.arg("--addr"), p.arg("--data")
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		select {
-		case err := <-exited:
-			p.t.Fatalf("trustdeck exited at start: %v\n%s", err, p.log())
-		default:
-		}
-		if _, err := os.Stat(filepath.Join(dir, "tls", tlsutil.CACertFile)); err == nil {
-			s := testserver.Attach(p.t, addr, filepath.Join(dir, "tls", tlsutil.CACertFile), dir)
-			if resp, err := s.Client().Get(s.URL + "/healthz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("trustdeck did not answer on %s within 60s:\n%s", addr, p.log())
-		}
-	}
-}
-
-func (p *mgProcess) arg(flag string) string {
-	for i, a := range p.args {
-		if a == flag && i+1 < len(p.args) {
-			return p.args[i+1]
-		}
-	}
-	return ""
-}
-
-// kill ends the process with SIGKILL: no shutdown, nothing flushed.
-func (p *mgProcess) kill() {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		p.t.Fatal(err)
-	}
-	if err := <-p.exited; err == nil || !strings.Contains(err.Error(), "killed") {
-		p.t.Fatalf("trustdeck after SIGKILL: %v", err)
-	}
-	p.cmd = nil
-}
-
-// stop ends the process gracefully (test cleanup).
-func (p *mgProcess) stop() {
-	if p.cmd == nil {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
-	}
-	p.cmd = nil
-}
-
-func (p *mgProcess) log() string {
-	b, _ := os.ReadFile(p.logFile)
-	if len(b) > 8000 {
-		b = b[len(b)-8000:]
-	}
-	return string(b)
-}
-
-// mgFreeAddr is a free loopback address.
-func mgFreeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // mgManifests makes n distinct manifests from base (differing by an
 // annotation: the same blobs) and points tag prefix<i> at each.
@@ -156,20 +49,13 @@ func TestMigrationResumesAfterKill(t *testing.T) {
 	const tags = 300
 	bin := vfBinary(t)
 	r := testregistry.New(t)
-	dir, addr := t.TempDir(), mgFreeAddr(t)
+	dir, addr := t.TempDir(), testserver.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
-	p := &mgProcess{t: t, bin: bin, logFile: filepath.Join(t.TempDir(), "trustdeck.log"),
-		args: append([]string{"--addr", addr, "--data", dir, "--public-host", addr, "--registry-host", r.Addr,
+	p := testserver.StartProcess(t, bin,
+		append([]string{"--addr", addr, "--data", dir, "--public-host", addr, "--registry-host", r.Addr,
 			"--registry-url", r.URL, "--registry-ca", r.CAFile, "--registry-username", admin.name}, testpg.ServeArgs(t)...),
-		env: []string{"HOME=" + dir, "PATH=/usr/bin:/bin", "TRUSTDECK_ADMIN_PASSWORD=" + admin.pass,
-			"TRUSTDECK_REGISTRY_PASSWORD=" + admin.pass}}
-	p.start()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("trustdeck log:\n%s", p.log())
-		}
-	})
+		[]string{"HOME=" + dir, "PATH=/usr/bin:/bin", "TRUSTDECK_ADMIN_PASSWORD=" + admin.pass,
+			"TRUSTDECK_REGISTRY_PASSWORD=" + admin.pass})
 	caFile := filepath.Join(dir, "tls", tlsutil.CACertFile)
 	s := testserver.Attach(t, addr, caFile, dir)
 	r.Start(testregistry.Options{Realm: "https://localhost:" + port + "/auth/token",
@@ -218,12 +104,12 @@ func TestMigrationResumesAfterKill(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	p.kill()
+	p.Kill()
 	t.Logf("killed after %s", time.Since(start).Round(time.Millisecond))
 
 	// Restarted: the run is interrupted, nothing lost; started again, it
 	// goes on from where it was.
-	p.start()
+	p.Start()
 	before := mgRun(t, s, run.ID)
 	if before.State != migration.StateInterrupted || before.Pending == 0 || before.Pending == 2*tags || before.Failed != 0 {
 		t.Fatalf("after the restart: %+v", before)

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustdeck/trustdeck/internal/testpg"
 	"github.com/trustdeck/trustdeck/internal/testserver"
-	"github.com/trustdeck/trustdeck/internal/tlsutil"
 )
 
 // readmeBlock is one shell block of the README's walkthrough.
@@ -89,22 +89,15 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if err := os.Symlink(vfBinary(t), filepath.Join(work, "bin", "trustdeck")); err != nil {
 		t.Fatal(err)
 	}
-	addr := mgFreeAddr(t)
+	addr := testserver.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	const adminPassword = "walkthrough-admin-pass-71"
-	// As make run: `bin/trustdeck serve` with its data in the checkout's ./data.
-	data := filepath.Join(work, "data")
-	p := &mgProcess{t: t, bin: filepath.Join(work, "bin", "trustdeck"), logFile: filepath.Join(t.TempDir(), "trustdeck.log"),
-		args: []string{"--addr", addr, "--data", data},
-		env:  []string{"HOME=" + home, "PATH=/usr/bin:/bin", "TRUSTDECK_ADMIN_PASSWORD=" + adminPassword}}
-	p.start()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("trustdeck log:\n%s", p.log())
-		}
-	})
-	s := testserver.Attach(t, addr, filepath.Join(data, "tls", tlsutil.CACertFile), data)
+	// As make run: `bin/trustdeck serve` with its data in the checkout's
+	// ./data (and the store on PostgreSQL on that pass of make test).
+	p := testserver.StartProcess(t, filepath.Join(work, "bin", "trustdeck"),
+		append([]string{"--addr", addr, "--data", filepath.Join(work, "data")}, testpg.ServeArgs(t)...),
+		[]string{"HOME=" + home, "PATH=/usr/bin:/bin", "TRUSTDECK_ADMIN_PASSWORD=" + adminPassword})
+	s := p.Server()
 
 	// The settings block, with this server's address and password.
 	td := "localhost:" + port

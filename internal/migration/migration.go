@@ -154,7 +154,9 @@ func New(cfg Config) *Service {
 }
 
 // Recover marks the runs a previous process left running as interrupted:
-// they continue when started again (passphrases are never stored).
+// they continue when started again (passphrases are never stored). Runs of
+// other live replicas sharing the database are left alone
+// (store.InterruptMigrationRuns).
 func (s *Service) Recover(ctx context.Context) error {
 	n, err := s.cfg.Store.InterruptMigrationRuns(ctx, "")
 	if n > 0 {

@@ -130,6 +130,10 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Run, bool, erro
 	if err := s.reserve(id, repos); err != nil {
 		return nil, false, err
 	}
+	if err := s.runningElsewhere(ctx, repos); err != nil {
+		s.release(id)
+		return nil, false, err
+	}
 	run, resumed, err := s.resumeOrCreate(ctx, id, req.Actor, repos, namespaces, formats, signers)
 	if err != nil {
 		s.release(id)
@@ -288,6 +292,29 @@ func (s *Service) reserve(id string, repos []string) error {
 	s.active[id] = repos
 	return nil
 }
+
+// runningElsewhere refuses repos that a run in the store is migrating: one
+// that another replica sharing the database runs (reserve knows this
+// process's only). A run of a replica that died counts until it is marked
+// interrupted (within cluster.LeaseTTL and a renewal).
+func (s *Service) runningElsewhere(ctx context.Context, repos []string) error {
+	running, err := s.cfg.Store.MigrationRuns(ctx, store.MigrationRunning, MaxRunning)
+	if err != nil {
+		return err
+	}
+	for _, other := range running {
+		for _, r := range repos {
+			if slices.Contains(other.Repositories, r) {
+				return errs.Conflictf("migration_running",
+					"Run %s is migrating %s now: wait for it to end (GET /api/v1/migrations/%s).", other.ID, r, other.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// MaxRunning bounds the running runs runningElsewhere reads.
+const MaxRunning = 1000
 
 func (s *Service) release(id string) {
 	s.mu.Lock()

@@ -286,3 +286,23 @@ func TestSignatureAuditedOnceAcrossAKill(t *testing.T) {
 		t.Errorf("audit after v2: %+v", events)
 	}
 }
+
+// TestRunOfAnotherReplicaReserves: a run another replica sharing the
+// database is running (known only from the store) refuses new runs of its
+// repositories here, not of others.
+func TestRunOfAnotherReplicaReserves(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t)
+	if err := e.st.CreateMigrationRun(ctx, store.MigrationRun{ID: "elsewhere", Formats: []string{resign.FormatCosign},
+		Repositories: []string{"prod/app"}, Namespaces: []string{"prod"}, CreatedBy: "alice"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	svc := New(Config{Store: e.st, Keys: e.sk, Catalog: e.cat})
+	err := svc.runningElsewhere(ctx, []string{"prod/db", "prod/app"})
+	if ee, ok := errs.As(err); !ok || ee.Code != "migration_running" || !strings.Contains(ee.Message, "elsewhere") {
+		t.Fatalf("a repository another replica migrates: %v", err)
+	}
+	if err := svc.runningElsewhere(ctx, []string{"prod/db"}); err != nil {
+		t.Fatalf("a repository nobody migrates: %v", err)
+	}
+}

@@ -163,6 +163,17 @@ func (c *metaCache) invalidate(gun string) {
 	c.files.Remove(gun)
 }
 
+// invalidateAll forgets every GUN's files.
+func (c *metaCache) invalidateAll() {
+	if c == nil {
+		return
+	}
+	for i := range c.gens {
+		c.gens[i].Add(1)
+	}
+	c.files.Clear()
+}
+
 // metadataName is the name a route caches its file under.
 func (rt route) metadataName() string {
 	switch {

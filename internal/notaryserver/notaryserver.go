@@ -103,6 +103,15 @@ type Config struct {
 	// Locks serialise the writes to one GUN; share them with whatever must
 	// not interleave with those writes. nil: the server's own.
 	Locks *GUNLocks
+	// Atomic, when set, runs fn in one transaction of the store that holds
+	// gun's write lock across every process sharing the store, giving fn the
+	// MetaStore that reads and writes in it: an update is validated against
+	// the stored metadata and written inside, so replicas on one database
+	// never interleave their writes of a GUN. It may run fn more than once
+	// (fn has no effect outside the transaction) and may refuse on its own
+	// (a *Refusal: a re-check of admission inside the lock). nil: fn runs
+	// on Store, and Locks alone serialise the writers (of this process).
+	Atomic func(ctx context.Context, gun string, fn func(storage.MetaStore) error) error
 	// MetadataCacheBytes bounds the memory that keeps the metadata GETs
 	// were answered with (see metaCache): 0 means
 	// DefaultMetadataCacheBytes, a negative value turns the cache off. With
@@ -126,6 +135,13 @@ func (cfg Config) cache() *metaCache {
 		return newMetaCache(DefaultMetadataCacheBytes)
 	}
 	return newMetaCache(cfg.MetadataCacheBytes)
+}
+
+// Invalidator is implemented by the handler New returns: Invalidate(gun)
+// forgets the metadata of gun it cached, when another process sharing the
+// store wrote gun's trust data; Invalidate("") forgets every GUN's.
+type Invalidator interface {
+	Invalidate(gun string)
 }
 
 // MaxUploadBytes is the default limit of an update's body: notary clients

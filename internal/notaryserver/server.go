@@ -28,7 +28,8 @@ type server struct {
 	log       *slog.Logger
 	maxUpload int64
 
-	locks    *GUNLocks  // serialises the writes to one GUN
+	locks    *GUNLocks // serialises the writes to one GUN in this process
+	atomicFn func(ctx context.Context, gun string, fn func(storage.MetaStore) error) error
 	cache    *metaCache // nil: off
 	observer Observer   // nil: off
 	// Cache-Control of current metadata and of metadata by checksum or
@@ -47,6 +48,7 @@ func newServer(cfg Config) *server {
 		log:       cfg.Logger,
 		maxUpload: cfg.MaxUploadBytes,
 		locks:     cfg.Locks,
+		atomicFn:  cfg.Atomic,
 		cache:     cfg.cache(),
 		observer:  cfg.Observer,
 		currentCache: utils.NewCacheControlConfig(
@@ -55,6 +57,17 @@ func newServer(cfg Config) *server {
 			maxAgeSeconds(cfg.ConsistentMaxAge, notary.ConsistentMetadataCacheMaxAge), false),
 		now: time.Now,
 	}
+}
+
+// Invalidate forgets what the server cached of gun's metadata: call it when
+// gun's trust data was written behind its back (by another replica sharing
+// the store). gun "" forgets every GUN's.
+func (s *server) Invalidate(gun string) {
+	if gun == "" {
+		s.cache.invalidateAll()
+		return
+	}
+	s.cache.invalidate(gun)
 }
 
 // ServeHTTP serves r, reporting it to the observer if there is one.
@@ -208,8 +221,9 @@ func (s *server) run(w http.ResponseWriter, r *http.Request, h utils.ContextHand
 // GUNLocks hands out one mutex per GUN, kept only while in use. Writers of
 // one GUN take turns, so two publishes that touch different roles both
 // succeed instead of the second failing on the snapshot and timestamp
-// versions the first one took. The store's version check still guards
-// against writers in other processes. Others that must not interleave with
+// versions the first one took. Across processes sharing the store the
+// database's GUN lock does the same (Config.Atomic); these mutexes keep a
+// process's own writers of a GUN from queueing in the database. Others that must not interleave with
 // a GUN's writes (removing its catalog entry) share them through
 // Config.Locks. The zero value is ready to use.
 type GUNLocks struct {

@@ -1,6 +1,7 @@
 package notaryserver
 
 import (
+	"context"
 	"encoding/json"
 	stderrors "errors"
 	"io"
@@ -30,26 +31,46 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, gun string) ([]R
 		return nil, err
 	}
 
-	updates, err := validateUpdate(s.crypto, data.GUN(gun), uploaded, s.store)
-	if err != nil {
-		var se storeError
-		if stderrors.As(err, &se) {
-			s.log.Error("notary update: reading the store", "gun", gun, "err", se.err)
-			return nil, errors.ErrUnknown.WithDetail(nil)
+	// The check against what is stored and the write happen in one
+	// transaction holding the GUN's lock (Config.Atomic), so no other
+	// writer of the GUN, in this process or another sharing the store,
+	// comes between them.
+	var updates []storage.MetaUpdate
+	err = s.atomic(r.Context(), gun, func(st storage.MetaStore) error {
+		var err error
+		if updates, err = validateUpdate(s.crypto, data.GUN(gun), uploaded, st); err != nil {
+			var se storeError
+			if stderrors.As(err, &se) {
+				return err
+			}
+			return invalidUpdate{err}
 		}
-		serializable, serr := validation.NewSerializableError(err)
+		return st.UpdateMany(data.GUN(gun), updates)
+	})
+	var (
+		invalid  invalidUpdate
+		se       storeError
+		refusal  *Refusal
+		oldVersn storage.ErrOldVersion
+	)
+	switch {
+	case err == nil:
+	case stderrors.As(err, &refusal):
+		return nil, refusal
+	case stderrors.As(err, &invalid):
+		serializable, serr := validation.NewSerializableError(invalid.err)
 		if serr != nil {
 			// notary answers errors of the TUF library that are no
 			// validation errors without detail.
 			return nil, errors.ErrInvalidUpdate.WithDetail(nil)
 		}
 		return nil, errors.ErrInvalidUpdate.WithDetail(serializable)
-	}
-
-	if err := s.store.UpdateMany(data.GUN(gun), updates); err != nil {
-		if _, ok := err.(storage.ErrOldVersion); ok {
-			return nil, errors.ErrOldVersion.WithDetail(err)
-		}
+	case stderrors.As(err, &se):
+		s.log.Error("notary update: reading the store", "gun", gun, "err", se.err)
+		return nil, errors.ErrUnknown.WithDetail(nil)
+	case stderrors.As(err, &oldVersn):
+		return nil, errors.ErrOldVersion.WithDetail(oldVersn)
+	default:
 		s.log.Error("notary update: writing the store", "gun", gun, "err", err)
 		return nil, errors.ErrUpdating.WithDetail(nil)
 	}
@@ -59,6 +80,21 @@ func (s *server) update(w http.ResponseWriter, r *http.Request, gun string) ([]R
 		written[i] = RoleVersion{Role: u.Role.String(), Version: u.Version}
 	}
 	return written, nil
+}
+
+// invalidUpdate is an update the validation refused (notary's TUF library's
+// error).
+type invalidUpdate struct{ err error }
+
+func (e invalidUpdate) Error() string { return e.err.Error() }
+
+// atomic runs fn with the store in one transaction holding gun's write
+// lock (Config.Atomic), or on the store itself without it.
+func (s *server) atomic(ctx context.Context, gun string, fn func(storage.MetaStore) error) error {
+	if s.atomicFn == nil {
+		return fn(s.store)
+	}
+	return s.atomicFn(ctx, gun, fn)
 }
 
 // readUpload reads the parts of an update, keyed by role.

@@ -176,10 +176,37 @@ func (s *Service) Status() Status {
 // Run syncs every repository now and every Interval until ctx ends; then it
 // stops the background refreshes and waits for them.
 func (s *Service) Run(ctx context.Context) {
-	defer func() {
-		s.stop()
-		s.wg.Wait()
-	}()
+	defer s.Close()
+	s.Resync(ctx)
+}
+
+// Close stops the background refreshes (of notifications and reads) and
+// waits for them.
+func (s *Service) Close() {
+	s.stop()
+	s.wg.Wait()
+}
+
+// Forget drops what the service keeps in memory of namespace/name's
+// registry state: another replica sharing the database wrote it.
+func (s *Service) Forget(namespace, name string) {
+	if c, ok := s.cfg.Store.(*stateCache); ok {
+		c.forget(namespace, name)
+	}
+}
+
+// ForgetAll drops every registry state the service keeps in memory.
+func (s *Service) ForgetAll() {
+	if c, ok := s.cfg.Store.(*stateCache); ok {
+		c.version.Add(1)
+		c.states.Clear()
+	}
+}
+
+// Resync syncs every repository now and every Interval until ctx ends (the
+// periodic work of Run, without stopping the service: with several
+// replicas it runs on one of them at a time).
+func (s *Service) Resync(ctx context.Context) {
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {

@@ -25,8 +25,8 @@ const StateCacheTags = 200_000
 // time), checked on every read (one indexed row): a repository deleted (its
 // registry rows with it) and created again is read anew.
 //
-// One process: with several replicas on one database (the high
-// availability issue) the entry must also be dropped on the others' writes.
+// With several replicas on one database, the others' writes are logged by
+// the store (store.TopicRegistry) and drop the entry through Forget.
 type stateCache struct {
 	Store
 	version atomic.Uint64
@@ -66,6 +66,12 @@ func (c *stateCache) RegistryState(ctx context.Context, namespace, name string) 
 	}
 	cp := *st
 	return &cp, nil
+}
+
+// forget drops the repository's state: another replica wrote it.
+func (c *stateCache) forget(namespace, name string) {
+	c.version.Add(1)
+	c.states.Remove([2]string{namespace, name})
 }
 
 // written drops the repository's state around a write.

@@ -95,10 +95,29 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 
 // SetMemberRole grants role on namespace to the user (replacing any other).
 func (s *Store) SetMemberRole(ctx context.Context, namespace string, userID int64, role string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO namespace_members(namespace, user_id, role, updated_at)
-		VALUES (?, ?, ?, ?) ON CONFLICT(namespace, user_id) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at`,
-		namespace, userID, role, now())
-	return err
+	return s.tx(ctx, func(t *sql.Tx) error {
+		if _, err := t.ExecContext(ctx, `INSERT INTO namespace_members(namespace, user_id, role, updated_at)
+			VALUES (?, ?, ?, ?) ON CONFLICT(namespace, user_id) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at`,
+			namespace, userID, role, now()); err != nil {
+			return err
+		}
+		return s.userChanged(ctx, t, userID)
+	})
+}
+
+// userChanged logs, in t, that what userID may do or how they sign in
+// changed: the other replicas void the user's registry tokens (TopicUser,
+// keyed by user name). Call it before deleting the user.
+func (s *Store) userChanged(ctx context.Context, t *sql.Tx, userID int64) error {
+	var username string
+	err := t.QueryRowContext(ctx, "SELECT username FROM users WHERE id = ?", userID).Scan(&username)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return s.recordChange(ctx, t, TopicUser, username)
 }
 
 // MemberRole returns the user's role in namespace, "" if none.
@@ -206,8 +225,10 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string) 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		_, err = t.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = ?", userID)
-		return err
+		if _, err = t.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = ?", userID); err != nil {
+			return err
+		}
+		return s.userChanged(ctx, t, userID)
 	})
 }
 
@@ -226,36 +247,38 @@ func (s *Store) SetUserDisabled(ctx context.Context, userID int64, disabled bool
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		if !disabled {
-			return nil
+		if disabled {
+			if _, err = t.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = ?", userID); err != nil {
+				return err
+			}
 		}
-		_, err = t.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = ?", userID)
-		return err
+		return s.userChanged(ctx, t, userID)
 	})
 }
 
 // DeleteUser removes a user with their roles, sessions and registered keys
 // (the audit keeps their name); ErrNotFound if there is none.
 func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM users WHERE id = ?", userID)
-	if err != nil {
+	return s.tx(ctx, func(t *sql.Tx) error {
+		if err := s.userChanged(ctx, t, userID); err != nil {
+			return err
+		}
+		_, err := t.ExecContext(ctx, "DELETE FROM users WHERE id = ?", userID)
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	})
 }
 
 // DeleteMember removes the user's role in namespace; ErrNotFound if there
 // is none.
 func (s *Store) DeleteMember(ctx context.Context, namespace string, userID int64) error {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM namespace_members WHERE namespace = ? AND user_id = ?", namespace, userID)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.tx(ctx, func(t *sql.Tx) error {
+		res, err := t.ExecContext(ctx, "DELETE FROM namespace_members WHERE namespace = ? AND user_id = ?", namespace, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return s.userChanged(ctx, t, userID)
+	})
 }

@@ -155,3 +155,32 @@ func (s *Store) DeleteArchive(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// PutArchiveJob stores a bulk capture's state (JSON), new or updated.
+func (s *Store) PutArchiveJob(ctx context.Context, id, actor string, started time.Time, done bool, state []byte) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO archive_jobs(id, actor, started_at, done, state) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET done = excluded.done, state = excluded.state`,
+		id, actor, formatTime(started), done, string(state))
+	return err
+}
+
+// ArchiveJob returns a bulk capture's actor and state, or ErrNotFound.
+func (s *Store) ArchiveJob(ctx context.Context, id string) (actor string, state []byte, err error) {
+	var st string
+	err = s.db.QueryRowContext(ctx, "SELECT actor, state FROM archive_jobs WHERE id = ?", id).Scan(&actor, &st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, ErrNotFound
+	}
+	return actor, []byte(st), err
+}
+
+// CountArchiveJobs deletes the finished bulk captures started before
+// before and counts the others.
+func (s *Store) CountArchiveJobs(ctx context.Context, before time.Time) (int, error) {
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM archive_jobs WHERE done = 1 AND started_at < ?", formatTime(before)); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM archive_jobs").Scan(&n)
+	return n, err
+}

@@ -73,9 +73,9 @@ func (s *Store) CreateMigrationRun(ctx context.Context, run MigrationRun, items 
 	at := now()
 	return s.tx(ctx, func(t *sql.Tx) error {
 		if _, err := t.ExecContext(ctx, `INSERT INTO migration_runs(id, state, formats, repositories, namespaces,
-			created_by, created_at, started_by, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			created_by, created_at, started_by, started_at, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			run.ID, MigrationRunning, strings.Join(run.Formats, " "), strings.Join(run.Repositories, " "),
-			strings.Join(run.Namespaces, " "), run.CreatedBy, at, run.CreatedBy, at); err != nil {
+			strings.Join(run.Namespaces, " "), run.CreatedBy, at, run.CreatedBy, at, s.ReplicaID()); err != nil {
 			return err
 		}
 		stmt, err := t.PrepareContext(ctx, `INSERT INTO migration_items(run_id, seq, namespace, name, tag, digest,
@@ -219,15 +219,20 @@ func (s *Store) FinishMigrationRun(ctx context.Context, id, state, cause string)
 	return err
 }
 
-// InterruptMigrationRuns marks every running run interrupted (at start, a
-// run left running by a process that stopped; at shutdown, the runs this
-// process gives up), or only id's when id is given. It returns how many
-// it marked.
+// InterruptMigrationRuns marks running runs interrupted: with id, that run
+// (at shutdown, a run this process gives up); without, every run whose
+// runner no longer lives (its ReplicaLease expired: the process stopped or
+// died), leaving the runs of live replicas sharing the database alone. It
+// returns how many it marked.
 func (s *Store) InterruptMigrationRuns(ctx context.Context, id string) (int, error) {
 	q, args := "UPDATE migration_runs SET state = 'interrupted' WHERE state = 'running'", []any{}
 	if id != "" {
 		q += " AND id = ?"
 		args = append(args, id)
+	} else {
+		q += ` AND NOT EXISTS (SELECT 1 FROM leases
+			WHERE leases.name = ? || migration_runs.runner AND leases.expires_at >= ?)`
+		args = append(args, replicaLeasePrefix, now())
 	}
 	res, err := s.db.ExecContext(ctx, q, args...)
 	if err != nil {
@@ -242,7 +247,7 @@ func (s *Store) InterruptMigrationRuns(ctx context.Context, id string) (int, err
 // resumed it, or it ended); ErrNotFound when there is no such run.
 func (s *Store) ResumeMigrationRun(ctx context.Context, id, actor string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE migration_runs SET state = 'running', started_by = ?, started_at = ?,
-		error = '' WHERE id = ? AND state = 'interrupted'`, actor, now(), id)
+		error = '', runner = ? WHERE id = ? AND state = 'interrupted'`, actor, now(), s.ReplicaID(), id)
 	if err != nil {
 		return err
 	}

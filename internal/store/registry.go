@@ -167,7 +167,10 @@ func (s *Store) SaveRegistryTags(ctx context.Context, namespace, name string, ta
 			ON CONFLICT(repository_id) DO UPDATE SET checked_at = excluded.checked_at, attempted_at = excluded.attempted_at,
 				failing_since = NULL, error = '', absent = excluded.absent, tags = excluded.tags`,
 			id, formatTime(at), formatTime(at), strings.Join(absent, " "), len(tags))
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recordChange(ctx, tx, TopicRegistry, namespace+"/"+name)
 	})
 }
 
@@ -232,7 +235,10 @@ func (s *Store) ChangeRegistryTags(ctx context.Context, namespace, name string, 
 		_, err = tx.ExecContext(ctx, `INSERT INTO registry_states(repository_id, attempted_at, tags)
 			VALUES (?, ?, (SELECT COUNT(*) FROM registry_tags WHERE repository_id = ?))
 			ON CONFLICT(repository_id) DO UPDATE SET tags = excluded.tags`, id, now(), id)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recordChange(ctx, tx, TopicRegistry, namespace+"/"+name)
 	})
 }
 
@@ -240,27 +246,37 @@ func (s *Store) ChangeRegistryTags(ctx context.Context, namespace, name string, 
 // cause: the tags stored stay (the last known), failing_since keeps the
 // first failure since the last success.
 func (s *Store) RegistryFailed(ctx context.Context, namespace, name, cause string, at time.Time) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO registry_states(repository_id, attempted_at, failing_since, error)
-		SELECT id, ?, ?, ? FROM repositories WHERE namespace = ? AND name = ?
-		ON CONFLICT(repository_id) DO UPDATE SET attempted_at = excluded.attempted_at, error = excluded.error,
-			failing_since = COALESCE(registry_states.failing_since, excluded.failing_since)`,
-		formatTime(at), formatTime(at), cause, namespace, name)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO registry_states(repository_id, attempted_at, failing_since, error)
+			SELECT id, ?, ?, ? FROM repositories WHERE namespace = ? AND name = ?
+			ON CONFLICT(repository_id) DO UPDATE SET attempted_at = excluded.attempted_at, error = excluded.error,
+				failing_since = COALESCE(registry_states.failing_since, excluded.failing_since)`,
+			formatTime(at), formatTime(at), cause, namespace, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return s.recordChange(ctx, tx, TopicRegistry, namespace+"/"+name)
+	})
 }
 
 // PutRegistryCounts stores namespace/name's tag states counted; a
 // repository the registry was never read for is left alone (nothing to
 // count yet).
 func (s *Store) PutRegistryCounts(ctx context.Context, namespace, name string, c RegistryCounts) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE registry_states SET signed = ?, unsigned = ?, drifted = ?, missing = ?,
-			counted_at = ?
-		WHERE repository_id = (SELECT id FROM repositories WHERE namespace = ? AND name = ?)`,
-		c.Signed, c.Unsigned, c.Drifted, c.Missing, now(), namespace, name)
-	return err
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE registry_states SET signed = ?, unsigned = ?, drifted = ?, missing = ?,
+				counted_at = ?
+			WHERE repository_id = (SELECT id FROM repositories WHERE namespace = ? AND name = ?)`,
+			c.Signed, c.Unsigned, c.Drifted, c.Missing, now(), namespace, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.recordChange(ctx, tx, TopicRegistry, namespace+"/"+name)
+	})
 }

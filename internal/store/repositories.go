@@ -54,9 +54,14 @@ func scanRepo(row interface{ Scan(...any) error }) (*Repository, error) {
 
 // CreateRepository inserts a catalog entry; ErrConflict if it exists.
 func (s *Store) CreateRepository(ctx context.Context, namespace, name, createdBy string) (*Repository, error) {
-	_, err := s.db.ExecContext(ctx,
-		"INSERT INTO repositories(namespace, name, created_at, created_by) VALUES (?, ?, ?, ?)",
-		namespace, name, now(), createdBy)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO repositories(namespace, name, created_at, created_by) VALUES (?, ?, ?, ?)",
+			namespace, name, now(), createdBy); err != nil {
+			return err
+		}
+		return s.recordChange(ctx, tx, TopicCatalog, namespace+"/"+name)
+	})
 	if isUniqueViolation(err) {
 		return nil, ErrConflict
 	}
@@ -76,16 +81,27 @@ func (s *Store) Repository(ctx context.Context, namespace, name string) (*Reposi
 // the embedded server's tables: ErrNotFound if absent, ErrConflict if the
 // GUN has trust data.
 func (s *Store) DeleteRepository(ctx context.Context, namespace, name, gun string) error {
-	// In one statement with the check, so that trust data the embedded
-	// Notary server stored after the caller looked keeps its repository
-	// (ErrConflict); the external server's data is not in tuf_files.
-	res, err := s.db.ExecContext(ctx, `DELETE FROM repositories WHERE namespace = ? AND name = ?
-		AND NOT EXISTS (SELECT 1 FROM tuf_files WHERE gun = ?)`, namespace, name, gun)
-	if err != nil {
+	// Under gun's lock and in one statement with the check, so that trust
+	// data the embedded Notary server stored after the caller looked
+	// (through any replica) keeps its repository (ErrConflict); the
+	// external server's data is not in tuf_files.
+	deleted := false
+	err := s.GUNTx(ctx, gun, func(t *Tx) error {
+		deleted = false
+		res, err := t.tx.ExecContext(ctx, `DELETE FROM repositories WHERE namespace = ? AND name = ?
+			AND NOT EXISTS (SELECT 1 FROM tuf_files WHERE gun = ?)`, namespace, name, gun)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err
+		}
+		deleted = true
+		return s.recordChange(ctx, t.tx, TopicCatalog, namespace+"/"+name)
+	})
+	if err != nil || deleted {
 		return err
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		return nil
 	}
 	if _, err := s.Repository(ctx, namespace, name); err != nil {
 		return err // ErrNotFound

@@ -39,6 +39,10 @@ type Store struct {
 	// stmts holds the statements of the hot queries, prepared once (see
 	// prepared).
 	stmts sync.Map // query text → *sql.Stmt
+	// replica names this process's Store among the replicas sharing the
+	// database (cluster.go).
+	replica     string
+	replicaOnce sync.Once
 }
 
 // maxConns bounds the database connections. As many stay open when idle
@@ -272,6 +276,17 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Replicas starting at once on one database migrate one at a time: on
+	// PostgreSQL under a session advisory lock (taken before the schema is
+	// read), on SQLite by re-reading, inside each migration's immediate
+	// transaction, whether another process applied it meanwhile.
+	if s.dialect == dialectPostgres {
+		unlock, err := s.pgSessionLock(ctx, migrationLockKey)
+		if err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		defer unlock()
+	}
 	if _, err := s.db.ExecContext(ctx, s.schema(`CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`)); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
@@ -285,6 +300,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	for _, m := range ms[current:] {
 		err := s.tx(ctx, func(t *sql.Tx) error {
+			var applied int
+			if err := t.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?",
+				m.version).Scan(&applied); err != nil {
+				return err
+			}
+			if applied > 0 {
+				return nil // another replica applied it meanwhile
+			}
 			if _, err := t.ExecContext(ctx, s.schema(m.sql)); err != nil {
 				return err
 			}
@@ -297,6 +320,27 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// migrationLockKey is the PostgreSQL advisory lock key that serialises
+// migrations between replicas (any constant no other lock of ours uses).
+const migrationLockKey = 0x7472757374646b01 // "trustdk" 1
+
+// pgSessionLock takes a session-level advisory lock on a connection of its
+// own, waiting for it; unlock releases it and returns the connection.
+func (s *Store) pgSessionLock(ctx context.Context, key int64) (unlock func(), err error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", key); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(?)", key)
+		conn.Close()
+	}, nil
 }
 
 // schema is ddl in the store's dialect.

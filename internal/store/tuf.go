@@ -35,13 +35,36 @@ type TUFStore struct {
 	db       *sql.DB
 	tx       func(context.Context, func(*sql.Tx) error) error
 	prepared func(context.Context, string) querier
+	st       *Store
+	// in, when set, is the transaction (holding the GUN's lock) this
+	// store reads and writes in (Tx.TUF).
+	in *Tx
 }
 
 var _ storage.MetaStore = (*TUFStore)(nil)
 
 // TUF returns the TUF metadata store backed by this database.
 func (s *Store) TUF() *TUFStore {
-	return &TUFStore{db: s.db, tx: s.tx, prepared: s.prepared}
+	return &TUFStore{db: s.db, tx: s.tx, prepared: s.prepared, st: s}
+}
+
+// write runs fn in a transaction holding gun's write lock, and records the
+// change of gun's trust data in it: in the transaction the store is bound
+// to, if any, else in one of its own.
+func (t *TUFStore) write(ctx context.Context, gun, topic string, fn func(*sql.Tx) error) error {
+	run := func(tx *sql.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return t.st.recordChange(ctx, tx, topic, gun)
+	}
+	if t.in != nil {
+		if t.in.gun != gun {
+			return fmt.Errorf("store: a transaction locking %s cannot write %s", t.in.gun, gun)
+		}
+		return run(t.in.tx)
+	}
+	return t.st.GUNTx(ctx, gun, func(x *Tx) error { return run(x.tx) })
 }
 
 // storage.MetaStore carries no context; its methods run under this one.
@@ -80,7 +103,7 @@ func (t *TUFStore) UpdateMany(gun data.GUN, updates []storage.MetaUpdate) error 
 		seen[k] = true
 	}
 	ctx := bg()
-	return t.tx(ctx, func(tx *sql.Tx) error {
+	return t.write(ctx, gun.String(), TopicTUF, func(tx *sql.Tx) error {
 		latest, err := latestVersions(ctx, tx, gun.String())
 		if err != nil {
 			return err
@@ -151,7 +174,13 @@ func addChange(ctx context.Context, tx *sql.Tx, gun string, version int, sum, ca
 func (t *TUFStore) getOne(query string, args ...any) (*time.Time, []byte, error) {
 	var created string
 	var body []byte
-	err := t.prepared(bg(), query).QueryRowContext(bg(), args...).Scan(&created, &body)
+	var row *sql.Row
+	if t.in != nil {
+		row = t.in.tx.QueryRowContext(t.in.ctx, query, args...)
+	} else {
+		row = t.prepared(bg(), query).QueryRowContext(bg(), args...)
+	}
+	err := row.Scan(&created, &body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, storage.ErrNotFound{}
 	}
@@ -189,7 +218,7 @@ func (t *TUFStore) GetVersion(gun data.GUN, role data.RoleName, version int) (*t
 // GUN is not an error.
 func (t *TUFStore) Delete(gun data.GUN) error {
 	ctx := bg()
-	return t.tx(ctx, func(tx *sql.Tx) error {
+	return t.write(ctx, gun.String(), TopicTUFDeleted, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tuf_files WHERE gun = ?`, gun.String())
 		if err != nil {
 			return fmt.Errorf("delete tuf files of %s: %w", gun, err)

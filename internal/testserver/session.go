@@ -25,6 +25,12 @@ func (s *Server) NewBrowser(t testing.TB) *Browser {
 	return &Browser{t: t, s: s, C: s.Client()}
 }
 
+// On is the same browser session (cookies, CSRF token) sending its
+// requests to s: another replica behind the same address.
+func (b *Browser) On(s *Server) *Browser {
+	return &Browser{t: b.t, s: s, C: b.C, CSRF: b.CSRF}
+}
+
 var csrfRE = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 // Get fetches a path and remembers the page's CSRF token.

@@ -182,6 +182,19 @@ func (r *Reader) Invalidate(gun string) {
 	delete(r.entries, gun)
 }
 
+// InvalidateAll invalidates every GUN the Reader holds.
+func (r *Reader) InvalidateAll() {
+	r.mu.Lock()
+	guns := make([]string, 0, len(r.entries))
+	for g := range r.entries {
+		guns = append(guns, g)
+	}
+	r.mu.Unlock()
+	for _, g := range guns {
+		r.Invalidate(g)
+	}
+}
+
 // Cached reports how many GUNs the Reader holds metadata for.
 func (r *Reader) Cached() int {
 	r.mu.Lock()
