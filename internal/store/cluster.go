@@ -61,14 +61,13 @@ func ReplicaLease(replicaID string) string { return replicaLeasePrefix + replica
 // _txlock=immediate), which takes the database's write lock at BEGIN, so
 // writing transactions of every process already run one at a time.
 //
-// TODO(pg): on PostgreSQL this is `SELECT pg_advisory_xact_lock(hashtext(?))`
-// with gun (released at commit or rollback); the only dialect-specific
-// statement of the replica work. GUNTx calls it as the transaction's first
-// statement: under REPEATABLE READ or SERIALIZABLE that statement takes the
-// snapshot before the lock is granted, so a waiter would read what the
-// holder replaced and fail (serialization failure, retried). Run GUN
-// transactions READ COMMITTED (the lock orders them; each later statement
-// sees the holder's commit), or take the lock before the snapshot.
+// On PostgreSQL it has nothing to do either: every transaction of the
+// store runs SERIALIZABLE (tx), so of two GUN transactions that read and
+// write the same rows one is aborted and run again (fn may run more than
+// once), and the second run reads what the first wrote: no update is lost
+// and a removal cannot race a write. An advisory lock taken here would not
+// spare those runs: under SERIALIZABLE the snapshot is taken by the lock's
+// own statement, before the lock is granted.
 func (s *Store) LockGUN(ctx context.Context, tx *sql.Tx, gun string) error {
 	return nil
 }
