@@ -96,49 +96,21 @@ $GO build -o "$W/bin/trustdeck" ./cmd/web
 $GO build -o "$W/bin/notary" github.com/theupdateframework/notary/cmd/notary
 $GO build -o "$W/bin/benchpeer" ./scripts/benchpeer
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench-common.sh
 TD_PORT=$(free_port); NS_PORT=$(free_port)
 TD=127.0.0.1:$TD_PORT; NS=127.0.0.1:$NS_PORT
 
 # ---- one CA and one certificate (127.0.0.1) for both servers
-mkdir -p "$W/tls"
-(
-	cd "$W/tls"
-	openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-	openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=bench-peer CA" -out ca.crt 2>/dev/null
-	openssl ecparam -name prime256v1 -genkey -noout -out server.key 2>/dev/null
-	openssl req -new -key server.key -subj "/CN=127.0.0.1" -out server.csr 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > ext.cnf
-	openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 \
-		-extfile ext.cnf -out server.crt 2>/dev/null
-)
-CA=$W/tls/ca.crt
+make_tls bench-peer
 
 # ---- servers
-cat > "$W/notary-server.json" <<EOF
-{
-  "server": {"http_addr": "$NS", "tls_cert_file": "$W/tls/server.crt", "tls_key_file": "$W/tls/server.key"},
-  "trust_service": {"type": "local", "hostname": "", "port": "", "key_algorithm": "ecdsa"},
-  "logging": {"level": "info"},
-  "storage": {"backend": "memory"}
-}
-EOF
-"$NOTARY_SERVER" -config "$W/notary-server.json" > "$W/notary-server.log" 2>&1 &
-NS_PID=$!; PIDS+=("$NS_PID")
+start_notary_server "$NS" info '{"backend": "memory"}'
 
 TRUSTDECK_ADMIN_PASSWORD=$PASS "$W/bin/trustdeck" serve --addr "$TD" --data "$W/trustdeck-data" \
 	--public-host "$TD" --tls-cert "$W/tls/server.crt" --tls-key "$W/tls/server.key" \
 	--allow-anonymous-pull ${BENCH_PPROF_ADDR:+--pprof-addr "$BENCH_PPROF_ADDR"} > "$W/trustdeck.log" 2>&1 &
 TD_PID=$!; PIDS+=("$TD_PID")
 
-wait_up() { # url pid log
-	for _ in $(seq 1 100); do
-		curl -fsS --cacert "$CA" -o /dev/null "$1" 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "server exited"; }
-		sleep 0.1
-	done
-	cat "$3" >&2; die "$1 did not answer"
-}
 wait_up "https://$NS/_notary_server/health" "$NS_PID" "$W/notary-server.log"
 wait_up "https://$TD/healthz" "$TD_PID" "$W/trustdeck.log"
 sleep 2 # let both settle before reading their idle memory

@@ -61,33 +61,13 @@ say "building trustdeck and the notary CLI"
 $GO build -o "$W/bin/trustdeck" ./cmd/web
 $GO build -o "$W/bin/notary" github.com/theupdateframework/notary/cmd/notary
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench-common.sh
 SQ=127.0.0.1:$(free_port); PG=127.0.0.1:$(free_port); NS=127.0.0.1:$(free_port)
 
-mkdir -p "$W/tls"
-(
-	cd "$W/tls"
-	openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-	openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=bench-store CA" -out ca.crt 2>/dev/null
-	openssl ecparam -name prime256v1 -genkey -noout -out server.key 2>/dev/null
-	openssl req -new -key server.key -subj "/CN=127.0.0.1" -out server.csr 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > ext.cnf
-	openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 \
-		-extfile ext.cnf -out server.crt 2>/dev/null
-)
-CA=$W/tls/ca.crt
+make_tls bench-store
 
 # ---- servers: trustdeck on SQLite, trustdeck on PostgreSQL, notary-server on PostgreSQL
-cat > "$W/notary-server.json" <<EOF
-{
-  "server": {"http_addr": "$NS", "tls_cert_file": "$W/tls/server.crt", "tls_key_file": "$W/tls/server.key"},
-  "trust_service": {"type": "local", "hostname": "", "port": "", "key_algorithm": "ecdsa"},
-  "logging": {"level": "error"},
-  "storage": {"backend": "postgres", "db_url": "$NOTARY_SERVER_DB_URL"}
-}
-EOF
-"$NOTARY_SERVER" -config "$W/notary-server.json" > "$W/notary-server.log" 2>&1 &
-NS_PID=$!; PIDS+=("$NS_PID")
+start_notary_server "$NS" error '{"backend": "postgres", "db_url": "'"$NOTARY_SERVER_DB_URL"'"}'
 td_start() { # addr data [--database url]
 	local addr=$1 data=$2; shift 2
 	env -u TRUSTDECK_DATABASE TRUSTDECK_ADMIN_PASSWORD=$PASS "$W/bin/trustdeck" serve --addr "$addr" --data "$data" "$@" \
@@ -100,14 +80,6 @@ SQ_PID=$(td_start "$SQ" "$W/td-sqlite")
 PG_PID=$(td_start "$PG" "$W/td-postgres" --database "$TRUSTDECK_DATABASE")
 PIDS+=("$SQ_PID" "$PG_PID")
 
-wait_up() { # url pid log
-	for _ in $(seq 1 200); do
-		curl -fsS --cacert "$CA" -o /dev/null "$1" 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "server exited"; }
-		sleep 0.1
-	done
-	cat "$3" >&2; die "$1 did not answer"
-}
 wait_up "https://$NS/_notary_server/health" "$NS_PID" "$W/notary-server.log"
 wait_up "https://$SQ/healthz" "$SQ_PID" "$W/td-sqlite.log"
 wait_up "https://$PG/healthz" "$PG_PID" "$W/td-postgres.log"
