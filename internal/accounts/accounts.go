@@ -68,6 +68,7 @@ type Service struct {
 	st       *store.Store
 	logins   *loginLimiter
 	verified *verifiedCache
+	hashing  hashFlights // checks of one name and password in progress
 	revoked  *revocations
 	// keyPass throttles wrong key passphrases per account: the vault
 	// tells whether a passphrase is right, so guessing must be slow.
@@ -186,8 +187,15 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 	if s.verified.has(key, u.ID) {
 		return u, nil
 	}
-	ok := false
-	if err := withHashSlot(ctx, func() { ok = CheckPassword(u.PasswordHash, password) }); err != nil {
+	// Simultaneous checks of the same name and password (a CI runner's
+	// jobs asking for tokens at once) wait for one hash instead of each
+	// queueing for a slot of its own.
+	ok, err := s.hashing.do(ctx, key, func() (bool, error) {
+		ok := false
+		err := withHashSlot(ctx, func() { ok = CheckPassword(u.PasswordHash, password) })
+		return ok, err
+	})
+	if err != nil {
 		return nil, err
 	}
 	if !ok {

@@ -403,7 +403,7 @@ func TestRoleAndPasswordChangesVoidTokens(t *testing.T) {
 // TestSimultaneousRightPasswordsQueue: twenty sign-ins of one account from
 // one address at once with the right password (twenty CI jobs asking for
 // tokens) all succeed: those beyond the free failures wait for the ones in
-// flight instead of being refused, and few of them need a hash.
+// flight instead of being refused, and one hash serves them all.
 func TestSimultaneousRightPasswordsQueue(t *testing.T) {
 	s, _, _ := testService(t)
 	if _, err := s.CreateUser(context.Background(), "erin", alicePassword, false); err != nil { // a real hash: slow
@@ -421,7 +421,9 @@ func TestSimultaneousRightPasswordsQueue(t *testing.T) {
 			t.Errorf("sign-in %d: %v", i, err)
 		}
 	}
-	if n := PasswordHashes() - before; n > 5 {
-		t.Errorf("%d hashes for 20 simultaneous right passwords, want at most 5", n)
+	// One hash: the others wait for its answer rather than each queueing
+	// for a hash slot (on a busy machine, past hashSlotWait: 503).
+	if n := PasswordHashes() - before; n != 1 {
+		t.Errorf("%d hashes for 20 simultaneous right passwords, want 1", n)
 	}
 }

@@ -1,11 +1,13 @@
 package accounts
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/trustdeck/trustdeck/internal/lru"
@@ -79,4 +81,52 @@ func (v *verifiedCache) add(k [32]byte, userID int64) {
 // forgetUser drops every entry of userID.
 func (v *verifiedCache) forgetUser(userID int64) {
 	v.entries.RemoveIf(func(_ [32]byte, e verifiedEntry) bool { return e.userID == userID })
+}
+
+// hashFlights runs one password hash for callers that check the same name
+// and password (the same verifiedCache key) at the same time: the first
+// computes, the others wait for its answer. Nothing outlives the check.
+type hashFlights struct {
+	mu sync.Mutex
+	m  map[[32]byte]*hashFlight
+}
+
+type hashFlight struct {
+	done chan struct{}
+	ok   bool
+	err  error
+}
+
+// do runs check for key unless a check of key is in progress, whose answer
+// it then waits for (or for ctx to end).
+func (h *hashFlights) do(ctx context.Context, key [32]byte, check func() (bool, error)) (bool, error) {
+	h.mu.Lock()
+	for f, ok := h.m[key]; ok; f, ok = h.m[key] {
+		h.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return false, errHashBusy
+		}
+		if f.err == nil {
+			return f.ok, nil
+		}
+		// The one that hashed gave up (its client left, or no slot in
+		// time): check here, or wait for whoever checks now.
+		h.mu.Lock()
+	}
+	if h.m == nil {
+		h.m = make(map[[32]byte]*hashFlight)
+	}
+	f := &hashFlight{done: make(chan struct{})}
+	h.m[key] = f
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.m, key)
+		h.mu.Unlock()
+		close(f.done)
+	}()
+	f.ok, f.err = check()
+	return f.ok, f.err
 }
