@@ -107,7 +107,7 @@ func (s *Store) GUNTx(ctx context.Context, gun string, fn func(*Tx) error) error
 
 // TUF is the TUF metadata store reading and writing in this transaction.
 func (t *Tx) TUF() *TUFStore {
-	return &TUFStore{db: t.s.db, tx: t.s.tx, prepared: t.s.prepared, st: t.s, in: t}
+	return &TUFStore{st: t.s, in: t}
 }
 
 // RepositoryExists reports whether namespace/name is in the catalog.

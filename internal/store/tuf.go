@@ -32,10 +32,7 @@ const (
 // concurrent publishers are serialised. It is safe for
 // concurrent use.
 type TUFStore struct {
-	db       *sql.DB
-	tx       func(context.Context, func(*sql.Tx) error) error
-	prepared func(context.Context, string) querier
-	st       *Store
+	st *Store
 	// in, when set, is the transaction (holding the GUN's lock) this
 	// store reads and writes in (Tx.TUF).
 	in *Tx
@@ -45,7 +42,7 @@ var _ storage.MetaStore = (*TUFStore)(nil)
 
 // TUF returns the TUF metadata store backed by this database.
 func (s *Store) TUF() *TUFStore {
-	return &TUFStore{db: s.db, tx: s.tx, prepared: s.prepared, st: s}
+	return &TUFStore{st: s}
 }
 
 // write runs fn in a transaction holding gun's write lock, and records the
@@ -178,7 +175,7 @@ func (t *TUFStore) getOne(query string, args ...any) (*time.Time, []byte, error)
 	if t.in != nil {
 		row = t.in.tx.QueryRowContext(t.in.ctx, query, args...)
 	} else {
-		row = t.prepared(bg(), query).QueryRowContext(bg(), args...)
+		row = t.st.prepared(bg(), query).QueryRowContext(bg(), args...)
 	}
 	err := row.Scan(&created, &body)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -281,7 +278,7 @@ func (t *TUFStore) GetChanges(changeID string, records int, filterGUN string) ([
 	q += " ORDER BY id " + order + " LIMIT ?"
 	args = append(args, records)
 
-	rows, err := t.db.QueryContext(bg(), q, args...)
+	rows, err := t.st.db.QueryContext(bg(), q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +310,7 @@ func (t *TUFStore) GetChanges(changeID string, records int, filterGUN string) ([
 
 // ListGUNsWithData returns, sorted, every GUN that has TUF files.
 func (t *TUFStore) ListGUNsWithData(ctx context.Context) ([]string, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT DISTINCT gun FROM tuf_files ORDER BY gun`)
+	rows, err := t.st.db.QueryContext(ctx, `SELECT DISTINCT gun FROM tuf_files ORDER BY gun`)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +329,7 @@ func (t *TUFStore) ListGUNsWithData(ctx context.Context) ([]string, error) {
 // CurrentAll returns the current (highest version) file of every role of
 // gun, keyed by role name. A GUN without data gives an empty map.
 func (t *TUFStore) CurrentAll(ctx context.Context, gun string) (map[string][]byte, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT f.role, f.data FROM tuf_files f
+	rows, err := t.st.db.QueryContext(ctx, `SELECT f.role, f.data FROM tuf_files f
 		WHERE f.gun = ? AND f.version = (
 			SELECT MAX(version) FROM tuf_files WHERE gun = f.gun AND role = f.role)`, gun)
 	if err != nil {
