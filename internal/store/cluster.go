@@ -2,9 +2,9 @@ package store
 
 // Several trustdeck replicas on one database (migration 016): per-GUN write
 // locks, the change log the replicas' caches follow, and leases for the
-// background work that must run on one replica at a time. What depends on
-// the database (SQLite or PostgreSQL) is LockGUN alone; every query here is
-// plain SQL both accept.
+// background work that must run on one replica at a time. Every query here
+// is plain SQL both SQLite and PostgreSQL accept; GUNTx says why one GUN's
+// transactions exclude each other on both.
 
 import (
 	"context"
@@ -52,26 +52,6 @@ const replicaLeasePrefix = "replica/"
 // migration run, is taken as interrupted once the lease expired.
 func ReplicaLease(replicaID string) string { return replicaLeasePrefix + replicaID }
 
-// LockGUN takes gun's write lock for the rest of tx, across every process
-// sharing the database. Everything that writes a GUN's trust data, or
-// decides on it (admitting an update, removing a catalog entry), runs in a
-// transaction holding it (GUNTx).
-//
-// On SQLite it has nothing to do: tx began IMMEDIATE (the DSN's
-// _txlock=immediate), which takes the database's write lock at BEGIN, so
-// writing transactions of every process already run one at a time.
-//
-// On PostgreSQL it has nothing to do either: every transaction of the
-// store runs SERIALIZABLE (tx), so of two GUN transactions that read and
-// write the same rows one is aborted and run again (fn may run more than
-// once), and the second run reads what the first wrote: no update is lost
-// and a removal cannot race a write. An advisory lock taken here would not
-// spare those runs: under SERIALIZABLE the snapshot is taken by the lock's
-// own statement, before the lock is granted.
-func (s *Store) LockGUN(ctx context.Context, tx *sql.Tx, gun string) error {
-	return nil
-}
-
 // gunTxSlots bounds the GUN transactions of a process that are open or
 // waiting to begin, below the pool's connections.
 var gunTxSlots = make(chan struct{}, maxConns/2)
@@ -84,10 +64,22 @@ type Tx struct {
 	gun string
 }
 
-// GUNTx runs fn in one transaction holding gun's write lock (LockGUN) and
-// commits if fn returns nil. fn may run more than once (a database that
-// aborts conflicting transactions has them run again): it must have no
-// effect outside the transaction.
+// GUNTx runs fn in one transaction holding gun's write lock and commits if
+// fn returns nil. Everything that writes a GUN's trust data, or decides on
+// it (admitting an update, removing a catalog entry), runs in one. fn may
+// run more than once (a database that aborts conflicting transactions has
+// them run again): it must have no effect outside the transaction.
+//
+// The lock is the transaction itself, across every process sharing the
+// database. On SQLite tx begins IMMEDIATE (the DSN's _txlock=immediate),
+// which takes the database's write lock at BEGIN, so writing transactions
+// of every process run one at a time. On PostgreSQL every transaction of
+// the store runs SERIALIZABLE (tx), so of two GUN transactions that read
+// and write the same rows one is aborted and run again, and the second run
+// reads what the first wrote: no update is lost and a removal cannot race a
+// write. An advisory lock would not spare those runs: under SERIALIZABLE
+// the snapshot is taken by the lock's own statement, before the lock is
+// granted.
 func (s *Store) GUNTx(ctx context.Context, gun string, fn func(*Tx) error) error {
 	// fn may read through other connections of the pool (the server keys
 	// an update signs with): leave some free of writers waiting to begin.
@@ -98,9 +90,6 @@ func (s *Store) GUNTx(ctx context.Context, gun string, fn func(*Tx) error) error
 		return ctx.Err()
 	}
 	return s.tx(ctx, func(t *sql.Tx) error {
-		if err := s.LockGUN(ctx, t, gun); err != nil {
-			return fmt.Errorf("lock %s: %w", gun, err)
-		}
 		return fn(&Tx{s: s, tx: t, ctx: ctx, gun: gun})
 	})
 }
