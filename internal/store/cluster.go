@@ -113,11 +113,8 @@ func (t *Tx) RepositoryExists(namespace, name string) (bool, error) {
 // recordChange numbers a change and logs it, in tx: the other replicas
 // forget what they cached of it once they read the log (Changes).
 func (s *Store) recordChange(ctx context.Context, tx *sql.Tx, topic, key string) error {
-	if _, err := tx.ExecContext(ctx, "UPDATE cluster_seq SET seq = seq + 1 WHERE id = 1"); err != nil {
-		return fmt.Errorf("record change: %w", err)
-	}
 	var seq int64
-	if err := tx.QueryRowContext(ctx, "SELECT seq FROM cluster_seq WHERE id = 1").Scan(&seq); err != nil {
+	if err := tx.QueryRowContext(ctx, "UPDATE cluster_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq").Scan(&seq); err != nil {
 		return fmt.Errorf("record change: %w", err)
 	}
 	_, err := tx.ExecContext(ctx, "INSERT INTO cluster_changes(seq, topic, key, origin, created_at) VALUES (?, ?, ?, ?, ?)",
