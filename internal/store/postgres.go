@@ -51,28 +51,21 @@ func IsPostgresURL(location string) bool {
 }
 
 // openPostgres connects to the PostgreSQL database at url through pgx's
-// database/sql driver, wrapped to speak the store's SQL.
-func openPostgres(ctx context.Context, url string) (*sql.DB, error) {
+// database/sql driver, wrapped to speak the store's SQL. where is url
+// without its password, for messages.
+func openPostgres(ctx context.Context, url string) (db *sql.DB, where string, err error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		// pgx's message quotes the URL, password included: name the cause only.
-		return nil, errors.New("open database: the --database URL is not a valid PostgreSQL connection URL")
+		return nil, "", errors.New("open database: the --database URL is not a valid PostgreSQL connection URL")
 	}
-	db := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
+	where = fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+	db = sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open database %s: %w", redactURL(url), err)
+		return nil, "", fmt.Errorf("open database %s: %w", where, err)
 	}
-	return db, nil
-}
-
-// redactURL is url without its password, for messages.
-func redactURL(url string) string {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return "postgres://…"
-	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+	return db, where, nil
 }
 
 // pgConnector hands out pgConns.

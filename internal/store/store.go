@@ -61,11 +61,11 @@ const (
 // writable by their owner only.
 func Open(ctx context.Context, location string) (*Store, error) {
 	if IsPostgresURL(location) {
-		db, err := openPostgres(ctx, location)
+		db, where, err := openPostgres(ctx, location)
 		if err != nil {
 			return nil, err
 		}
-		return opened(ctx, db, dialectPostgres, "PostgreSQL "+redactURL(location))
+		return opened(ctx, db, dialectPostgres, "PostgreSQL "+where)
 	}
 	path := location
 	if err := restrictFiles(path); err != nil {
