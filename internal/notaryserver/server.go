@@ -184,8 +184,13 @@ func (s *server) getMetadata(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	// Answered from a file either way: its ETag and Last-Modified, and
 	// 304 to a conditional GET, with the cache off too.
-	f := newCachedFile(bytes.Clone(rec.body.Bytes()), rec.header, s.cache != nil)
-	keep := s.cache != nil
+	// Only a file the cache keeps needs its own copy of the body (sized
+	// to it): otherwise the recorder's, which nothing else holds, serves.
+	body, keep := rec.body.Bytes(), s.cache != nil
+	if keep {
+		body = bytes.Clone(body)
+	}
+	f := newCachedFile(body, rec.header, keep)
 	if keep && rt.checksum == "" && rt.version == "" &&
 		(rt.role == data.CanonicalTimestampRole.String() || rt.role == data.CanonicalSnapshotRole.String()) {
 		f.until, keep = serverSignedUntil(s.store, rt.gun, rt.role, f.body)
