@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 )
 
@@ -34,8 +33,7 @@ func Exclusive(st Leases, name string, log *slog.Logger, work func(ctx context.C
 		var (
 			running bool
 			stop    context.CancelFunc
-			done    chan struct{}
-			wg      sync.WaitGroup
+			done    chan struct{} // closed when work returns
 		)
 		end := func(why string) {
 			if !running {
@@ -62,15 +60,14 @@ func Exclusive(st Leases, name string, log *slog.Logger, work func(ctx context.C
 				stop, done = cancel, make(chan struct{})
 				running = true
 				log.Info("lease taken: the work runs on this replica", "lease", name, "replica", holder)
-				wg.Go(func() {
+				go func() {
 					defer close(done)
 					work(wctx)
-				})
+				}()
 			}
 			select {
 			case <-ctx.Done():
-				end("shutting down")
-				wg.Wait()
+				end("shutting down") // waits for work to return
 				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				st.ReleaseLease(rctx, name, holder)
 				cancel()
