@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,11 +82,12 @@ func (p *Process) Start() {
 }
 
 // Arg is the value of a flag given to serve ("" when absent).
-func (p *Process) Arg(flag string) string {
-	for i, a := range p.Args {
-		if a == flag && i+1 < len(p.Args) {
-			return p.Args[i+1]
-		}
+func (p *Process) Arg(flag string) string { return argValue(p.Args, flag) }
+
+// argValue is the value following flag in args ("" when absent).
+func argValue(args []string, flag string) string {
+	if i := slices.Index(args, flag); i >= 0 && i+1 < len(args) {
+		return args[i+1]
 	}
 	return ""
 }

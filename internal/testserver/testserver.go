@@ -60,10 +60,8 @@ func StartWith(t testing.TB, opts []app.Option, extraArgs ...string) *Server {
 	if !slices.Contains(extraArgs, "--database") {
 		extraArgs = append(testpg.ServeArgs(t), extraArgs...)
 	}
-	s := &Server{t: t, DataDir: t.TempDir(), Logs: &SyncBuffer{}, args: extraArgs, opts: opts}
-	if i := slices.Index(extraArgs, "--database"); i >= 0 && i+1 < len(extraArgs) {
-		s.Database = extraArgs[i+1]
-	}
+	s := &Server{t: t, DataDir: t.TempDir(), Database: argValue(extraArgs, "--database"), Logs: &SyncBuffer{},
+		args: extraArgs, opts: opts}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
