@@ -58,6 +58,9 @@ type User struct {
 	ID       int64
 	Username string
 	IsAdmin  bool
+	// PasswordGenerated: as read with the user (PasswordGenerated reads
+	// it afresh).
+	PasswordGenerated bool
 }
 
 // SessionTTL is how long a login lasts.
@@ -239,7 +242,7 @@ func (s *Service) UsersChangedElsewhere() {
 }
 
 func toUser(u *store.User) *User {
-	return &User{ID: u.ID, Username: u.Username, IsAdmin: u.IsAdmin}
+	return &User{ID: u.ID, Username: u.Username, IsAdmin: u.IsAdmin, PasswordGenerated: u.PasswordGenerated}
 }
 
 // CreateUser adds an account (only global admins may; the caller checks).

@@ -35,8 +35,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 			nss, err := s.Accounts.AdminNamespaces(c.Request().Context(), u)
 			p.Viewer.Manages = err == nil && len(nss) > 0
 		}
-		generated, err := s.Accounts.PasswordGenerated(c.Request().Context(), u)
-		p.Viewer.GeneratedPassword = err == nil && generated
+		p.Viewer.GeneratedPassword = u.PasswordGenerated // read with the session
 	}
 	s.popFlash(c, &p)
 	return p

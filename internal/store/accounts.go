@@ -17,6 +17,9 @@ type User struct {
 	// DisabledAt is when an administrator disabled the account (zero:
 	// enabled).
 	DisabledAt time.Time
+	// PasswordGenerated: the password is still the one trustdeck
+	// generated on its first start (MarkPasswordGenerated).
+	PasswordGenerated bool
 }
 
 // Member is a user's role in a namespace.
@@ -27,13 +30,13 @@ type Member struct {
 	Role      string
 }
 
-const userCols = "id, username, password_hash, is_admin, created_at, disabled_at"
+const userCols = "id, username, password_hash, is_admin, created_at, disabled_at, password_generated"
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
 	var created string
 	var disabled sql.NullString
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.IsAdmin, &created, &disabled); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.IsAdmin, &created, &disabled, &u.PasswordGenerated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -177,7 +180,7 @@ func (s *Store) CreateSession(ctx context.Context, idHash string, userID int64, 
 
 // SessionUser returns the user of a live session, or ErrNotFound.
 func (s *Store) SessionUser(ctx context.Context, idHash string) (*User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.password_hash, u.is_admin, u.created_at, u.disabled_at
+	return scanUser(s.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.password_hash, u.is_admin, u.created_at, u.disabled_at, u.password_generated
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.id = ? AND s.expires_at > ? AND u.disabled_at IS NULL`,
 		idHash, now()))
