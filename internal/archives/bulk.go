@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -83,6 +84,12 @@ func (s *Service) CaptureMany(ctx context.Context, src Source, guns []string, ac
 	if err != nil {
 		return nil, err
 	}
+	return s.captureAll(ctx, base, rt, guns, actor, allow, progress), nil
+}
+
+// captureAll is CaptureMany over the client made for its source.
+func (s *Service) captureAll(ctx context.Context, base string, rt http.RoundTripper, guns []string, actor string, allow Allow,
+	progress func(i int, r Result)) []Result {
 	out := make([]Result, len(guns))
 	for i, gun := range guns {
 		out[i] = Result{GUN: gun, Status: StatusPending}
@@ -98,7 +105,7 @@ func (s *Service) CaptureMany(ctx context.Context, src Source, guns []string, ac
 			progress(i, out[i])
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Job is a bulk capture running in the background, for the page: it shows
@@ -140,7 +147,7 @@ const (
 // and returns its ID; src and guns are checked first (errors as Capture's).
 // Credentials are held in memory until the capture ends.
 func (s *Service) Start(src Source, guns []string, actor string, allow Allow) (string, error) {
-	base, _, err := s.client(src)
+	base, rt, err := s.client(src)
 	if err != nil {
 		return "", err
 	}
@@ -165,15 +172,12 @@ func (s *Service) Start(src Source, guns []string, actor string, allow Allow) (s
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), jobDeadline)
 		defer cancel()
-		_, err := s.CaptureMany(ctx, src, guns, actor, allow, func(i int, r Result) {
+		s.captureAll(ctx, base, rt, guns, actor, allow, func(i int, r Result) {
 			job.Results[i] = r
 			if err := s.saveJob(context.WithoutCancel(ctx), job); err != nil {
 				s.cfg.Log.Error("bulk capture: store the progress", "job", job.ID, "err", err)
 			}
 		})
-		if err != nil {
-			s.cfg.Log.Error("bulk capture failed", "job", job.ID, "err", err)
-		}
 		job.Done = true
 		if err := s.saveJob(context.Background(), job); err != nil {
 			s.cfg.Log.Error("bulk capture: store the end", "job", job.ID, "err", err)

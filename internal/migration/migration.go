@@ -125,6 +125,10 @@ type Service struct {
 
 	status  *statusCache
 	refresh refresher
+	// reader is the registry client the signature status reads through
+	// (verifyingFormats): it only reads, so one serves every page and
+	// background read.
+	reader func() (*resign.Registry, error)
 }
 
 // New returns a Service.
@@ -148,7 +152,8 @@ func New(cfg Config) *Service {
 		}
 		cfg.Transport = hostRewrite{from: cfg.Catalog.RegistryHost(), to: cfg.RegistryAddress, rt: rt}
 	}
-	s := &Service{cfg: cfg, active: map[string][]string{}, status: newStatusCache(cfg.StatusTTL, cfg.Now)}
+	s := &Service{cfg: cfg, active: map[string][]string{}, status: newStatusCache(cfg.StatusTTL, cfg.Now),
+		reader: sync.OnceValues(func() (*resign.Registry, error) { return resign.NewRegistry(cfg.Transport) })}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }

@@ -1,7 +1,6 @@
 package migration
 
 import (
-	"regexp"
 	"slices"
 
 	"github.com/trustdeck/trustdeck/internal/trust"
@@ -132,11 +131,6 @@ func (p RepositoryPlan) Counts() Counts {
 	return c
 }
 
-// artifactTag matches the tags signatures and attestations live under
-// (cosign's sha256-<hex>.sig/.att/.sbom, the referrers tag schema's
-// sha256-<hex>): not images.
-var artifactTag = regexp.MustCompile(`^sha256-[a-f0-9]{64}(\.sig|\.att|\.sbom)?$`)
-
 // Plan decides, for every signed tag of a repository, whether a run signs
 // it anew: only when the trust data that signs it verifies and the registry
 // serves exactly the signed digest. Everything else is skipped with the
@@ -145,7 +139,7 @@ func Plan(in Input) RepositoryPlan {
 	p := RepositoryPlan{Namespace: in.Namespace, Name: in.Name, Tags: []PlannedTag{}, Unsigned: []UnsignedTag{}}
 	for _, st := range in.States {
 		if st.SignedDigest == "" && len(st.Signers) == 0 {
-			if st.RegistryDigest != "" && !artifactTag.MatchString(st.Name) {
+			if st.RegistryDigest != "" && !trust.IsSignatureTag(st.Name) {
 				p.Unsigned = append(p.Unsigned, UnsignedTag{Name: st.Name, Digest: st.RegistryDigest})
 			}
 			continue

@@ -315,10 +315,11 @@ func (s *Service) read(ctx context.Context, reg *resign.Registry, formats []resi
 	return out
 }
 
-// verifyingFormats are both formats over a new registry client, trusting
-// the namespace's keys only.
+// verifyingFormats are both formats over the service's reading registry
+// client (s.reader: a new client per digest would ping the registry and
+// authenticate again for each), trusting the namespace's keys only.
 func (s *Service) verifyingFormats(v *vault.Verification) (*resign.Registry, []resign.Format, error) {
-	reg, err := resign.NewRegistry(s.cfg.Transport)
+	reg, err := s.reader()
 	if err != nil {
 		return nil, nil, err
 	}

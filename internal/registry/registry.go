@@ -114,6 +114,7 @@ type Config struct {
 // Service keeps the registry's state. Run it in the background.
 type Service struct {
 	cfg     Config
+	states  *stateCache // cfg.Store, keeping the registry states read
 	now     func() time.Time
 	ctx     context.Context // ends when Run ends: background refreshes
 	stop    context.CancelFunc
@@ -158,8 +159,9 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	cfg.Store = newStateCache(cfg.Store)
-	s := &Service{cfg: cfg, now: time.Now, workers: make(chan struct{}, cfg.Workers),
+	states := newStateCache(cfg.Store)
+	cfg.Store = states
+	s := &Service{cfg: cfg, states: states, now: time.Now, workers: make(chan struct{}, cfg.Workers),
 		inflight: map[[2]string]chan struct{}{}, again: map[[2]string]bool{}, skipped: map[string]bool{}}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.status = Status{URL: cfg.Client.URL(), Interval: cfg.Interval}
@@ -190,17 +192,12 @@ func (s *Service) Close() {
 // Forget drops what the service keeps in memory of namespace/name's
 // registry state: another replica sharing the database wrote it.
 func (s *Service) Forget(namespace, name string) {
-	if c, ok := s.cfg.Store.(*stateCache); ok {
-		c.forget(namespace, name)
-	}
+	s.states.forget(namespace, name)
 }
 
 // ForgetAll drops every registry state the service keeps in memory.
 func (s *Service) ForgetAll() {
-	if c, ok := s.cfg.Store.(*stateCache); ok {
-		c.version.Add(1)
-		c.states.Clear()
-	}
+	s.states.forgetAll()
 }
 
 // Resync syncs every repository now and every Interval until ctx ends (the

@@ -74,6 +74,12 @@ func (c *stateCache) forget(namespace, name string) {
 	c.states.Remove([2]string{namespace, name})
 }
 
+// forgetAll drops every state.
+func (c *stateCache) forgetAll() {
+	c.version.Add(1)
+	c.states.Clear()
+}
+
 // written drops the repository's state around a write.
 func (c *stateCache) written(namespace, name string, write func() error) error {
 	key := [2]string{namespace, name}

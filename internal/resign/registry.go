@@ -45,7 +45,8 @@ type keyLock struct {
 //
 // Make one per migration run (or page load), not one per process: the
 // pusher remembers the blobs it uploaded and does not upload them again,
-// which a registry garbage-collecting in between would not expect.
+// which a registry garbage-collecting in between would not expect. A client
+// that only reads (Describe, Find) can live as long as its user.
 func NewRegistry(rt http.RoundTripper) (*Registry, error) {
 	if rt == nil {
 		rt = http.DefaultTransport
