@@ -433,12 +433,19 @@ func (s *Server) archiveDeleteForm(c echo.Context) error {
 	return render(c, http.StatusOK, views.ArchiveDeletePage(s.page(c, "Delete archive", "archives"), archiveRow(a)))
 }
 
-func (s *Server) archiveDeleteSubmit(c echo.Context) error {
+// deleteArchive deletes the route's archive, for a global administrator:
+// the form and the API share it.
+func (s *Server) deleteArchive(c echo.Context) (*archives.Archive, error) {
 	a, err := s.archiveForDelete(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := s.Archives.Delete(c.Request().Context(), a.ID, currentUser(c).Username); err != nil {
+	return a, s.Archives.Delete(c.Request().Context(), a.ID, currentUser(c).Username)
+}
+
+func (s *Server) archiveDeleteSubmit(c echo.Context) error {
+	a, err := s.deleteArchive(c)
+	if err != nil {
 		return err
 	}
 	return s.redirectWithNotice(c, "/archives", "Archive #"+itoa(int(a.ID))+" of "+a.GUN+" deleted.")
@@ -558,11 +565,7 @@ func (s *Server) apiArchiveInspect(c echo.Context) error {
 }
 
 func (s *Server) apiArchiveDelete(c echo.Context) error {
-	a, err := s.archiveForDelete(c)
-	if err != nil {
-		return err
-	}
-	if err := s.Archives.Delete(c.Request().Context(), a.ID, currentUser(c).Username); err != nil {
+	if _, err := s.deleteArchive(c); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

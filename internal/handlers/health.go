@@ -37,12 +37,9 @@ type check struct {
 // dependency); JSON with ?verbose.
 func (s *Server) readyz(c echo.Context) error {
 	ctx := c.Request().Context()
-	names := append([]string{"database"}, make([]string, len(s.Dependencies))...)
-	checks := make([]func(context.Context) error, 0, 1+len(s.Dependencies))
-	checks = append(checks, s.DB.Ping)
-	for i, d := range s.Dependencies {
-		names[1+i] = d.Name
-		checks = append(checks, d.Check)
+	names, checks := []string{"database"}, []func(context.Context) error{s.DB.Ping}
+	for _, d := range s.Dependencies {
+		names, checks = append(names, d.Name), append(checks, d.Check)
 	}
 	results := make([]check, len(checks))
 	var wg sync.WaitGroup

@@ -109,15 +109,25 @@ func (s *Server) apiNamespaceMigrationPlan(c echo.Context) error {
 	return s.plans(c, []string{ns})
 }
 
+// migrationNamespaces are the namespaces the caller migrates (nil: every
+// one, for a global administrator); those who administer nothing are refused.
+func (s *Server) migrationNamespaces(c echo.Context) ([]string, error) {
+	ok, nss, err := s.canCreateSomewhere(c)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators migrate repositories.")
+	}
+	return nss, nil
+}
+
 // apiAdministeredMigrationPlan is GET /api/v1/migration: the plan of every
 // repository the caller administers.
 func (s *Server) apiAdministeredMigrationPlan(c echo.Context) error {
-	ok, nss, err := s.canCreateSomewhere(c)
+	nss, err := s.migrationNamespaces(c)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators migrate repositories.")
 	}
 	return s.plans(c, nss)
 }
@@ -176,36 +186,47 @@ func (s *Server) startMigration(c echo.Context, repos, formats []string, passphr
 	return run, resumed, err
 }
 
-// mayWatch reports whether the caller administers every namespace of run.
-func (s *Server) mayWatch(c echo.Context, run *migration.Run) (bool, error) {
-	for _, ns := range run.Namespaces {
-		role, err := s.Accounts.RoleIn(c.Request().Context(), currentUser(c), ns)
-		if err != nil || role < accounts.RoleAdmin {
-			return false, err
+// watchable keeps the runs whose every namespace the caller administers,
+// looking the caller's namespaces up once for all of them.
+func (s *Server) watchable(c echo.Context, runs []migration.Run) ([]migration.Run, error) {
+	admin, err := s.Accounts.AdminNamespaces(c.Request().Context(), currentUser(c))
+	if err != nil {
+		return nil, err
+	}
+	out := []migration.Run{}
+	for _, run := range runs {
+		if admin == nil || !slices.ContainsFunc(run.Namespaces, func(ns string) bool { return !slices.Contains(admin, ns) }) {
+			out = append(out, run)
 		}
 	}
-	return true, nil
+	return out, nil
+}
+
+// runForWatch is the route's run with its items, for a caller who
+// administers every namespace of it (404 otherwise).
+func (s *Server) runForWatch(c echo.Context) (*migration.Run, error) {
+	run, err := s.Migration.Get(c.Request().Context(), c.Param("id"), true)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.watchable(c, []migration.Run{*run})
+	if err != nil {
+		return nil, err
+	}
+	if len(ok) == 0 {
+		return nil, errs.NotFoundf("migration_not_found", "There is no migration run %s you administer.", c.Param("id"))
+	}
+	return run, nil
 }
 
 // apiMigrationGet is GET /api/v1/migrations/{id}: the run, its progress and
 // items (404 for a run the caller does not administer every namespace of).
 func (s *Server) apiMigrationGet(c echo.Context) error {
-	run, err := s.Migration.Get(c.Request().Context(), c.Param("id"), true)
+	run, err := s.runForWatch(c)
 	if err != nil {
 		return err
-	}
-	if ok, err := s.mayWatch(c, run); err != nil || !ok {
-		return cmpErr(err, errs.NotFoundf("migration_not_found", "There is no migration run %s you administer.", c.Param("id")))
 	}
 	return c.JSON(http.StatusOK, run)
-}
-
-// cmpErr is err if set, else fallback.
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
 }
 
 // apiMigrationList is GET /api/v1/migrations: the newest runs the caller
@@ -218,15 +239,9 @@ func (s *Server) apiMigrationList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := []migration.Run{}
-	for i := range runs {
-		ok, err := s.mayWatch(c, &runs[i])
-		if err != nil {
-			return err
-		}
-		if ok {
-			out = append(out, runs[i])
-		}
+	out, err := s.watchable(c, runs)
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"migrations": out})
 }

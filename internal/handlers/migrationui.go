@@ -48,12 +48,9 @@ func (s *Server) renderOverview(c echo.Context, status int, formErr string) erro
 // renderOverviewErrors renders the overview with the run form's error or
 // the signing keys' error (and what a refused import held).
 func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyErr string, typed views.KeyTyped) error {
-	ok, nss, err := s.canCreateSomewhere(c)
+	nss, err := s.migrationNamespaces(c)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators migrate repositories.")
 	}
 	ctx := c.Request().Context()
 	m := views.MigrationView{Scope: "all", FormError: formErr, KeyError: keyErr, KeyTyped: typed}
@@ -85,14 +82,11 @@ func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyEr
 	if err != nil {
 		return err
 	}
+	if runs, err = s.watchable(c, runs); err != nil {
+		return err
+	}
 	for i := range runs {
-		ok, err := s.mayWatch(c, &runs[i])
-		if err != nil {
-			return err
-		}
-		if ok {
-			m.Runs = append(m.Runs, runView(&runs[i]))
-		}
+		m.Runs = append(m.Runs, runView(&runs[i]))
 	}
 	return render(c, status, views.MigrationPage(s.page(c, "Migration", "migration"), m))
 }
@@ -206,12 +200,9 @@ func (s *Server) migrationStartForm(c echo.Context) error {
 			}
 		}
 	}
-	ok, nss, err := s.canCreateSomewhere(c)
+	nss, err := s.migrationNamespaces(c)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return errs.Forbiddenf("forbidden", "Only global administrators and namespace administrators migrate repositories.")
 	}
 	for _, f := range formats {
 		if f != resign.FormatCosign && f != resign.FormatNotation {
@@ -269,12 +260,9 @@ const migrationRefresh = 2
 // from the store (it survives reloads and restarts), reloading itself while
 // the run goes on.
 func (s *Server) migrationRunPage(c echo.Context) error {
-	run, err := s.Migration.Get(c.Request().Context(), c.Param("id"), true)
+	run, err := s.runForWatch(c)
 	if err != nil {
 		return err
-	}
-	if ok, err := s.mayWatch(c, run); err != nil || !ok {
-		return cmpErr(err, errs.NotFoundf("migration_not_found", "There is no migration run %s you administer.", c.Param("id")))
 	}
 	p := s.page(c, "Migration run", "migration")
 	v := runView(run)

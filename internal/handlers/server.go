@@ -21,6 +21,7 @@ import (
 	"github.com/trustdeck/trustdeck/internal/catalog"
 	"github.com/trustdeck/trustdeck/internal/discovery"
 	"github.com/trustdeck/trustdeck/internal/migration"
+	"github.com/trustdeck/trustdeck/internal/notaryserver"
 	"github.com/trustdeck/trustdeck/internal/removal"
 	"github.com/trustdeck/trustdeck/internal/signers"
 	"github.com/trustdeck/trustdeck/internal/trust"
@@ -99,7 +100,7 @@ type Server struct {
 
 	notaryOnce    sync.Once
 	notaryHandler http.Handler
-	notaryCache   interface{ Invalidate(gun string) }
+	notaryCache   notaryserver.Invalidator
 }
 
 // ChangefeedStatus is the discovery poller as the pages see it.
