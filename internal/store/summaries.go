@@ -44,6 +44,11 @@ func (s *Store) PutTrustSummary(ctx context.Context, namespace, name string, t T
 			error = excluded.error, refreshed_at = excluded.refreshed_at`,
 		t.State, t.SignedTags, t.Signers, nullTime(t.NearestExpiry), t.NearestExpiryRole, nullTime(t.LastSigned),
 		t.Error, now(), namespace, name)
+	if isForeignKeyViolation(err) {
+		// Removed between the SELECT and the INSERT (PostgreSQL checks the
+		// reference at the insert, after the SELECT's snapshot).
+		return ErrNotFound
+	}
 	if err != nil {
 		return err
 	}
