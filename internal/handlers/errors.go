@@ -73,8 +73,14 @@ func classify(err error) (int, string, string) {
 // setRetryAfter tells the client when to try again, when err says so.
 func setRetryAfter(c echo.Context, err error) {
 	if d := errs.RetryAfterOf(err); d > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+		c.Response().Header().Set("Retry-After", retryAfterSeconds(d))
 	}
+}
+
+// retryAfterSeconds is d as a Retry-After value: whole seconds, rounded up
+// (a client told "0" would come straight back and be refused again).
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
 }
 
 var titles = map[int]string{

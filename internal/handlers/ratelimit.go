@@ -110,7 +110,7 @@ func (s *Server) allowNotary(w http.ResponseWriter, r *http.Request, actor strin
 		return true
 	}
 	e, _ := errs.As(err)
-	w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter/time.Second)))
+	w.Header().Set("Retry-After", retryAfterSeconds(e.RetryAfter))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusTooManyRequests)
 	fmt.Fprintf(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":%q}]}`+"\n", e.Message)
