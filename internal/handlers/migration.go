@@ -193,13 +193,19 @@ func (s *Server) watchable(c echo.Context, runs []migration.Run) ([]migration.Ru
 	if err != nil {
 		return nil, err
 	}
+	return watchableIn(admin, runs), nil
+}
+
+// watchableIn keeps the runs whose every namespace is in admin (the
+// caller's administered namespaces; nil for a global administrator).
+func watchableIn(admin []string, runs []migration.Run) []migration.Run {
 	out := []migration.Run{}
 	for _, run := range runs {
 		if admin == nil || !slices.ContainsFunc(run.Namespaces, func(ns string) bool { return !slices.Contains(admin, ns) }) {
 			out = append(out, run)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // runForWatch is the route's run with its items, for a caller who

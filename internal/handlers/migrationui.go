@@ -52,6 +52,7 @@ func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyEr
 	if err != nil {
 		return err
 	}
+	administered := nss // nil for a global administrator
 	ctx := c.Request().Context()
 	m := views.MigrationView{Scope: "all", FormError: formErr, KeyError: keyErr, KeyTyped: typed}
 	plans, err := s.Migration.PlanNamespaces(ctx, nss)
@@ -82,9 +83,7 @@ func (s *Server) renderOverviewErrors(c echo.Context, status int, formErr, keyEr
 	if err != nil {
 		return err
 	}
-	if runs, err = s.watchable(c, runs); err != nil {
-		return err
-	}
+	runs = watchableIn(administered, runs)
 	for i := range runs {
 		m.Runs = append(m.Runs, runView(&runs[i]))
 	}
