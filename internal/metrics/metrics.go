@@ -199,9 +199,6 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Register adds a collector (tests, and the gauges below).
-func (m *Metrics) Register(c prometheus.Collector) { m.reg.MustRegister(c) }
-
 // ChangefeedLag exposes the seconds since the external Notary server's
 // changefeed was last read successfully (lastRead zero: never).
 func (m *Metrics) ChangefeedLag(lastRead func() time.Time, started time.Time) {

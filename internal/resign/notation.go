@@ -140,7 +140,7 @@ func NewNotation(reg *Registry, o NotationOptions) (*Notation, error) {
 		if err := ValidateNotationChain(o.Chain, n.now()); err != nil {
 			return nil, errs.Invalidf("notation_chain", "The Notation signing certificate cannot be used: %v.", err)
 		}
-		if !publicKeysEqual(o.Key.Public(), o.Chain[0].PublicKey) {
+		if !PublicKeysEqual(o.Key.Public(), o.Chain[0].PublicKey) {
 			return nil, errs.Invalidf("notation_key_mismatch", "The Notation signing key is not the key of its certificate %q.", o.Chain[0].Subject)
 		}
 		n.leafID = KeyID(o.Chain[0].Raw)
@@ -149,7 +149,8 @@ func NewNotation(reg *Registry, o NotationOptions) (*Notation, error) {
 	return n, nil
 }
 
-func publicKeysEqual(a, b crypto.PublicKey) bool {
+// PublicKeysEqual reports whether a and b are the same public key.
+func PublicKeysEqual(a, b crypto.PublicKey) bool {
 	ka, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ka.Equal(b)
 }

@@ -264,16 +264,6 @@ func (c *Cluster) psql(db string, sql ...string) (string, error) {
 	return strings.TrimSpace(out), err
 }
 
-// CreateDatabase is NewDatabase for a test.
-func (c *Cluster) CreateDatabase(t testing.TB, user, password, db string) string {
-	t.Helper()
-	url, err := c.NewDatabase(user, password, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return url
-}
-
 // NewDatabase creates a user with password (unless it exists; it may
 // create databases) and a database db it owns, and returns the database's
 // URL over TCP.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -123,10 +122,6 @@ func parseImportedKey(b []byte, passphrase string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, errs.Invalidf("invalid_private_key", "The private key cannot be read: %v.", err)
 	}
-	if _, ok := key.(ed25519.PrivateKey); ok {
-		return nil, errs.Invalidf("notation_key_type",
-			"Notation signs with RSA (2048 bits or more) or ECDSA P-256, P-384 or P-521 keys; this key is Ed25519.")
-	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
 		return nil, errs.Invalidf("invalid_private_key", "The private key is a %T, which cannot sign.", key)
@@ -164,7 +159,7 @@ func parseImportedCerts(b []byte, field string) ([]*x509.Certificate, error) {
 // orderChain puts certs in order: the certificate of key first, then each
 // issuer, up to a self-signed root.
 func orderChain(certs []*x509.Certificate, pub crypto.PublicKey) ([]*x509.Certificate, error) {
-	i := slices.IndexFunc(certs, func(c *x509.Certificate) bool { return samePublicKey(c.PublicKey, pub) })
+	i := slices.IndexFunc(certs, func(c *x509.Certificate) bool { return resign.PublicKeysEqual(c.PublicKey, pub) })
 	if i < 0 {
 		return nil, errs.Invalidf("key_mismatch",
 			"The private key does not belong to any certificate of the chain: give the signing certificate's own key.")
@@ -225,11 +220,6 @@ func checkImportedChain(chain []*x509.Certificate, now time.Time) error {
 			"The signing certificate's subject %q needs C, ST and O: Notation's trust policies name signers by them.", s)
 	}
 	return nil
-}
-
-func samePublicKey(a, b crypto.PublicKey) bool {
-	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(b)
 }
 
 // signerOf is the crypto.Signer of a TUF private key (ECDSA or RSA).
