@@ -296,22 +296,20 @@ func (s *SigningKeys) Verification(ctx context.Context, namespace string) (*Veri
 				return nil, fmt.Errorf("signing keys: %s cosign key: %w", r.Namespace, err)
 			}
 			v.CosignKeys = append(v.CosignKeys, pub)
+		case r.Role == RoleCA:
+			// An imported chain's row holds its intermediates, then the
+			// root: the root is what the trust store holds.
+			cas, err := parseCerts(r.PublicPEM)
+			if err != nil {
+				return nil, fmt.Errorf("signing keys: %s Notation CA: %w", r.Namespace, err)
+			}
+			v.NotationCAs = append(v.NotationCAs, cas[len(cas)-1])
 		default:
 			c, err := x509.ParseCertificate(b.Bytes)
 			if err != nil {
 				return nil, fmt.Errorf("signing keys: %s Notation certificate: %w", r.Namespace, err)
 			}
-			if r.Role == RoleCA {
-				// An imported chain's row holds its intermediates, then
-				// the root: the root is what the trust store holds.
-				cas, err := parseCerts(r.PublicPEM)
-				if err != nil {
-					return nil, fmt.Errorf("signing keys: %s Notation CA: %w", r.Namespace, err)
-				}
-				v.NotationCAs = append(v.NotationCAs, cas[len(cas)-1])
-			} else {
-				v.NotationLeaf = append(v.NotationLeaf, c)
-			}
+			v.NotationLeaf = append(v.NotationLeaf, c)
 		}
 	}
 	return v, nil
@@ -408,13 +406,12 @@ func signingKeyInfo(r store.SigningKey) SigningKeyInfo {
 // parseCerts reads the certificates of a PEM bundle (at least one).
 func parseCerts(pemBytes []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
-	for rest := pemBytes; ; {
-		c, err := parseCert(rest)
+	for b, rest := pem.Decode(pemBytes); b != nil && b.Type == "CERTIFICATE"; b, rest = pem.Decode(rest) {
+		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
 			break
 		}
 		out = append(out, c)
-		_, rest = pem.Decode(rest)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("not a PEM certificate")
