@@ -25,14 +25,9 @@ func rateLimits(cfg *config.Config, m *metrics.Metrics) *handlers.RateLimits {
 		Token:       handlers.NewRateLimit(cfg.RateToken.N, cfg.RateToken.Per),
 		NotaryWrite: handlers.NewRateLimit(cfg.RateNotaryWrite.N, cfg.RateNotaryWrite.Per),
 		NotaryRead:  handlers.NewRateLimit(cfg.RateNotaryRead.N, cfg.RateNotaryRead.Per),
-	}
-	for _, own := range []string{cfg.NotaryUsername, cfg.RegistryUsername} {
-		if own != "" {
-			if l.TokenExempt == nil {
-				l.TokenExempt = map[string]bool{}
-			}
-			l.TokenExempt[own] = true
-		}
+		// trustdeck's own accounts at the external servers; an unset one
+		// ("") is never looked up (the limits check a known account only).
+		TokenExempt: map[string]bool{cfg.NotaryUsername: true, cfg.RegistryUsername: true},
 	}
 	if m != nil {
 		l.Refused = m.RateLimited
@@ -111,11 +106,6 @@ func (a *App) listenMetrics() (net.Listener, error) {
 func (a *App) serveMetrics(ctx context.Context, ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.Metrics.Handler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	a.Log.Info("metrics: Prometheus metrics on their own listener (--metrics-addr)", "url", "http://"+ln.Addr().String()+"/metrics")
-	go func() {
-		<-ctx.Done()
-		hs.Close()
-	}()
-	hs.Serve(ln)
+	serveUntil(ctx, ln, mux)
 }

@@ -32,9 +32,15 @@ func (a *App) servePprof(ctx context.Context, ln net.Listener) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	a.Log.Warn("profiler on: net/http/pprof without authentication (--pprof-addr)",
 		"url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	serveUntil(ctx, ln, mux)
+}
+
+// serveUntil serves h over plain HTTP on ln until ctx ends (the operator's
+// side listeners: --pprof-addr, --metrics-addr).
+func serveUntil(ctx context.Context, ln net.Listener, h http.Handler) {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		hs.Close()
